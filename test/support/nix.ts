@@ -1,0 +1,100 @@
+/**
+ * Real Nix for tests: build store paths offline with Debian's Nix (builder /bin/sh, no
+ * substituters) and ask the real CLI for the answers our code must match.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+/** Options every test invocation of Nix gets: no network, no waiting on DNS. */
+export const offline = ['--option', 'substituters', ''];
+
+/** A fresh salt, so a test's store paths are its own and no other test shares them. */
+export function salt(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/**
+ * The Nix prelude for test expressions: `mk name script deps` builds with /bin/sh;
+ * writing "${dep}" into $out creates a reference. Every derivation carries the salt.
+ */
+export function prelude(s: string): string {
+  return `
+let
+  mk = name: script: derivation {
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" script ];
+    PATH = "/usr/bin:/bin";
+    salt = "${s}";
+  };
+in`;
+}
+
+/**
+ * Build a Nix expression (which may use `mk` from the prelude) and return its output paths
+ * in the order nix-build prints them. The expression evaluates to a derivation or a list.
+ */
+export async function nixBuild(expr: string, s: string = salt()): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'loft-nix-'));
+  const file = join(dir, 'default.nix');
+  writeFileSync(file, `${prelude(s)}\n${expr}\n`);
+  const { stdout } = await exec('nix-build', [file, '--no-out-link', ...offline], {
+    maxBuffer: 64 << 20,
+  });
+  return stdout.split('\n').filter((l) => l.length > 0);
+}
+
+/** `nix-store --dump PATH` as bytes (for NAR comparisons). */
+export function nixStoreDump(path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('nix-store', ['--dump', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`nix-store --dump: ${err}`)),
+    );
+  });
+}
+
+/** `nix-store -qR`: the closure, as Nix itself computes it. */
+export async function nixRequisites(paths: string[]): Promise<string[]> {
+  const { stdout } = await exec('nix-store', ['-qR', ...paths], { maxBuffer: 64 << 20 });
+  return stdout.split('\n').filter((l) => l.length > 0);
+}
+
+/**
+ * Run a Nix command (`nix`, `nix-store`, ...) and return its stdout; `nix` itself gets the
+ * experimental `nix-command` feature. Rejects with Nix's stderr on a non-zero exit.
+ */
+export function runNix(cmd: string, args: string[], input?: string | Buffer): Promise<string> {
+  const full = cmd === 'nix' ? ['--extra-experimental-features', 'nix-command', ...args] : args;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, full, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(Buffer.concat(out).toString())
+        : reject(new Error(`${cmd} ${full.join(' ')} exited ${code}: ${err}`)),
+    );
+    child.stdin.end(input);
+  });
+}
+
+/** An empty directory for a throwaway chroot store (`--store DIR`). */
+export function freshStoreRoot(): string {
+  return mkdtempSync(join(tmpdir(), 'loft-store-'));
+}
