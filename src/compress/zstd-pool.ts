@@ -1,0 +1,193 @@
+/**
+ * A small pool of worker threads that run zstd for every compressor in the process.
+ * Each worker hosts many sessions (one per NAR being compressed), so a slow upload never
+ * holds a thread hostage from the others; a new session goes to the worker with the
+ * fewest. Workers start lazily, are reused across NARs, do not keep the process alive
+ * while idle (unref), and exit after an idle period so an idle service holds no zstd
+ * memory.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { CompressionFailedError } from './errors.js';
+import type { FromWorker, ToWorker, ZstdSessionParams } from './zstd-protocol.js';
+
+/** What a session's owner (the compressor stream) hears from its worker. */
+export interface SessionSink {
+  onOutput(out: Buffer[], ended: boolean): void;
+  onError(err: Error): void;
+}
+
+/** A compressor's handle on its session. */
+export interface ZstdSession {
+  /** Send input (owned by us: it is transferred); `end` finishes the frame. */
+  send(chunk: Buffer | undefined, end: boolean): void;
+  /** Drop the session now (stream destroyed); idempotent. */
+  close(): void;
+}
+
+export interface ZstdPoolOptions {
+  /** Worker threads at most. Default: available cores, at most 4. */
+  size?: number;
+  /** An idle worker exits after this long. Default 30 s. */
+  idleMs?: number;
+}
+
+export interface ZstdPoolStats {
+  workers: number;
+  sessions: number;
+}
+
+const workerUrl = new URL('./zstd-worker.js', import.meta.url);
+
+class PoolWorker {
+  readonly worker: Worker;
+  readonly sessions = new Map<number, SessionSink>();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private dead = false;
+  private stopping = false;
+
+  constructor(
+    private readonly pool: ZstdPool,
+    private readonly idleMs: number,
+  ) {
+    this.worker = new Worker(workerUrl);
+    this.worker.unref();
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (e) => this.die(e));
+    this.worker.on('exit', (code) => this.die(new Error(`worker thread exited with code ${code}`)));
+  }
+
+  private onMessage(m: FromWorker): void {
+    const sink = this.sessions.get(m.id);
+    if (sink === undefined) return; // closed meanwhile: its late output is dropped
+    if (m.t === 'error') {
+      this.detach(m.id);
+      sink.onError(new CompressionFailedError('zstd', m.message));
+      return;
+    }
+    if (m.ended) this.detach(m.id);
+    sink.onOutput(
+      m.out.map((u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)),
+      m.ended,
+    );
+  }
+
+  /** The thread is gone (crash, exit, terminate): every session on it fails. */
+  private die(cause: Error): void {
+    if (this.dead) return;
+    this.dead = true;
+    clearTimeout(this.idleTimer);
+    this.pool.forget(this);
+    const sinks = [...this.sessions.values()];
+    this.sessions.clear();
+    const err = this.stopping
+      ? new CompressionFailedError('zstd', 'the compression workers were shut down')
+      : new CompressionFailedError('zstd', `worker thread failed: ${cause.message}`, cause);
+    for (const s of sinks) s.onError(err);
+  }
+
+  attach(id: number, sink: SessionSink): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.sessions.size === 0) this.worker.ref();
+    this.sessions.set(id, sink);
+  }
+
+  detach(id: number): void {
+    if (!this.sessions.delete(id) || this.sessions.size > 0 || this.dead) return;
+    this.worker.unref();
+    this.idleTimer = setTimeout(() => void this.terminate(), this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  post(m: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (!this.dead) this.worker.postMessage(m, transfer);
+  }
+
+  async terminate(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.idleTimer);
+    this.pool.forget(this);
+    await this.worker.terminate();
+  }
+}
+
+export class ZstdPool {
+  readonly size: number;
+  private readonly idleMs: number;
+  private readonly workers: PoolWorker[] = [];
+  private nextId = 1;
+
+  constructor(opts: ZstdPoolOptions = {}) {
+    this.size = opts.size ?? Math.max(1, Math.min(availableParallelism(), 4));
+    this.idleMs = opts.idleMs ?? 30_000;
+  }
+
+  /** Open a session on the least-loaded worker (starting one if the pool has room). */
+  open(params: ZstdSessionParams, sink: SessionSink): ZstdSession {
+    const w = this.pick();
+    const id = this.nextId++;
+    w.attach(id, sink);
+    let opened = false;
+    let closed = false;
+    return {
+      send(chunk, end) {
+        if (closed) return;
+        const m: ToWorker = { t: 'data', id, end };
+        if (!opened) m.open = params;
+        opened = true;
+        if (chunk !== undefined) m.chunk = chunk;
+        // Transfer only buffers that own their whole ArrayBuffer (the compressor makes
+        // sure of it); anything else would detach bytes that are not ours.
+        const transfer =
+          chunk !== undefined &&
+          chunk.byteOffset === 0 &&
+          chunk.byteLength === chunk.buffer.byteLength
+            ? [chunk.buffer as ArrayBuffer]
+            : [];
+        w.post(m, transfer);
+        if (end) closed = true;
+      },
+      close() {
+        if (closed && !w.sessions.has(id)) return;
+        closed = true;
+        if (w.sessions.has(id)) {
+          w.post({ t: 'close', id });
+          w.detach(id);
+        }
+      },
+    };
+  }
+
+  private pick(): PoolWorker {
+    let best: PoolWorker | undefined;
+    for (const w of this.workers) {
+      if (best === undefined || w.sessions.size < best.sessions.size) best = w;
+    }
+    if (best === undefined || (best.sessions.size > 0 && this.workers.length < this.size)) {
+      best = new PoolWorker(this, this.idleMs);
+      this.workers.push(best);
+    }
+    return best;
+  }
+
+  /** @internal PoolWorker calls this when its thread is gone. */
+  forget(w: PoolWorker): void {
+    const i = this.workers.indexOf(w);
+    if (i >= 0) this.workers.splice(i, 1);
+  }
+
+  stats(): ZstdPoolStats {
+    let sessions = 0;
+    for (const w of this.workers) sessions += w.sessions.size;
+    return { workers: this.workers.length, sessions };
+  }
+
+  /**
+   * Stop every worker now. Streams still compressing fail with COMPRESSION_FAILED. The
+   * pool stays usable: a later compressor starts a fresh worker.
+   */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.workers].map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Messages between the main thread and a zstd worker thread. Every data message carries
+ * one buffer the main thread owns (its ArrayBuffer is transferred, not copied); every
+ * data message gets exactly one reply, which is what the main side counts as credit.
+ */
+
+/** Compression parameters, sent with a session's first data message. */
+export interface ZstdSessionParams {
+  level: number;
+  /** zstd's own threads for this stream (0: compress on the worker thread itself). */
+  nbWorkers: number;
+}
+
+export type ToWorker =
+  | {
+      t: 'data';
+      id: number;
+      /** Present on the first message of a session. */
+      open?: ZstdSessionParams;
+      /** Input bytes; absent when only ending the stream. */
+      chunk?: Uint8Array;
+      /** Finish the frame after this chunk and free the session. */
+      end: boolean;
+    }
+  /** The stream was destroyed: drop the session, whatever state it is in. */
+  | { t: 'close'; id: number };
+
+export type FromWorker =
+  | {
+      t: 'out';
+      id: number;
+      /** Compressed bytes produced while handling one data message (maybe none). */
+      out: Uint8Array[];
+      /** The frame is complete and the session is gone. */
+      ended: boolean;
+    }
+  | { t: 'error'; id: number; message: string };
