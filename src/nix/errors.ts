@@ -153,3 +153,14 @@ export class NarSourceChangedError extends LoftError {
     });
   }
 }
+
+/** A listing was requested before the parser saw the whole archive (a caller bug). */
+export class NarListingIncompleteError extends LoftError {
+  constructor() {
+    super(
+      'NAR_LISTING_INCOMPLETE',
+      'internal',
+      'the NAR listing is incomplete: the archive was not parsed to its end',
+    );
+  }
+}
