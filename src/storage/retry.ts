@@ -1,0 +1,73 @@
+/**
+ * The retry loop. Only operations whose request body is replayable are retried (every body
+ * we hand the SDK is a Buffer or a string: `put` takes bytes, `upload` buffers each part),
+ * so a retry re-sends the same bytes. The caller's classifier decides what is transient.
+ */
+import { retryDelayMs, type RetryPolicy } from './backoff.js';
+
+export interface RetryVerdict {
+  retry: boolean;
+  /** Short reason for logs: "503 SlowDown", "ECONNRESET". */
+  reason: string;
+  retryAfterMs?: number;
+}
+
+export interface RetryHooks {
+  classify(error: unknown): RetryVerdict;
+  signal?: AbortSignal;
+  /** Called before each wait; for logging. */
+  onRetry?(info: { attempt: number; delayMs: number; reason: string }): void;
+  random?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** Thrown when attempts run out or the error is permanent; carries how many tries were made. */
+export class RetryExhausted extends Error {
+  constructor(
+    readonly lastError: unknown,
+    readonly attempts: number,
+  ) {
+    super('retries exhausted');
+  }
+}
+
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Run `fn(attempt)` until it succeeds, the error is not retryable, attempts run out, or
+ * `signal` aborts. Failures come out as `RetryExhausted` so the caller knows the count;
+ * an abort comes out as the abort reason.
+ */
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  hooks: RetryHooks,
+  fn: (attempt: number) => Promise<T>,
+): Promise<T> {
+  const random = hooks.random ?? Math.random;
+  const sleep = hooks.sleep ?? abortableSleep;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (e) {
+      if (hooks.signal?.aborted) throw hooks.signal.reason;
+      const verdict = hooks.classify(e);
+      if (!verdict.retry || attempt >= policy.maxAttempts) throw new RetryExhausted(e, attempt);
+      const delayMs = retryDelayMs(attempt, policy, random(), verdict.retryAfterMs);
+      hooks.onRetry?.({ attempt, delayMs, reason: verdict.reason });
+      await sleep(delayMs, hooks.signal);
+    }
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * Streaming an object of unknown length with bounded memory, over any backend that can
+ * store parts (`PartSink`; the S3 store implements it with multipart uploads).
+ *
+ * One reader cuts the source into parts of a known length (sizes from `part-size.ts`), each
+ * in a buffer reserved from the store's shared `MemoryBudget` before it is allocated;
+ * `concurrency` workers pull parts from that one reader and send them. So part buffers hold
+ * at most max(budget, largest part) bytes across every upload of the store, plus, per
+ * upload, one source chunk read ahead (the source's own memory). A body that fits in the
+ * first part goes as a single PUT. On any failure the reader stops, every in-flight part
+ * is awaited (an abort racing a part upload can leave that part behind on some servers),
+ * and only then is the multipart upload aborted.
+ */
+import type { MemoryBudget, Lease } from './memory-budget.js';
+import { partSize, type PartPlan } from './part-size.js';
+import { UploadAbortedError } from './errors.js';
+import type { ByteSource, UploadResult } from './port.js';
+
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+}
+
+/** What a backend must do for `streamedUpload`. Each call retries on its own as it sees fit. */
+export interface PartSink {
+  putWhole(body: Buffer, signal: AbortSignal): Promise<void>;
+  create(signal: AbortSignal): Promise<string>;
+  uploadPart(
+    uploadId: string,
+    partNumber: number,
+    body: Buffer,
+    signal: AbortSignal,
+  ): Promise<string>;
+  complete(
+    uploadId: string,
+    parts: CompletedPart[],
+    totalSize: number,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Remove the multipart upload and its parts. Called with no part upload in flight. */
+  abort(uploadId: string): Promise<void>;
+}
+
+export interface StreamedUploadOptions {
+  key: string;
+  budget: MemoryBudget;
+  plan: PartPlan;
+  /** Parts of this upload in flight at once. */
+  concurrency: number;
+  signal?: AbortSignal;
+  onProgress?: (bytesStored: number) => void;
+  /** The abort request itself failed: the upload is left for stale-upload cleanup. */
+  onAbortFailed?: (uploadId: string, error: unknown) => void;
+}
+
+interface Part {
+  number: number;
+  body: Buffer;
+  lease: Lease;
+  /** Known only for the first part: whether the source ended inside it. */
+  last: boolean;
+}
+
+/** Cuts a source into parts; `next()` calls are serialized so workers can share it. */
+class PartReader {
+  readonly #it: AsyncIterator<Uint8Array | string>;
+  #pending: Uint8Array | undefined;
+  #ended = false;
+  #number = 1;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    source: ByteSource,
+    private readonly budget: MemoryBudget,
+    private readonly plan: PartPlan,
+    private readonly signal: AbortSignal,
+  ) {
+    this.#it = (source as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();
+  }
+
+  next(): Promise<Part | undefined> {
+    const p = this.#queue.then(() => this.#read());
+    this.#queue = p.catch(() => {});
+    return p;
+  }
+
+  /** Let go of the source iterator (for non-stream iterables; streams are destroyed). */
+  close(): void {
+    void Promise.resolve(this.#it.return?.()).catch(() => {});
+  }
+
+  async #pull(): Promise<Uint8Array | undefined> {
+    while (!this.#ended) {
+      const r = await this.#it.next();
+      if (r.done) {
+        this.#ended = true;
+        return undefined;
+      }
+      const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      if (chunk.length > 0) return chunk;
+    }
+    return undefined;
+  }
+
+  async #read(): Promise<Part | undefined> {
+    const n = this.#number;
+    if (this.signal.aborted) throw this.signal.reason;
+    if (this.#pending === undefined) {
+      this.#pending = await this.#pull();
+      // An empty source is still an object: part 1, empty.
+      if (this.#pending === undefined && n > 1) return undefined;
+    }
+    const size = partSize(n, this.plan);
+    const lease = await this.budget.acquire(size, this.signal);
+    try {
+      const buf = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        if (this.#pending === undefined) {
+          this.#pending = await this.#pull();
+          if (this.#pending === undefined) break;
+        }
+        const take = Math.min(size - filled, this.#pending.length);
+        buf.set(this.#pending.subarray(0, take), filled);
+        filled += take;
+        this.#pending = take < this.#pending.length ? this.#pending.subarray(take) : undefined;
+      }
+      // Only the first part needs to know whether it is the last (single PUT or not).
+      if (n === 1 && this.#pending === undefined) this.#pending = await this.#pull();
+      const last = this.#pending === undefined && this.#ended;
+      // A short last part is copied out so the big buffer is freed, then the lease shrinks.
+      const body = filled === size ? buf : Buffer.from(buf.subarray(0, filled));
+      lease.shrink(filled === 0 ? 0 : body.length);
+      this.#number++;
+      return { number: n, body, lease, last };
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+  }
+}
+
+function destroySource(source: ByteSource, reader: PartReader): void {
+  const s = source as { destroy?: () => void };
+  if (typeof s.destroy === 'function') s.destroy();
+  else reader.close();
+}
+
+export async function streamedUpload(
+  source: ByteSource,
+  sink: PartSink,
+  opts: StreamedUploadOptions,
+): Promise<UploadResult> {
+  // Aborts budget waits and requests in flight as soon as anything fails.
+  const ctrl = new AbortController();
+  let failure: { error: unknown } | undefined;
+  const reader = new PartReader(source, opts.budget, opts.plan, ctrl.signal);
+  const fail = (error: unknown) => {
+    if (failure) return;
+    failure = { error };
+    ctrl.abort(error);
+    // Unblocks a reader waiting on a stalled source; the caller's pipeline stops too.
+    destroySource(source, reader);
+  };
+  const onAbort = () => fail(new UploadAbortedError(opts.key));
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    let first: Part | undefined;
+    try {
+      first = await reader.next();
+    } catch (e) {
+      fail(e);
+    }
+    if (failure || first === undefined) throw failure ? failure.error : new Error('no first part');
+
+    if (first.last) {
+      try {
+        await sink.putWhole(first.body, ctrl.signal);
+      } catch (e) {
+        fail(e);
+        throw failure!.error;
+      } finally {
+        first.lease.release();
+      }
+      opts.onProgress?.(first.body.length);
+      return { size: first.body.length, parts: 1, multipart: false };
+    }
+
+    let uploadId: string;
+    try {
+      uploadId = await sink.create(ctrl.signal);
+    } catch (e) {
+      first.lease.release();
+      fail(e);
+      throw failure!.error;
+    }
+
+    const done: CompletedPart[] = [];
+    let stored = 0;
+    const send = async (part: Part) => {
+      try {
+        if (failure) return;
+        const etag = await sink.uploadPart(uploadId, part.number, part.body, ctrl.signal);
+        done.push({ partNumber: part.number, etag });
+        stored += part.body.length;
+        opts.onProgress?.(stored);
+      } catch (e) {
+        fail(e);
+      } finally {
+        part.lease.release();
+      }
+    };
+    const worker = async (initial?: Part) => {
+      if (initial) await send(initial);
+      while (!failure) {
+        let part: Part | undefined;
+        try {
+          part = await reader.next();
+        } catch (e) {
+          fail(e);
+          return;
+        }
+        if (!part) return;
+        await send(part);
+      }
+    };
+    const workers = [worker(first)];
+    for (let i = 1; i < opts.concurrency; i++) workers.push(worker());
+    // Every worker has settled after this: no part upload is in flight.
+    await Promise.all(workers);
+
+    if (!failure) {
+      done.sort((a, b) => a.partNumber - b.partNumber);
+      try {
+        await sink.complete(uploadId, done, stored, ctrl.signal);
+        return { size: stored, parts: done.length, multipart: true };
+      } catch (e) {
+        fail(e);
+      }
+    }
+    try {
+      await sink.abort(uploadId);
+    } catch (e) {
+      opts.onAbortFailed?.(uploadId, e);
+    }
+    throw failure!.error;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
