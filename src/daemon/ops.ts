@@ -1,0 +1,189 @@
+/**
+ * The operations this client sends, each as a request writer and a reply reader. Paths are
+ * validated here, before anything is written: the daemon parses a request's arguments
+ * before it can report errors, so a malformed path would make it drop the connection.
+ */
+import { parseStorePath } from '../nix/store-path.js';
+import { NIX32_ALPHABET } from '../nix/nixbase32.js';
+import { InvalidStorePathError } from '../nix/errors.js';
+import { LIMITS, MINOR, Op, protocolMinor, type ProtocolVersion } from './constants.js';
+import type { DaemonOpError } from './errors.js';
+import { DaemonArgumentError, DaemonProtocolError } from './errors.js';
+import type { WireReader } from './wire-reader.js';
+import type { WireWriter } from './wire-writer.js';
+
+export interface OpSpec<T> {
+  /** Operation name, for messages. */
+  readonly name: string;
+  /** Safe to send again on a new connection if the first one broke. */
+  readonly idempotent: boolean;
+  write(w: WireWriter, version: ProtocolVersion): void;
+  read(r: WireReader, version: ProtocolVersion): Promise<T>;
+  /** Turns some daemon errors into results (old daemons report "not valid" as an error). */
+  recover?(e: DaemonOpError, version: ProtocolVersion): { value: T } | undefined;
+}
+
+/** Path info as the daemon sends it (hex narHash, "" for absent strings). */
+export interface DaemonPathInfo {
+  path: string;
+  deriver: string;
+  narHashHex: string;
+  references: string[];
+  registrationTime: number;
+  narSize: number;
+  ultimate: boolean;
+  sigs: string[];
+  ca: string;
+}
+
+function checkPath(path: string, storeDir: string): string {
+  return parseStorePath(path, storeDir).path;
+}
+
+const HASH_PART = new RegExp(`^[${NIX32_ALPHABET}]{32}$`);
+
+function checkHashPart(hashPart: string): string {
+  if (!HASH_PART.test(hashPart)) {
+    throw new InvalidStorePathError(
+      hashPart,
+      'hash-part',
+      `a hash part is 32 nix32 characters (${NIX32_ALPHABET})`,
+    );
+  }
+  return hashPart;
+}
+
+const readPath = (r: WireReader, what: string) => r.string(LIMITS.path, what);
+const readPathSet = (r: WireReader, what: string) => r.strings(LIMITS.pathSet, LIMITS.path, what);
+
+async function readOne(r: WireReader, op: string): Promise<void> {
+  const v = await r.u64(`${op} result`);
+  if (v !== 1) throw new DaemonProtocolError(`${op} should answer 1, got ${v}`);
+}
+
+export function isValidPathOp(path: string, storeDir: string): OpSpec<boolean> {
+  checkPath(path, storeDir);
+  return {
+    name: 'IsValidPath',
+    idempotent: true,
+    write: (w) => void w.u64(Op.IsValidPath).string(path),
+    read: (r) => r.bool('IsValidPath result'),
+  };
+}
+
+export function queryValidPathsOp(paths: readonly string[], storeDir: string): OpSpec<string[]> {
+  for (const p of paths) checkPath(p, storeDir);
+  return {
+    name: 'QueryValidPaths',
+    idempotent: true,
+    write: (w, v) => {
+      w.u64(Op.QueryValidPaths).strings(paths);
+      if (protocolMinor(v) >= MINOR.validPathsSubstitute) w.bool(false);
+    },
+    read: (r) => readPathSet(r, 'valid paths'),
+  };
+}
+
+export function queryAllValidPathsOp(): OpSpec<string[]> {
+  return {
+    name: 'QueryAllValidPaths',
+    idempotent: true,
+    write: (w) => void w.u64(Op.QueryAllValidPaths),
+    read: (r) => readPathSet(r, 'all valid paths'),
+  };
+}
+
+/** undefined when the path is not valid. */
+export function queryPathInfoOp(
+  path: string,
+  storeDir: string,
+): OpSpec<DaemonPathInfo | undefined> {
+  checkPath(path, storeDir);
+  return {
+    name: 'QueryPathInfo',
+    idempotent: true,
+    write: (w) => void w.u64(Op.QueryPathInfo).string(path),
+    read: async (r, v) => {
+      const minor = protocolMinor(v);
+      if (minor >= MINOR.pathInfoValidFlag && !(await r.bool('path info valid flag')))
+        return undefined;
+      const deriver = await readPath(r, 'deriver');
+      const narHashHex = await r.string(LIMITS.hash, 'narHash');
+      const references = await r.strings(LIMITS.references, LIMITS.path, 'references');
+      const registrationTime = await r.u64('registration time');
+      const narSize = await r.u64('narSize');
+      let ultimate = false;
+      let sigs: string[] = [];
+      let ca = '';
+      if (minor >= MINOR.pathInfoSigs) {
+        ultimate = await r.bool('ultimate flag');
+        sigs = await r.strings(LIMITS.sigs, LIMITS.sig, 'signatures');
+        ca = await r.string(LIMITS.ca, 'content address');
+      }
+      return {
+        path,
+        deriver,
+        narHashHex,
+        references,
+        registrationTime,
+        narSize,
+        ultimate,
+        sigs,
+        ca,
+      };
+    },
+    // Before 1.17 the daemon reports an invalid path as an error (Nix's client does the same).
+    recover: (e, v) =>
+      protocolMinor(v) < MINOR.pathInfoValidFlag && /is not valid/.test(e.daemonMessage)
+        ? { value: undefined }
+        : undefined,
+  };
+}
+
+/** The full path whose hash part is `hashPart`, or undefined. */
+export function queryPathFromHashPartOp(hashPart: string): OpSpec<string | undefined> {
+  checkHashPart(hashPart);
+  return {
+    name: 'QueryPathFromHashPart',
+    idempotent: true,
+    write: (w) => void w.u64(Op.QueryPathFromHashPart).string(hashPart),
+    read: async (r) => {
+      const p = await readPath(r, 'path from hash part');
+      return p === '' ? undefined : p;
+    },
+  };
+}
+
+/** Keep `path` from garbage collection while this connection lives. */
+export function addTempRootOp(path: string, storeDir: string): OpSpec<void> {
+  checkPath(path, storeDir);
+  return {
+    name: 'AddTempRoot',
+    idempotent: true,
+    write: (w) => void w.u64(Op.AddTempRoot).string(path),
+    read: (r) => readOne(r, 'AddTempRoot'),
+  };
+}
+
+/** Needs a trusted connection (the daemon refuses others with an error). */
+export function addSignaturesOp(
+  path: string,
+  sigs: readonly string[],
+  storeDir: string,
+): OpSpec<void> {
+  checkPath(path, storeDir);
+  for (const s of sigs) {
+    if (s.length === 0 || s.length > LIMITS.sig) {
+      throw new DaemonArgumentError(
+        'AddSignatures',
+        `a signature must be 1 to ${LIMITS.sig} characters, got ${s.length}`,
+      );
+    }
+  }
+  return {
+    name: 'AddSignatures',
+    idempotent: true,
+    write: (w) => void w.u64(Op.AddSignatures).string(path).strings(sigs),
+    read: (r) => readOne(r, 'AddSignatures'),
+  };
+}

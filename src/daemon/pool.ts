@@ -1,0 +1,247 @@
+/**
+ * A pool of daemon connections. Queries are pipelined onto the least busy connection
+ * (up to `maxPipeline` each) and new connections open while work waits; a NAR stream takes
+ * a connection of its own for its whole length, and streams never take the last
+ * connection, so a query can always get through while streams wait for their readers.
+ * Broken connections are dropped and replaced on demand; an idempotent query that fails
+ * because its connection broke is retried once on another.
+ */
+import type { Readable } from 'node:stream';
+import type { Logger } from '../util/log.js';
+import { nullLogger } from '../util/log.js';
+import type { DaemonConnection, ConnectionListener } from './connection.js';
+import {
+  DaemonClosedError,
+  DaemonConnectionError,
+  DaemonOptionError,
+  DaemonProtocolError,
+} from './errors.js';
+import type { OpSpec } from './ops.js';
+
+export interface PoolOptions {
+  /** Opens a connection (transport + handshake). */
+  connect(): Promise<DaemonConnection>;
+  /** Connections at most; default 4. */
+  maxConnections?: number;
+  /** Requests in flight on one connection at most; default 32. */
+  maxPipeline?: number;
+  logger?: Logger;
+}
+
+type Want = 'query' | 'stream';
+
+interface Waiter {
+  want: Want;
+  start(conn: DaemonConnection): void;
+  fail(err: Error): void;
+}
+
+/** Open another connection once every usable one has this many requests in flight. */
+const GROW_AT = 8;
+
+function positiveInt(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 1) throw new DaemonOptionError(name, v, 'a positive integer');
+  return v;
+}
+
+export class DaemonPool implements ConnectionListener {
+  readonly maxConnections: number;
+  readonly maxPipeline: number;
+  private readonly conns = new Set<DaemonConnection>();
+  private connecting = 0;
+  private waiters: Waiter[] = [];
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private closed: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: PoolOptions) {
+    this.maxConnections = positiveInt('maxConnections', opts.maxConnections, 4);
+    this.maxPipeline = positiveInt('maxPipeline', opts.maxPipeline, 32);
+    this.logger = opts.logger ?? nullLogger;
+  }
+
+  /** Live connections (for stats and tests). */
+  get size(): number {
+    return [...this.conns].filter((c) => !c.isDead).length;
+  }
+
+  /** Run one operation on some connection. */
+  run<T>(op: OpSpec<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const attempt = (retry: boolean) =>
+        this.schedule(
+          'query',
+          (conn) => {
+            conn.call(op).then(resolve, (e: unknown) => {
+              const broken = e instanceof DaemonConnectionError || e instanceof DaemonProtocolError;
+              if (!retry && broken && op.idempotent && this.state !== 'closed') {
+                this.logger.debug('retrying on a new nix-daemon connection', {
+                  op: op.name,
+                  reason: (e as Error).message,
+                });
+                attempt(true);
+              } else reject(e);
+            });
+          },
+          reject,
+          retry,
+        );
+      attempt(false);
+    });
+  }
+
+  /** Open a connection now (to surface connection errors early). */
+  async warmUp(): Promise<void> {
+    if (this.size > 0) return;
+    const conn = await this.opts.connect();
+    this.adopt(conn);
+  }
+
+  /** A NAR stream on a connection of its own (see DaemonConnection.narFromPath). */
+  narFromPath(path: string): Promise<Readable> {
+    return new Promise((resolve, reject) =>
+      this.schedule('stream', (conn) => resolve(conn.narFromPath(path).stream), reject, false),
+    );
+  }
+
+  /** Let queued and running work finish, then close every connection. Idempotent. */
+  close(): Promise<void> {
+    if (this.closed) return this.closed;
+    if (this.state === 'open') this.state = 'closing';
+    this.closed = (async () => {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        this.checkDrained();
+      });
+      this.state = 'closed';
+      await Promise.all([...this.conns].map((c) => c.close()));
+      this.conns.clear();
+    })();
+    return this.closed;
+  }
+
+  /** Fail queued work and cut every connection now. Idempotent. */
+  destroy(): void {
+    if (this.state === 'closed' && this.waiters.length === 0 && this.conns.size === 0) return;
+    this.state = 'closed';
+    const err = new DaemonClosedError('destroyed');
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.fail(err);
+    for (const c of [...this.conns]) c.destroy(err);
+    this.conns.clear();
+    const d = this.drained;
+    this.drained = undefined;
+    d?.();
+  }
+
+  // ConnectionListener
+  settled(_conn: DaemonConnection): void {
+    this.dispatch();
+  }
+
+  gone(conn: DaemonConnection): void {
+    this.conns.delete(conn);
+    this.dispatch();
+  }
+
+  private schedule(
+    want: Want,
+    start: (c: DaemonConnection) => void,
+    fail: (e: Error) => void,
+    internal: boolean,
+  ) {
+    if (this.state === 'closed' || (this.state === 'closing' && !internal)) {
+      fail(new DaemonClosedError(this.state === 'closed' ? 'closed' : 'closing'));
+      return;
+    }
+    const c = this.pick(want);
+    if (c) start(c);
+    else this.waiters.push({ want, start, fail });
+    this.grow();
+  }
+
+  private pick(want: Want): DaemonConnection | undefined {
+    let best: DaemonConnection | undefined;
+    let streams = 0;
+    for (const c of this.conns) {
+      if (c.isDead) continue;
+      if (c.isStreaming) {
+        streams++;
+        continue;
+      }
+      if (want === 'query') {
+        if (c.pending < this.maxPipeline && (!best || c.pending < best.pending)) best = c;
+      } else if (c.pending === 0) {
+        best ??= c;
+      }
+    }
+    if (want === 'stream' && this.maxConnections > 1 && streams >= this.maxConnections - 1)
+      return undefined;
+    return best;
+  }
+
+  private dispatch(): void {
+    if (this.waiters.length > 0) {
+      const still: Waiter[] = [];
+      for (const w of this.waiters) {
+        const c = this.pick(w.want);
+        if (c) w.start(c);
+        else still.push(w);
+      }
+      this.waiters = still;
+      this.grow();
+    }
+    this.checkDrained();
+  }
+
+  private grow(): void {
+    if (this.state === 'closed') return;
+    const live = [...this.conns].filter((c) => !c.isDead);
+    if (live.length + this.connecting >= this.maxConnections) return;
+    const usable = live.filter((c) => !c.isStreaming);
+    const busy = usable.length > 0 && usable.every((c) => c.pending >= GROW_AT);
+    const needed = this.waiters.length > this.connecting;
+    if (!needed && !busy) return;
+    if (busy && !needed && this.connecting > 0) return;
+    this.connecting++;
+    this.opts.connect().then(
+      (conn) => {
+        this.connecting--;
+        if (this.state === 'closed') {
+          conn.destroy();
+          return;
+        }
+        this.adopt(conn);
+      },
+      (e: Error) => {
+        this.connecting--;
+        if (this.size === 0 && this.connecting === 0) {
+          // Nothing can serve the waiters: fail them with the reason (the next call retries).
+          const waiters = this.waiters;
+          this.waiters = [];
+          for (const w of waiters) w.fail(e);
+          this.checkDrained();
+        } else {
+          this.logger.warn('could not open another nix-daemon connection', { reason: e.message });
+        }
+      },
+    );
+  }
+
+  private adopt(conn: DaemonConnection): void {
+    this.conns.add(conn);
+    conn.setListener(this);
+    this.dispatch();
+  }
+
+  private checkDrained(): void {
+    if (!this.drained || this.waiters.length > 0) return;
+    for (const c of this.conns) if (c.pending > 0) return;
+    const d = this.drained;
+    this.drained = undefined;
+    d();
+  }
+}
