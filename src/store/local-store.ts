@@ -1,0 +1,258 @@
+/**
+ * The local Nix store as Loft sees it, over the nix-daemon worker protocol (socket or
+ * `nix-daemon --stdio`): path info (cached), closures, verified NAR streams, temp roots,
+ * and turning user paths into store paths.
+ *
+ * NAR source: the daemon's NarFromPath is the default; see `narSource` below and
+ * bench/daemon-nar.ts for the measurements behind that choice.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { DaemonClient, type DaemonClientOptions } from '../daemon/client.js';
+import type { HandshakeResult } from '../daemon/handshake.js';
+import { parseStorePath } from '../nix/store-path.js';
+import type { Logger } from '../util/log.js';
+import { nullLogger } from '../util/log.js';
+import { walkClosure, topoSort } from './closure.js';
+import { NarMismatchError, PathNotValidError, StoreOptionError } from './errors.js';
+import { verifyNar, type NarExpectation } from './nar-verify.js';
+import { fromDaemonPathInfo, type PathInfo } from './path-info.js';
+import { resolveStorePath } from './resolve-path.js';
+import { TempRoots, type TempRootsLease } from './temp-roots.js';
+
+export type { PathInfo } from './path-info.js';
+export type { TempRootsLease } from './temp-roots.js';
+
+export interface LocalStoreOptions {
+  /** 'auto' (default): NIX_DAEMON_SOCKET_PATH, the default socket, then `nix-daemon --stdio`. */
+  transport?: DaemonClientOptions['transport'];
+  socketPath?: string;
+  /** Command for the stdio transport; default `nix-daemon --stdio`. */
+  stdioCommand?: readonly string[];
+  /** Environment for NIX_DAEMON_SOCKET_PATH (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Default /nix/store. */
+  storeDir?: string;
+  /** Pooled daemon connections; default 4 (NAR streams use at most all but one). */
+  maxConnections?: number;
+  /** Path infos kept in memory; default 100,000 (about 50 MB at most). */
+  pathInfoCacheSize?: number;
+  /** Temp roots per roots connection before a fresh one is used; default 10,000. */
+  rootsRecycleAfter?: number;
+  logger?: Logger;
+}
+
+/** QueryValidPaths requests are split into batches of this many paths. */
+const VALID_PATHS_BATCH = 2000;
+
+export class LocalStore {
+  readonly storeDir: string;
+  private readonly cache = new Map<string, PathInfo>();
+  private readonly inFlight = new Map<string, Promise<PathInfo | undefined>>();
+  private readonly cacheSize: number;
+  private readonly roots: TempRoots;
+  private readonly logger: Logger;
+
+  private constructor(
+    private readonly daemon: DaemonClient,
+    opts: LocalStoreOptions,
+  ) {
+    this.storeDir = daemon.storeDir;
+    this.logger = opts.logger ?? nullLogger;
+    this.cacheSize = opts.pathInfoCacheSize ?? 100_000;
+    this.roots = new TempRoots(daemon, {
+      recycleAfter: opts.rootsRecycleAfter,
+      logger: this.logger,
+    });
+  }
+
+  /** Connect to the daemon; fails early with a clear error if it cannot be reached. */
+  static async open(opts: LocalStoreOptions = {}): Promise<LocalStore> {
+    for (const [name, v] of [
+      ['pathInfoCacheSize', opts.pathInfoCacheSize],
+      ['rootsRecycleAfter', opts.rootsRecycleAfter],
+    ] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+        throw new StoreOptionError(name, v, 'a positive integer');
+      }
+    }
+    const daemon = await DaemonClient.open({
+      transport: opts.transport,
+      socketPath: opts.socketPath,
+      stdioCommand: opts.stdioCommand,
+      env: opts.env,
+      storeDir: opts.storeDir,
+      maxConnections: opts.maxConnections,
+      logger: opts.logger,
+    });
+    return new LocalStore(daemon, opts);
+  }
+
+  /** What the daemon said in the handshake (protocol, Nix version, trust). */
+  get daemonInfo(): HandshakeResult {
+    return this.daemon.daemonInfo;
+  }
+
+  /** The daemon endpoint in use: a socket path or the stdio command with its pid. */
+  get endpoint(): string {
+    return this.daemon.endpoint;
+  }
+
+  /** Path info of a valid path; PathNotValidError otherwise. Cached. */
+  async pathInfo(path: string): Promise<PathInfo> {
+    const info = await this.queryPathInfo(path);
+    if (!info) throw new PathNotValidError(path);
+    return info;
+  }
+
+  /** Path info, or undefined when the path is not valid. Cached (only valid paths). */
+  queryPathInfo(path: string): Promise<PathInfo | undefined> {
+    const hit = this.cache.get(path);
+    if (hit) return Promise.resolve(hit);
+    return this.fetchPathInfo(path);
+  }
+
+  /** Path infos in the order given; PathNotValidError for the first invalid one. */
+  pathInfos(paths: readonly string[]): Promise<PathInfo[]> {
+    return Promise.all(paths.map((p) => this.pathInfo(p)));
+  }
+
+  /** The valid subset of `paths`, in the order given. */
+  async validPaths(paths: readonly string[]): Promise<string[]> {
+    const unique = [...new Set(paths)];
+    for (const p of unique) parseStorePath(p, this.storeDir);
+    const batches: string[][] = [];
+    for (let i = 0; i < unique.length; i += VALID_PATHS_BATCH) {
+      batches.push(unique.slice(i, i + VALID_PATHS_BATCH));
+    }
+    const valid = new Set(
+      (await Promise.all(batches.map((b) => this.daemon.queryValidPaths(b)))).flat(),
+    );
+    return unique.filter((p) => valid.has(p));
+  }
+
+  isValidPath(path: string): Promise<boolean> {
+    return this.daemon.isValidPath(path);
+  }
+
+  allValidPaths(): Promise<string[]> {
+    return this.daemon.queryAllValidPaths();
+  }
+
+  /** The valid store path with this 32-character hash part, if any. */
+  pathFromHashPart(hashPart: string): Promise<string | undefined> {
+    return this.daemon.queryPathFromHashPart(hashPart);
+  }
+
+  /**
+   * The closure of `paths` (every path they reference, transitively, and themselves) in
+   * one pass, ordered so that each path comes after all it references. PathNotValidError
+   * if a root is not valid.
+   */
+  async closure(paths: readonly string[]): Promise<PathInfo[]> {
+    const roots = [...new Set(paths)];
+    for (const p of roots) parseStorePath(p, this.storeDir);
+    const infos = await walkClosure(roots, (p) => this.pathInfo(p));
+    return topoSort(infos);
+  }
+
+  /**
+   * The NAR of `path`, checked against the narHash and narSize registered now (queried
+   * afresh, not from the cache) and, if given, against `expect` (the path info the caller
+   * is about to publish). On any difference the stream errors with NarMismatchError
+   * instead of ending. Destroy the stream to abandon it.
+   */
+  narStream(path: string, opts: { expect?: NarExpectation } = {}): Readable {
+    const out = new PassThrough({ highWaterMark: 256 << 10 });
+    let source: Readable | undefined;
+    out.once('close', () => source?.destroy());
+    void (async () => {
+      parseStorePath(path, this.storeDir);
+      const info = await this.fetchPathInfo(path);
+      if (!info) throw new PathNotValidError(path);
+      const exp = opts.expect;
+      if (exp && (exp.narHash !== info.narHash || exp.narSize !== info.narSize)) {
+        throw new NarMismatchError(path, {
+          expectedHash: exp.narHash,
+          expectedSize: exp.narSize,
+          actualHash: info.narHash,
+          actualSize: info.narSize,
+          against: 'caller',
+        });
+      }
+      if (out.destroyed) return;
+      source = await this.daemon.narFromPath(path);
+      if (out.destroyed) {
+        source.destroy();
+        return;
+      }
+      const verify = verifyNar(path, info);
+      source.once('error', (e) => verify.destroy(e));
+      verify.once('error', (e) => out.destroy(e));
+      source.pipe(verify).pipe(out);
+    })().catch((e: unknown) => out.destroy(e as Error));
+    return out;
+  }
+
+  /**
+   * Keep `paths` from garbage collection until the lease is released. Roots are held on a
+   * dedicated daemon connection, recycled when no lease needs it.
+   */
+  holdTempRoots(paths: readonly string[]): Promise<TempRootsLease> {
+    for (const p of paths) parseStorePath(p, this.storeDir);
+    return this.roots.hold(paths);
+  }
+
+  /**
+   * A user's path to a valid store path: follows symlinks such as ./result, drops a
+   * sub-path inside a store path, rejects paths outside the store (PathOutsideStoreError)
+   * or not valid (PathNotValidError).
+   */
+  async resolvePath(userPath: string, opts: { cwd?: string } = {}): Promise<string> {
+    const path = await resolveStorePath(userPath, this.storeDir, opts.cwd ?? process.cwd());
+    if (!(await this.daemon.isValidPath(path))) throw new PathNotValidError(path);
+    return path;
+  }
+
+  /** Let running operations finish, then close every connection (dropping temp roots). */
+  async close(): Promise<void> {
+    await Promise.all([this.roots.close(), this.daemon.close()]);
+  }
+
+  /** Abort running operations and close every connection now. Idempotent. */
+  destroy(): void {
+    this.roots.destroy();
+    this.daemon.destroy();
+  }
+
+  private fetchPathInfo(path: string): Promise<PathInfo | undefined> {
+    const running = this.inFlight.get(path);
+    if (running) return running;
+    const p = this.daemon.queryPathInfo(path).then(
+      (d) => {
+        this.inFlight.delete(path);
+        if (!d) {
+          this.cache.delete(path);
+          return undefined;
+        }
+        const info = fromDaemonPathInfo(d);
+        this.remember(info);
+        return info;
+      },
+      (e: unknown) => {
+        this.inFlight.delete(path);
+        throw e;
+      },
+    );
+    this.inFlight.set(path, p);
+    return p;
+  }
+
+  private remember(info: PathInfo): void {
+    this.cache.delete(info.path);
+    this.cache.set(info.path, info);
+    if (this.cache.size > this.cacheSize) {
+      // Oldest first (Map keeps insertion order).
+      this.cache.delete(this.cache.keys().next().value!);
+    }
+  }
+}
