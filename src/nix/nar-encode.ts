@@ -1,0 +1,387 @@
+/**
+ * Streaming NAR encoder over an injected filesystem (`NarSource`), so this module stays
+ * pure. Output is an async generator of chunks: the consumer's pace drives reading
+ * (backpressure), small writes are coalesced into `chunkSize` buffers, and large file
+ * chunks pass through without copying. Memory is bounded by the output chunk, one
+ * read-ahead window of small files, and one large-file read at a time; no whole large file
+ * is ever held.
+ *
+ * Rules, as Nix's dumpPath: entries sorted by raw name bytes, executable iff the owner
+ * execute bit is set, symlinks stored with their target, anything else is an error.
+ */
+import { NarSourceChangedError, NarUnsupportedFileError } from './errors.js';
+import { NAR_MAGIC, padding } from './nar-wire.js';
+
+export type NarFileType =
+  | 'regular'
+  | 'directory'
+  | 'symlink'
+  | 'socket'
+  | 'fifo'
+  | 'character-device'
+  | 'block-device'
+  | 'unknown';
+
+export interface NarSourceStat {
+  type: NarFileType;
+  /** Size in bytes (regular files). */
+  size: number;
+  /** Permission bits; only the owner execute bit (0o100) matters. */
+  mode: number;
+}
+
+/** The filesystem the encoder reads. Paths and names are raw bytes (not always UTF-8). */
+export interface NarSource {
+  lstat(path: Buffer): Promise<NarSourceStat>;
+  /** Entry names, without "." and "..", in any order. */
+  readdir(path: Buffer): Promise<Buffer[]>;
+  readlink(path: Buffer): Promise<Buffer>;
+  /**
+   * A regular file's bytes to its end, in chunks. `size` is what lstat said; the encoder
+   * checks the total against it, so a source may stop reading after `size + 1` bytes.
+   */
+  readFile(path: Buffer, size: number): AsyncIterable<Uint8Array>;
+  /** Optional faster path for small files: the whole file in one buffer. */
+  readSmallFile?(path: Buffer, size: number): Promise<Uint8Array>;
+}
+
+export interface NarEncodeOptions {
+  /** Size of the output chunks small writes are coalesced into. Default 256 KiB. */
+  chunkSize?: number;
+  /** Files up to this size are read whole and ahead of time. Default 64 KiB. */
+  smallFileSize?: number;
+  /** How many directory entries are stat'ed (and small files read) ahead. Default 16. */
+  readAhead?: number;
+}
+
+const DEFAULT_CHUNK_SIZE = 256 * 1024;
+const DEFAULT_SMALL_FILE_SIZE = 64 * 1024;
+const DEFAULT_READ_AHEAD = 16;
+
+/** A framed token, ready to copy. */
+function framed(s: string): Buffer {
+  const b = Buffer.from(s, 'latin1');
+  const out = Buffer.alloc(8 + b.length + padding(b.length));
+  out.writeUInt32LE(b.length, 0);
+  b.copy(out, 8);
+  return out;
+}
+
+const T = {
+  magic: framed(NAR_MAGIC),
+  open: framed('('),
+  close: framed(')'),
+  // Frequent sequences, pre-joined.
+  regular: Buffer.concat([framed('('), framed('type'), framed('regular')]),
+  executable: Buffer.concat([framed('executable'), framed('')]),
+  contents: framed('contents'),
+  symlink: Buffer.concat([framed('('), framed('type'), framed('symlink'), framed('target')]),
+  directory: Buffer.concat([framed('('), framed('type'), framed('directory')]),
+  entry: Buffer.concat([framed('entry'), framed('('), framed('name')]),
+  node: framed('node'),
+  closeEntry: Buffer.concat([framed(')'), framed(')')]),
+};
+const ZEROS = Buffer.alloc(8);
+
+/** Coalesces writes into chunks; large data buffers pass through without a copy. */
+class ChunkWriter {
+  private buf: Buffer;
+  private len = 0;
+  private ready: Buffer[] = [];
+
+  constructor(private readonly chunkSize: number) {
+    this.buf = Buffer.allocUnsafe(chunkSize);
+  }
+
+  /** File contents: large pieces are handed on as they are, without a copy. */
+  data(b: Uint8Array): void {
+    if (b.length >= this.chunkSize >> 2) {
+      this.flush();
+      this.ready.push(Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      return;
+    }
+    this.bytes(b);
+  }
+
+  bytes(b: Uint8Array): void {
+    // Fill the chunk to the brim, so chunks out are full-sized.
+    let at = 0;
+    while (at < b.length) {
+      const n = Math.min(b.length - at, this.chunkSize - this.len);
+      this.buf.set(at === 0 && n === b.length ? b : b.subarray(at, at + n), this.len);
+      this.len += n;
+      at += n;
+      if (this.len === this.chunkSize) this.flush();
+    }
+  }
+
+  u64(n: number): void {
+    if (this.len + 8 > this.chunkSize) {
+      const tmp = Buffer.allocUnsafe(8);
+      tmp.writeUInt32LE(n % 0x1_0000_0000, 0);
+      tmp.writeUInt32LE(Math.floor(n / 0x1_0000_0000), 4);
+      this.bytes(tmp);
+      return;
+    }
+    this.buf.writeUInt32LE(n % 0x1_0000_0000, this.len);
+    this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.len + 4);
+    this.len += 8;
+    if (this.len === this.chunkSize) this.flush();
+  }
+
+  pad(len: number): void {
+    const p = padding(len);
+    if (p > 0) this.bytes(ZEROS.subarray(0, p));
+  }
+
+  str(b: Uint8Array): void {
+    this.u64(b.length);
+    this.bytes(b);
+    this.pad(b.length);
+  }
+
+  flush(): void {
+    if (this.len === 0) return;
+    this.ready.push(this.buf.subarray(0, this.len));
+    this.buf = Buffer.allocUnsafe(this.chunkSize);
+    this.len = 0;
+  }
+
+  /** Complete chunks waiting to go out. */
+  take(): Buffer[] {
+    const r = this.ready;
+    this.ready = [];
+    return r;
+  }
+}
+
+interface Prepared {
+  stat: NarSourceStat;
+  /** Whole contents of a small regular file, read ahead. */
+  data?: Uint8Array;
+  /** Read-ahead budget this entry holds until it is written. */
+  reserved?: number;
+  /** A symlink's target. */
+  target?: Buffer;
+}
+
+interface Entry {
+  name: Buffer;
+  path: Buffer;
+  prepared?: Promise<Prepared>;
+}
+
+interface DirFrame {
+  /** Entries not yet written; written ones are cleared so their data can be collected. */
+  entries: (Entry | undefined)[];
+  next: number;
+}
+
+const SLASH = Buffer.from('/');
+
+const display = (p: Buffer): string => p.toString('utf8');
+
+function describe(type: NarFileType): string {
+  switch (type) {
+    case 'socket':
+      return 'it is a socket';
+    case 'fifo':
+      return 'it is a named pipe (fifo)';
+    case 'character-device':
+      return 'it is a character device';
+    case 'block-device':
+      return 'it is a block device';
+    default:
+      return 'it is not a regular file, directory or symlink';
+  }
+}
+
+function checkEntryName(dir: Buffer, name: Buffer): void {
+  const bad =
+    name.length === 0 ||
+    (name.length === 1 && name[0] === 0x2e) ||
+    (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) ||
+    name.includes(0x2f) ||
+    name.includes(0);
+  if (bad) {
+    throw new NarUnsupportedFileError(
+      display(dir),
+      `the directory lists an invalid entry name ${JSON.stringify(display(name))}`,
+    );
+  }
+}
+
+/**
+ * Encode the file tree at `root` as a NAR, chunk by chunk. The consumer pulls chunks; when
+ * it stops pulling, reading stops (and `return()` closes any open file).
+ */
+export async function* encodeNar(
+  source: NarSource,
+  root: Buffer | string,
+  options: NarEncodeOptions = {},
+): AsyncGenerator<Buffer, void, undefined> {
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const smallFileSize = options.smallFileSize ?? DEFAULT_SMALL_FILE_SIZE;
+  const readAhead = Math.max(1, options.readAhead ?? DEFAULT_READ_AHEAD);
+  if (!Number.isInteger(chunkSize) || chunkSize < 64)
+    throw new RangeError(`chunkSize must be an integer >= 64`);
+
+  const rootPath = typeof root === 'string' ? Buffer.from(root) : root;
+  const out = new ChunkWriter(chunkSize);
+
+  // Bytes of small files read ahead but not yet written out: bounded across all
+  // directory levels, so deep trees do not multiply the read-ahead memory.
+  const budget = readAhead * smallFileSize;
+  let reserved = 0;
+
+  const readSmall = async (path: Buffer, size: number): Promise<Uint8Array> => {
+    const data = source.readSmallFile
+      ? await source.readSmallFile(path, size)
+      : await collect(source.readFile(path, size), size, path);
+    checkSize(path, size, data.length);
+    return data;
+  };
+
+  const prepare = async (path: Buffer): Promise<Prepared> => {
+    const stat = await source.lstat(path);
+    if (stat.type === 'regular' && stat.size <= smallFileSize && reserved + stat.size <= budget) {
+      reserved += stat.size;
+      return { stat, data: await readSmall(path, stat.size), reserved: stat.size };
+    }
+    if (stat.type === 'symlink') return { stat, target: await source.readlink(path) };
+    return { stat };
+  };
+
+  /** Start preparing entries up to the read-ahead window. */
+  const fill = (frame: DirFrame) => {
+    for (let k = frame.next; k < frame.entries.length && k < frame.next + readAhead; k++) {
+      const e = frame.entries[k]!;
+      if (e !== undefined && e.prepared === undefined) {
+        e.prepared = prepare(e.path);
+        // Failures surface when the entry is reached; until then, do not crash the process.
+        e.prepared.catch(() => {});
+      }
+    }
+  };
+
+  const stack: DirFrame[] = [];
+  out.bytes(T.magic);
+
+  let current: { path: Buffer; prepared: Promise<Prepared> } | undefined = {
+    path: rootPath,
+    prepared: prepare(rootPath),
+  };
+  while (current !== undefined || stack.length > 0) {
+    if (current !== undefined) {
+      const { path } = current;
+      const prepared = await current.prepared;
+      const { stat, target } = prepared;
+      current = undefined;
+      reserved -= prepared.reserved ?? 0;
+      const data =
+        prepared.data ??
+        (stat.type === 'regular' && stat.size <= smallFileSize
+          ? await readSmall(path, stat.size)
+          : undefined);
+      switch (stat.type) {
+        case 'regular': {
+          out.bytes(T.regular);
+          if ((stat.mode & 0o100) !== 0) out.bytes(T.executable);
+          out.bytes(T.contents);
+          out.u64(stat.size);
+          if (data !== undefined) {
+            out.data(data);
+          } else {
+            let seen = 0;
+            for await (const chunk of source.readFile(path, stat.size)) {
+              seen += chunk.length;
+              if (seen > stat.size) break;
+              out.data(chunk);
+              yield* out.take();
+            }
+            checkSize(path, stat.size, seen);
+          }
+          out.pad(stat.size);
+          out.bytes(T.close);
+          if (stack.length > 0) out.bytes(T.close);
+          break;
+        }
+        case 'symlink':
+          out.bytes(T.symlink);
+          out.str(target!);
+          out.bytes(T.close);
+          if (stack.length > 0) out.bytes(T.close);
+          break;
+        case 'directory': {
+          out.bytes(T.directory);
+          const names = await source.readdir(path);
+          names.sort(Buffer.compare);
+          for (let k = 0; k < names.length; k++) {
+            checkEntryName(path, names[k]!);
+            if (k > 0 && names[k - 1]!.equals(names[k]!)) {
+              throw new NarUnsupportedFileError(
+                display(path),
+                `the directory lists ${JSON.stringify(display(names[k]!))} twice`,
+              );
+            }
+          }
+          const frame: DirFrame = {
+            entries: names.map((name) => ({ name, path: Buffer.concat([path, SLASH, name]) })),
+            next: 0,
+          };
+          stack.push(frame);
+          break;
+        }
+        default:
+          throw new NarUnsupportedFileError(display(path), describe(stat.type));
+      }
+    } else {
+      const frame = stack[stack.length - 1]!;
+      if (frame.next === frame.entries.length) {
+        // Close this directory's node, and the entry holding it (unless it is the root).
+        stack.pop();
+        out.bytes(T.close);
+        if (stack.length > 0) out.bytes(T.close);
+      } else {
+        fill(frame);
+        const e = frame.entries[frame.next]!;
+        frame.entries[frame.next] = undefined;
+        frame.next++;
+        out.bytes(T.entry);
+        out.str(e.name);
+        out.bytes(T.node);
+        current = { path: e.path, prepared: e.prepared! };
+      }
+    }
+    yield* out.take();
+  }
+  out.flush();
+  yield* out.take();
+}
+
+function checkSize(path: Buffer, expected: number, got: number): void {
+  if (got !== expected) {
+    throw new NarSourceChangedError(
+      display(path),
+      got < expected
+        ? `it has ${got} bytes, but ${expected} when listed`
+        : `it grew beyond the ${expected} bytes it had when listed`,
+    );
+  }
+}
+
+async function collect(
+  chunks: AsyncIterable<Uint8Array>,
+  size: number,
+  path: Buffer,
+): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of chunks) {
+    parts.push(c);
+    n += c.length;
+    if (n > size) break;
+  }
+  checkSize(path, size, n);
+  return Buffer.concat(parts, n);
+}

@@ -1,0 +1,274 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { encodeNar } from '../../../src/nix/nar-encode.js';
+import { parseNar, type NarPath } from '../../../src/nix/nar-parse.js';
+import { NarSourceChangedError, NarUnsupportedFileError } from '../../../src/nix/errors.js';
+import { nar, type Tree } from './nar-bytes.js';
+import { collectNar, dir, file, key, link, MemorySource, type MemNode } from './memory-source.js';
+
+/** The same tree in the test builder's form, entries sorted by bytes: an independent oracle. */
+function toTree(n: MemNode): Tree {
+  switch (n.type) {
+    case 'regular':
+      return { type: 'regular', contents: n.contents, executable: ((n.mode ?? 0) & 0o100) !== 0 };
+    case 'symlink':
+      return { type: 'symlink', target: n.target };
+    case 'directory':
+      return {
+        type: 'directory',
+        entries: [...n.entries.entries()]
+          .map(([k, v]) => [Buffer.from(k, 'latin1'), v] as [Buffer, MemNode])
+          .sort((a, b) => Buffer.compare(a[0], b[0]))
+          .map(([k, v]) => [k, toTree(v)]),
+      };
+    default:
+      throw new Error('special');
+  }
+}
+
+const encode = (root: MemNode, opts = {}, useSmall = true) =>
+  collectNar(encodeNar(new MemorySource(root, useSmall), Buffer.from('/root'.slice(0, 0)), opts));
+
+const sample = dir({
+  'b.txt': file('bee'),
+  'a.sh': file('#!/bin/sh\n', true),
+  empty: dir({}),
+  sub: dir({ deep: dir({ x: file('') }), l1: link('../a.sh'), dangling: link('/nowhere/at/all') }),
+  big: file(Buffer.alloc(300_000, 0x61)),
+});
+
+test('the encoder writes the same bytes as the hand-framed oracle, sorted by name bytes', async () => {
+  for (const useSmall of [true, false]) {
+    for (const chunkSize of [64, 4096, 256 * 1024]) {
+      const { bytes } = await encode(sample, { chunkSize }, useSmall);
+      assert.deepEqual(bytes, nar(toTree(sample)), `chunkSize ${chunkSize} small ${useSmall}`);
+    }
+  }
+});
+
+test('executable means the owner execute bit only', async () => {
+  for (const [mode, x] of [
+    [0o100, true],
+    [0o700, true],
+    [0o011, false],
+    [0o666, false],
+  ] as const) {
+    const { bytes } = await encode({ type: 'regular', contents: Buffer.from('x'), mode });
+    assert.equal(bytes.includes('executable'), x, mode.toString(8));
+  }
+});
+
+test('byte order, not UTF-16 order; non-UTF-8 names survive', async () => {
+  const names = [
+    Buffer.from('\uff5e'),
+    Buffer.from('\u{10000}'),
+    Buffer.from([0xff, 0x00 + 0x41]),
+    Buffer.from('Z'),
+    Buffer.from('a'),
+  ];
+  const root = dir(names.map((n) => [n, file(n)] as [Buffer, MemNode]));
+  const { bytes } = await encode(root);
+  const seen: Buffer[] = [];
+  parseNar(bytes, { visitor: { file: (p: NarPath) => seen.push(p[0]!) } });
+  assert.deepEqual(seen, [...names].sort(Buffer.compare));
+  assert.deepEqual(
+    seen.map((b) => b.toString('hex')),
+    ['5a', '61', 'efbd9e', 'f0908080', 'ff41'],
+  );
+});
+
+test('sockets, fifos and devices are rejected with an error naming the path', async () => {
+  for (const [type, re] of [
+    ['socket', /it is a socket/],
+    ['fifo', /named pipe/],
+    ['character-device', /character device/],
+    ['block-device', /block device/],
+  ] as const) {
+    const root = dir({ ok: file('x'), sub: dir({ bad: { type } }) });
+    await assert.rejects(
+      encode(root),
+      (e: Error) =>
+        e instanceof NarUnsupportedFileError &&
+        e.code === 'NAR_UNSUPPORTED_FILE' &&
+        e.path === '/sub/bad' &&
+        re.test(e.message) &&
+        /regular files, directories and symlinks/.test(e.hint ?? ''),
+    );
+  }
+});
+
+test('a file that shrinks or grows while read is an error, not a corrupt NAR', async () => {
+  const shrunk: MemNode = { type: 'regular', contents: Buffer.alloc(10), lieSize: 12 };
+  const grew: MemNode = { type: 'regular', contents: Buffer.alloc(200_000), lieSize: 100_000 };
+  for (const [node, re] of [
+    [shrunk, /has 10 bytes, but 12 when listed/],
+    [grew, /grew beyond the 100000 bytes/],
+    [{ ...shrunk, lieSize: 8 }, /grew beyond the 8 bytes/],
+  ] as const) {
+    for (const useSmall of [true, false]) {
+      await assert.rejects(
+        encode(dir({ f: node }), {}, useSmall),
+        (e: Error) => e instanceof NarSourceChangedError && re.test(e.message),
+      );
+    }
+  }
+});
+
+test('bad names or duplicates from the source are rejected', async () => {
+  for (const names of [
+    [Buffer.from('a'), Buffer.from('a')],
+    [Buffer.from('.')],
+    [Buffer.from('a/b')],
+    [Buffer.from('')],
+  ]) {
+    const root: MemNode = {
+      type: 'directory',
+      entries: new Map([['a', file('')]]),
+      rawNames: names,
+    };
+    await assert.rejects(encode(root), NarUnsupportedFileError);
+  }
+});
+
+test('small writes are coalesced into full chunks; large file data passes through uncopied', async () => {
+  const many = dir(
+    Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`f${i}`, file(`content ${i}`)])),
+  );
+  const { chunks } = await encode(many, { chunkSize: 4096 });
+  assert.ok(chunks.length > 5);
+  assert.ok(
+    chunks.slice(0, -1).every((c) => c.length === 4096),
+    'all but the last chunk are full',
+  );
+
+  const bigNode: MemNode = {
+    type: 'regular',
+    contents: Buffer.alloc(1 << 20, 1),
+    chunk: 128 * 1024,
+  };
+  const src = new MemorySource(dir({ big: bigNode }));
+  const out = await collectNar(encodeNar(src, Buffer.alloc(0), { chunkSize: 64 * 1024 }));
+  for (const c of src.seenChunks)
+    assert.ok(out.chunks.includes(c), 'source chunk handed on as the same buffer');
+});
+
+test('backpressure: a consumer that stops pulling stops the reading', async () => {
+  const huge: MemNode = { type: 'regular', contents: Buffer.alloc(64 << 20), chunk: 64 * 1024 };
+  const src = new MemorySource(dir({ huge }));
+  const gen = encodeNar(src, Buffer.alloc(0), { chunkSize: 64 * 1024 });
+  let got = 0;
+  for await (const c of gen) {
+    got += c.length;
+    if (got > 1 << 20) break;
+  }
+  assert.ok(
+    src.chunksProduced <= 20,
+    `read ${src.chunksProduced} chunks of 1024 for ~1 MiB consumed`,
+  );
+});
+
+test('read-ahead of small files is bounded', async () => {
+  const many = dir(
+    Object.fromEntries(
+      Array.from({ length: 200 }, (_, i) => [
+        `f${String(i).padStart(3, '0')}`,
+        file('x'.repeat(100)),
+      ]),
+    ),
+  );
+  const src = new MemorySource(many);
+  const gen = encodeNar(src, Buffer.alloc(0), { chunkSize: 64, readAhead: 4, smallFileSize: 100 });
+  let pulls = 0;
+  for await (const _ of gen) {
+    if (++pulls === 20) break;
+  }
+  assert.ok(
+    src.smallReads > 0 && src.smallReads <= 20 + 4,
+    `${src.smallReads} small reads after 20 pulls`,
+  );
+});
+
+// A fast-check arbitrary for trees: names are arbitrary non-empty byte strings without "/"
+// and NUL, not "." or ".."; contents arbitrary bytes.
+const nameArb = fc
+  .uint8Array({ minLength: 1, maxLength: 12 })
+  .map((b) => Buffer.from(b.map((c) => (c === 0 || c === 0x2f ? 0x61 : c))))
+  .filter((b) => !b.equals(Buffer.from('.')) && !b.equals(Buffer.from('..')));
+const leafArb: fc.Arbitrary<MemNode> = fc.oneof(
+  fc
+    .record({ c: fc.uint8Array({ maxLength: 3000 }), x: fc.boolean() })
+    .map(({ c, x }) => file(Buffer.from(c), x)),
+  fc
+    .uint8Array({ minLength: 1, maxLength: 60 })
+    .map((t) => link(Buffer.from(t.map((c) => (c === 0 ? 1 : c))))),
+);
+const treeArb: fc.Arbitrary<MemNode> = fc.letrec<{ node: MemNode }>((tie) => ({
+  node: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leafArb,
+    fc
+      .uniqueArray(fc.tuple(nameArb, tie('node')), { maxLength: 6, selector: ([n]) => key(n) })
+      .map((es) => dir(es)),
+  ),
+})).node;
+
+/** Rebuild a MemNode-like plain tree from parser events. */
+function decode(bytes: Buffer): Tree {
+  let root: Tree | undefined;
+  const at = (path: NarPath, t: Tree) => {
+    if (path.length === 0) {
+      root = t;
+      return;
+    }
+    let d = root!;
+    for (const p of path.slice(0, -1)) {
+      if (d.type !== 'directory') throw new Error('not a dir');
+      d = d.entries.find(([n]) => Buffer.from(n).equals(p))![1];
+    }
+    if (d.type !== 'directory') throw new Error('not a dir');
+    d.entries.push([path[path.length - 1]!, t]);
+  };
+  const data = new Map<string, Buffer[]>();
+  parseNar(bytes, {
+    visitor: {
+      directory: (p) => at(p, { type: 'directory', entries: [] }),
+      file: (p, i) => {
+        const t: Tree = { type: 'regular', contents: Buffer.alloc(0), executable: i.executable };
+        at(p, t);
+        data.set(p.map(key).join('/'), []);
+      },
+      contents: (c, p) => data.get(p.map(key).join('/'))!.push(Buffer.from(c)),
+      fileEnd: (p) => {
+        let d = root!;
+        for (const q of p)
+          d = (d as Extract<Tree, { type: 'directory' }>).entries.find(([n]) =>
+            Buffer.from(n).equals(q),
+          )![1];
+        (d as Extract<Tree, { type: 'regular' }>).contents = Buffer.concat(
+          data.get(p.map(key).join('/'))!,
+        );
+      },
+      symlink: (p, t) => at(p, { type: 'symlink', target: t }),
+    },
+  });
+  return root!;
+}
+
+test('property: encode -> parse gives back the same tree', async () => {
+  await fc.assert(
+    fc.asyncProperty(treeArb, fc.integer({ min: 64, max: 8192 }), async (tree, chunkSize) => {
+      const { bytes } = await encode(tree, { chunkSize, smallFileSize: 1000 });
+      assert.deepEqual(bytes, nar(toTree(tree)));
+      const back = decode(bytes);
+      const norm = (t: Tree): Tree =>
+        t.type === 'regular'
+          ? { type: 'regular', contents: Buffer.from(t.contents), executable: !!t.executable }
+          : t.type === 'symlink'
+            ? { type: 'symlink', target: Buffer.from(t.target) }
+            : { type: 'directory', entries: t.entries.map(([n, c]) => [Buffer.from(n), norm(c)]) };
+      assert.deepEqual(norm(back), norm(toTree(tree)));
+    }),
+    { numRuns: 150 },
+  );
+});
