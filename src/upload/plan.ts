@@ -1,0 +1,151 @@
+/**
+ * Push planning, pure over injected lookups: which paths of a closure to upload, which the
+ * cache already has, and which are left to an upstream cache. No I/O happens here except
+ * through the `lookups` the caller passes, so the same plan logic serves the one-shot push,
+ * the service's batches, and tests.
+ */
+import type { PathInfo } from '../store/path-info.js';
+import { parseStorePath } from '../nix/store-path.js';
+
+/** What the cache said about one narinfo. */
+export interface RemoteNarInfo {
+  /** When the narinfo was written or last refreshed (drives pruning's refresh-on-use). */
+  lastModified: Date | undefined;
+}
+
+export interface PlanLookups {
+  /** Hash parts the local index records as present in this cache. */
+  knownPresent(hashParts: string[]): Promise<Set<string>> | Set<string>;
+  /**
+   * Ask the cache which of these narinfos exist. Must throw on any error other than
+   * "not found": a failed check is never taken to mean "missing".
+   */
+  remotePresent(hashParts: string[]): Promise<Map<string, RemoteNarInfo>>;
+}
+
+export interface PlanOptions {
+  /** Key names (the part before ':' of a signature) of upstream caches. */
+  skipSignedByKeys: readonly string[];
+  /** Ignore the local index (`--force-scan`): every candidate is checked remotely. */
+  ignoreIndex?: boolean;
+}
+
+export interface CachedPath {
+  info: PathInfo;
+  /** How we know: the local index, or the cache itself (then with its narinfo's age). */
+  source: 'index' | 'remote';
+  lastModified: Date | undefined;
+}
+
+export interface PushPlan {
+  /** Paths to upload, dependencies first. */
+  toUpload: PathInfo[];
+  alreadyCached: CachedPath[];
+  /** Paths signed by an upstream key: the upstream cache serves them and their closures. */
+  upstream: PathInfo[];
+}
+
+export function signatureKeyName(sig: string): string {
+  const i = sig.indexOf(':');
+  return i < 0 ? '' : sig.slice(0, i);
+}
+
+export function isUpstream(info: PathInfo, skipSignedByKeys: ReadonlySet<string>): boolean {
+  return info.sigs.some((s) => skipSignedByKeys.has(signatureKeyName(s)));
+}
+
+export function hashPartOf(path: string): string {
+  return parseStorePath(path).hashPart;
+}
+
+/**
+ * Plan a push of `closure` (PathInfo for every path, dependencies first, as
+ * LocalStore.closure returns it).
+ */
+export async function planPush(
+  closure: readonly PathInfo[],
+  lookups: PlanLookups,
+  options: PlanOptions,
+): Promise<PushPlan> {
+  const skip = new Set(options.skipSignedByKeys);
+  const upstream: PathInfo[] = [];
+  const candidates: PathInfo[] = [];
+  for (const info of closure) (isUpstream(info, skip) ? upstream : candidates).push(info);
+
+  const hashParts = candidates.map((i) => hashPartOf(i.path));
+  const known = options.ignoreIndex ? new Set<string>() : await lookups.knownPresent(hashParts);
+  const cached = new Map<string, CachedPath>();
+  const unknown: PathInfo[] = [];
+  candidates.forEach((info, i) => {
+    if (known.has(hashParts[i]!)) {
+      cached.set(info.path, { info, source: 'index', lastModified: undefined });
+    } else unknown.push(info);
+  });
+
+  const remote =
+    unknown.length === 0
+      ? new Map<string, RemoteNarInfo>()
+      : await lookups.remotePresent(unknown.map((i) => hashPartOf(i.path)));
+  const uploading = new Set<string>();
+  for (const info of unknown) {
+    const found = remote.get(hashPartOf(info.path));
+    if (found) cached.set(info.path, { info, source: 'remote', lastModified: found.lastModified });
+    else uploading.add(info.path);
+  }
+
+  // The index may be stale: another machine's prune can delete a path we recorded. A new
+  // narinfo must never point at a missing reference, so the index-known paths that uploads
+  // reference directly are confirmed remotely; any that are gone join the upload, and their
+  // own references are checked in turn. (A present narinfo implies its closure is present.)
+  const byPath = new Map(closure.map((i) => [i.path, i]));
+  let frontier = [...uploading];
+  while (frontier.length > 0) {
+    const suspects = new Set<string>();
+    for (const path of frontier) {
+      for (const ref of byPath.get(path)?.references ?? []) {
+        if (cached.get(ref)?.source === 'index') suspects.add(ref);
+      }
+    }
+    if (suspects.size === 0) break;
+    const confirmed = await lookups.remotePresent([...suspects].map(hashPartOf));
+    frontier = [];
+    for (const path of suspects) {
+      const found = confirmed.get(hashPartOf(path));
+      if (found) {
+        cached.set(path, {
+          ...cached.get(path)!,
+          source: 'remote',
+          lastModified: found.lastModified,
+        });
+      } else {
+        cached.delete(path);
+        uploading.add(path);
+        frontier.push(path);
+      }
+    }
+  }
+  // Keep the closure's order: dependencies first.
+  return {
+    toUpload: closure.filter((i) => uploading.has(i.path)),
+    alreadyCached: closure.flatMap((i) => cached.get(i.path) ?? []),
+    upstream,
+  };
+}
+
+export interface PlanSummary {
+  toUpload: { paths: number; narBytes: number };
+  alreadyCached: { paths: number; narBytes: number };
+  upstream: { paths: number; narBytes: number };
+}
+
+export function summarizePlan(plan: PushPlan): PlanSummary {
+  const sum = (infos: readonly PathInfo[]) => ({
+    paths: infos.length,
+    narBytes: infos.reduce((n, i) => n + i.narSize, 0),
+  });
+  return {
+    toUpload: sum(plan.toUpload),
+    alreadyCached: sum(plan.alreadyCached.map((c) => c.info)),
+    upstream: sum(plan.upstream),
+  };
+}

@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { PathInfo } from '../../../src/store/path-info.js';
+import { planPush, summarizePlan, type PlanLookups } from '../../../src/upload/plan.js';
+
+// Valid store paths: 32 nix32 chars of hash part.
+const h = (c: string) => c.repeat(32);
+const p = (c: string, name: string) => `/nix/store/${h(c)}-${name}`;
+
+function info(path: string, refs: string[] = [], sigs: string[] = [], narSize = 100): PathInfo {
+  return {
+    path,
+    deriver: undefined,
+    narHash: `sha256:${'0'.repeat(52)}`,
+    narSize,
+    references: [...refs].sort(),
+    registrationTime: 0,
+    ultimate: true,
+    sigs,
+    ca: undefined,
+  };
+}
+
+/** Lookups over explicit sets, recording every remote question asked. */
+function lookups(index: string[], remote: string[]): PlanLookups & { asked: string[][] } {
+  const asked: string[][] = [];
+  return {
+    asked,
+    knownPresent: (hps) => new Set(hps.filter((x) => index.includes(x))),
+    remotePresent: async (hps) => {
+      asked.push([...hps].sort());
+      return new Map(
+        hps.filter((x) => remote.includes(x)).map((x) => [x, { lastModified: new Date(0) }]),
+      );
+    },
+  };
+}
+
+const glibc = info(p('a', 'glibc'), [], ['cache.nixos.org-1:xxx']);
+const lib = info(p('b', 'lib'), [glibc.path]);
+const tool = info(p('c', 'tool'), [lib.path, glibc.path, p('c', 'tool')], [], 5000);
+const closure = [glibc, lib, tool];
+
+test('upstream-signed paths are left to upstream and never looked up', async () => {
+  const l = lookups([], []);
+  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  assert.deepEqual(
+    plan.upstream.map((i) => i.path),
+    [glibc.path],
+  );
+  assert.deepEqual(
+    plan.toUpload.map((i) => i.path),
+    [lib.path, tool.path],
+  );
+  assert.ok(!l.asked.flat().includes(h('a')));
+});
+
+test('a signature by a key not in skip_signed_by_keys does not make a path upstream', async () => {
+  const plan = await planPush(closure, lookups([], []), { skipSignedByKeys: ['other-1'] });
+  assert.deepEqual(plan.upstream, []);
+  assert.equal(plan.toUpload.length, 3);
+});
+
+test('index-known paths skip the remote check unless an upload references them', async () => {
+  // tool is known in the index and nothing uploaded references it: no remote question.
+  const l = lookups([h('c')], []);
+  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  assert.deepEqual(
+    plan.toUpload.map((i) => i.path),
+    [lib.path],
+  );
+  assert.deepEqual(
+    plan.alreadyCached.map((c) => [c.info.path, c.source]),
+    [[tool.path, 'index']],
+  );
+  assert.deepEqual(l.asked, [[h('b')]]);
+});
+
+test('a stale index entry referenced by an upload is re-checked and uploaded when gone', async () => {
+  // lib is in the index but was pruned remotely; tool must be uploaded, so lib is checked.
+  const l = lookups([h('b')], []);
+  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  assert.deepEqual(
+    plan.toUpload.map((i) => i.path),
+    [lib.path, tool.path],
+    'dependencies first',
+  );
+  assert.deepEqual(plan.alreadyCached, []);
+  assert.deepEqual(l.asked, [[h('c')], [h('b')]]);
+});
+
+test('a referenced index entry confirmed remotely stays cached, with its age', async () => {
+  const l = lookups([h('b')], [h('b')]);
+  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  assert.deepEqual(
+    plan.toUpload.map((i) => i.path),
+    [tool.path],
+  );
+  assert.deepEqual(
+    plan.alreadyCached.map((c) => [c.source, c.lastModified]),
+    [['remote', new Date(0)]],
+  );
+});
+
+test('ignoreIndex checks every candidate remotely', async () => {
+  const l = lookups([h('b'), h('c')], [h('c')]);
+  const plan = await planPush(closure, l, { skipSignedByKeys: [], ignoreIndex: true });
+  assert.deepEqual(l.asked[0], [h('a'), h('b'), h('c')]);
+  assert.deepEqual(
+    plan.toUpload.map((i) => i.path),
+    [glibc.path, lib.path],
+  );
+});
+
+test('a failing remote check fails the plan instead of counting as missing', async () => {
+  const l: PlanLookups = {
+    knownPresent: () => new Set(),
+    remotePresent: () => Promise.reject(new Error('503 from the cache')),
+  };
+  await assert.rejects(planPush(closure, l, { skipSignedByKeys: [] }), /503/);
+});
+
+test('the summary counts paths and NAR bytes per category', async () => {
+  const plan = await planPush(closure, lookups([], [h('b')]), {
+    skipSignedByKeys: ['cache.nixos.org-1'],
+  });
+  assert.deepEqual(summarizePlan(plan), {
+    toUpload: { paths: 1, narBytes: 5000 },
+    alreadyCached: { paths: 1, narBytes: 100 },
+    upstream: { paths: 1, narBytes: 100 },
+  });
+});
