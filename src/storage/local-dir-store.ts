@@ -144,7 +144,7 @@ class LocalDirStore implements BlobStore {
     }
   }
 
-  check(): Promise<void> {
+  async check(): Promise<void> {
     return this.#op(async () => {
       try {
         await access(this.#dir, constants.R_OK | constants.W_OK | constants.X_OK);
@@ -158,7 +158,7 @@ class LocalDirStore implements BlobStore {
     });
   }
 
-  head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string): Promise<ObjectInfo | undefined> {
     const path = this.#path(key);
     return this.#op(async () => {
       try {
@@ -176,7 +176,7 @@ class LocalDirStore implements BlobStore {
     return (await this.head(key)) !== undefined;
   }
 
-  get(key: string): Promise<Buffer | undefined> {
+  async get(key: string): Promise<Buffer | undefined> {
     const path = this.#path(key);
     return this.#op(async () => {
       try {
@@ -199,7 +199,7 @@ class LocalDirStore implements BlobStore {
     );
   }
 
-  upload(key: string, source: ByteSource, opts: UploadOptions = {}): Promise<UploadResult> {
+  async upload(key: string, source: ByteSource, opts: UploadOptions = {}): Promise<UploadResult> {
     const path = this.#path(key);
     return this.#op(() => this.#writeAtomically(key, path, source, opts));
   }
@@ -307,7 +307,7 @@ class LocalDirStore implements BlobStore {
     }
   }
 
-  deleteMany(keys: readonly string[]): Promise<void> {
+  async deleteMany(keys: readonly string[]): Promise<void> {
     const paths = [...new Set(keys)].map((k) => [k, this.#path(k)] as const);
     return this.#op(async () => {
       const failed: { key: string; reason: string }[] = [];
@@ -366,7 +366,7 @@ class LocalDirStore implements BlobStore {
     }
   }
 
-  abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
     assertValidKey(key);
     // The upload id is the temp file's relative path; only ever delete a temp file.
     assertValidKey(uploadId);
