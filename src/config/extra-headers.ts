@@ -51,6 +51,12 @@ const SIGNED = new Set([
   'if-unmodified-since',
 ]);
 
+const SIGNED_PREFIXES = ['x-amz-', 'amz-sdk-'];
+
+/** Every name (and prefix) refused as an extra header, for the reference. */
+export const RESERVED_HEADER_NAMES: readonly string[] = [...FRAMING, ...SIGNED].sort();
+export const RESERVED_HEADER_PREFIXES: readonly string[] = SIGNED_PREFIXES;
+
 export type HeaderSource = 'file' | 'env';
 
 /** A problem with one header, by name only (never its value). */
@@ -69,7 +75,7 @@ export function checkHeaderName(name: string): string | undefined {
   if (FRAMING.has(lower)) {
     return `${name} cannot be an extra header: the HTTP client sets it for the connection and message framing`;
   }
-  if (SIGNED.has(lower) || lower.startsWith('x-amz-')) {
+  if (SIGNED.has(lower) || SIGNED_PREFIXES.some((p) => lower.startsWith(p))) {
     return `${name} cannot be an extra header: the S3 client sets and signs it (SigV4), and replacing it would break the signature`;
   }
   return undefined;
