@@ -57,8 +57,7 @@ export interface Compression {
 /** zstd's levels above 19 need `--ultra` windows (up to 128 MiB per stream): not bounded. */
 const ZSTD_LEVELS = { min: 1, max: 19, default: 3 };
 const XZ_LEVELS = { min: 0, max: 9, default: 6 };
-/** Input batch per worker message, and batches at the worker per stream. */
-const ZSTD_BATCH_BYTES = 512 * 1024;
+/** Input batches at the worker per stream. */
 const ZSTD_MAX_INFLIGHT = 2;
 
 let zstdPool: ZstdPool | undefined;
@@ -102,11 +101,7 @@ const zstd: Compression = {
   defaultLevel: ZSTD_LEVELS.default,
   createCompressor(opts = {}) {
     const level = checkLevel('zstd', opts.level, ZSTD_LEVELS);
-    return new ZstdCompressStream(
-      pool(),
-      { level, nbWorkers: 0 },
-      { batchBytes: ZSTD_BATCH_BYTES, maxInflight: ZSTD_MAX_INFLIGHT },
-    );
+    return new ZstdCompressStream(pool(), level, { maxInflight: ZSTD_MAX_INFLIGHT });
   },
   async check() {
     const c = this.createCompressor();
@@ -188,13 +183,15 @@ export async function shutdownCompression(): Promise<void> {
 export function compressionStats(): {
   zstdWorkers: number;
   zstdSessions: number;
+  zstdBoosted: number;
   xzRunning: number;
   xzWaiting: number;
 } {
-  const z = zstdPool?.stats() ?? { workers: 0, sessions: 0 };
+  const z = zstdPool?.stats() ?? { workers: 0, sessions: 0, boosted: 0 };
   return {
     zstdWorkers: z.workers,
     zstdSessions: z.sessions,
+    zstdBoosted: z.boosted,
     xzRunning: xzSlots?.inUse ?? 0,
     xzWaiting: xzSlots?.waiting ?? 0,
   };

@@ -19,7 +19,10 @@ export interface SessionSink {
 
 /** A compressor's handle on its session. */
 export interface ZstdSession {
-  /** Send input (owned by us: it is transferred); `end` finishes the frame. */
+  /**
+   * Send input: a view from offset 0 of a buffer from takeBuffer(), whose ArrayBuffer is
+   * transferred (the worker hands it back); `end` finishes the frame.
+   */
   send(chunk: Buffer | undefined, end: boolean): void;
   /** Drop the session now (stream destroyed); idempotent. */
   close(): void;
@@ -30,11 +33,25 @@ export interface ZstdPoolOptions {
   size?: number;
   /** An idle worker exits after this long. Default 30 s. */
   idleMs?: number;
+  /**
+   * zstd threads for a boosted session (default: cores, at most 4). While fewer than
+   * `maxBoosted` sessions are boosted, a new session is: a lone big NAR then uses every
+   * core, while many concurrent NARs (which fill the pool anyway) cost no extra memory.
+   */
+  boostThreads?: number;
+  /** Boosted sessions at once (default 1; 0 turns boosting off). */
+  maxBoosted?: number;
+  /** Size of the input batches streams send (default 512 KiB). */
+  batchBytes?: number;
 }
+
+/** Spare batch buffers kept for reuse, pool-wide. */
+const MAX_FREE_BUFFERS = 16;
 
 export interface ZstdPoolStats {
   workers: number;
   sessions: number;
+  boosted: number;
 }
 
 const workerUrl = new URL('./zstd-worker.js', import.meta.url);
@@ -58,6 +75,7 @@ class PoolWorker {
   }
 
   private onMessage(m: FromWorker): void {
+    if (m.t === 'out' && m.input !== undefined) this.pool.giveBuffer(m.input.buffer as ArrayBuffer);
     const sink = this.sessions.get(m.id);
     if (sink === undefined) return; // closed meanwhile: its late output is dropped
     if (m.t === 'error') {
@@ -115,19 +133,63 @@ class PoolWorker {
 export class ZstdPool {
   readonly size: number;
   private readonly idleMs: number;
+  private readonly boostThreads: number;
+  private readonly maxBoosted: number;
   private readonly workers: PoolWorker[] = [];
+  private readonly boostedIds = new Set<number>();
+  private readonly freeBuffers: ArrayBuffer[] = [];
   private nextId = 1;
+  readonly batchBytes: number;
 
   constructor(opts: ZstdPoolOptions = {}) {
-    this.size = opts.size ?? Math.max(1, Math.min(availableParallelism(), 4));
+    const cores = Math.max(1, Math.min(availableParallelism(), 4));
+    this.size = opts.size ?? cores;
     this.idleMs = opts.idleMs ?? 30_000;
+    this.boostThreads = opts.boostThreads ?? (cores > 1 ? cores : 0);
+    this.maxBoosted = opts.maxBoosted ?? 1;
+    this.batchBytes = opts.batchBytes ?? 512 * 1024;
   }
 
-  /** Open a session on the least-loaded worker (starting one if the pool has room). */
-  open(params: ZstdSessionParams, sink: SessionSink): ZstdSession {
+  /**
+   * A batch buffer that owns its whole ArrayBuffer (so it can be transferred). Reusing
+   * them keeps memory flat: freshly allocated ones are freed only when V8 gets around to
+   * collecting them, which on a fast stream lags by tens of MiB.
+   */
+  takeBuffer(): Buffer {
+    const ab = this.freeBuffers.pop();
+    return ab !== undefined ? Buffer.from(ab) : Buffer.allocUnsafeSlow(this.batchBytes);
+  }
+
+  giveBuffer(ab: ArrayBuffer): void {
+    if (ab.byteLength === this.batchBytes && this.freeBuffers.length < MAX_FREE_BUFFERS) {
+      this.freeBuffers.push(ab);
+    }
+  }
+
+  /**
+   * Open a session on the least-loaded worker (starting one if the pool has room).
+   * `whole` says the first message will carry all the input: never worth boosting.
+   */
+  open(level: number, whole: boolean, sink: SessionSink): ZstdSession {
     const w = this.pick();
     const id = this.nextId++;
-    w.attach(id, sink);
+    let nbWorkers = 0;
+    if (!whole && this.boostThreads > 0 && this.boostedIds.size < this.maxBoosted) {
+      nbWorkers = this.boostThreads;
+      this.boostedIds.add(id);
+    }
+    const params: ZstdSessionParams = { level, nbWorkers };
+    w.attach(id, {
+      onOutput: (out, ended) => {
+        if (ended) this.boostedIds.delete(id);
+        sink.onOutput(out, ended);
+      },
+      onError: (err) => {
+        this.boostedIds.delete(id);
+        sink.onError(err);
+      },
+    });
+    const boostedIds = this.boostedIds;
     let opened = false;
     let closed = false;
     return {
@@ -137,18 +199,13 @@ export class ZstdPool {
         if (!opened) m.open = params;
         opened = true;
         if (chunk !== undefined) m.chunk = chunk;
-        // Transfer only buffers that own their whole ArrayBuffer (the compressor makes
-        // sure of it); anything else would detach bytes that are not ours.
-        const transfer =
-          chunk !== undefined &&
-          chunk.byteOffset === 0 &&
-          chunk.byteLength === chunk.buffer.byteLength
-            ? [chunk.buffer as ArrayBuffer]
-            : [];
+        // The chunk views a batch buffer from takeBuffer(): ours to move, whole.
+        const transfer = chunk !== undefined ? [chunk.buffer as ArrayBuffer] : [];
         w.post(m, transfer);
         if (end) closed = true;
       },
       close() {
+        boostedIds.delete(id);
         if (closed && !w.sessions.has(id)) return;
         closed = true;
         if (w.sessions.has(id)) {
@@ -180,7 +237,7 @@ export class ZstdPool {
   stats(): ZstdPoolStats {
     let sessions = 0;
     for (const w of this.workers) sessions += w.sessions.size;
-    return { workers: this.workers.length, sessions };
+    return { workers: this.workers.length, sessions, boosted: this.boostedIds.size };
   }
 
   /**

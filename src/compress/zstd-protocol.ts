@@ -1,7 +1,7 @@
 /**
- * Messages between the main thread and a zstd worker thread. Every data message carries
- * one buffer the main thread owns (its ArrayBuffer is transferred, not copied); every
- * data message gets exactly one reply, which is what the main side counts as credit.
+ * Messages between the main thread and a zstd worker thread. A data message's input
+ * buffer is transferred, not copied, and comes back in the reply for reuse; every data
+ * message gets exactly one reply, which is what the main side counts as credit.
  */
 
 /** Compression parameters, sent with a session's first data message. */
@@ -17,7 +17,7 @@ export type ToWorker =
       id: number;
       /** Present on the first message of a session. */
       open?: ZstdSessionParams;
-      /** Input bytes; absent when only ending the stream. */
+      /** Input bytes (a view from offset 0 of a batch buffer); absent when only ending. */
       chunk?: Uint8Array;
       /** Finish the frame after this chunk and free the session. */
       end: boolean;
@@ -33,5 +33,7 @@ export type FromWorker =
       out: Uint8Array[];
       /** The frame is complete and the session is gone. */
       ended: boolean;
+      /** The message's input buffer, handed back for reuse. */
+      input?: Uint8Array;
     }
   | { t: 'error'; id: number; message: string };

@@ -1,33 +1,40 @@
 /**
- * The main-thread side of zstd compression: a Duplex that batches input, hands it to a
- * worker session, and pushes the compressed bytes back out. Flow control is by credit:
- * at most `maxInflight` batches are at the worker, and no batch is sent while the
- * readable side is full, so a slow consumer stops the producer (write() returns false)
- * instead of growing memory. Bytes held per stream are bounded by about
- *   batchBytes (pending) + maxInflight x batchBytes (at the worker)
+ * The main-thread side of zstd compression: a Duplex that copies input into fixed-size
+ * batch buffers, hands each full batch to a worker session (by transfer: the worker sends
+ * the buffer back for reuse), and pushes the compressed bytes back out.
+ *
+ * Flow control is by credit: at most `maxInflight` batches are at the worker, and none
+ * is sent while the readable side is full, so a slow consumer stops the producer
+ * (write() returns false) instead of growing memory. Bytes one stream holds are bounded
+ * by about
+ *   (maxInflight + 1) x batchBytes of input + the largest chunk written
  *   + readableHighWaterMark + one batch of output,
- * plus the worker's zstd context (a few MiB at level 3).
+ * plus its zstd context in the worker (a few MiB at level 3; tens with boosting).
  */
 import { Duplex } from 'node:stream';
 import type { ZstdPool, ZstdSession } from './zstd-pool.js';
-import type { ZstdSessionParams } from './zstd-protocol.js';
 
 export interface ZstdStreamOptions {
-  /** Input is sent to the worker in batches of about this many bytes. */
-  batchBytes: number;
   /** Batches at the worker at once: 2 keeps it busy while we handle a reply. */
   maxInflight: number;
 }
 
 type Callback = (err?: Error | null) => void;
 
+interface Batch {
+  buf: Buffer;
+  len: number;
+}
+
 export class ZstdCompressStream extends Duplex {
   private session: ZstdSession | undefined;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private inflight = 0;
-  private inflightBytes = 0;
+  /** The batch being filled. */
+  private current: Batch | undefined;
+  /** Full batches waiting for credit. */
+  private ready: Batch[] = [];
+  private readyBytes = 0;
   private readonly inflightSizes: number[] = [];
+  private inflightBytes = 0;
   private readBlocked = false;
   private waitingWrite: Callback | undefined;
   private finalCb: Callback | undefined;
@@ -38,21 +45,21 @@ export class ZstdCompressStream extends Duplex {
 
   constructor(
     private readonly pool: ZstdPool,
-    private readonly params: ZstdSessionParams,
+    private readonly level: number,
     private readonly opts: ZstdStreamOptions,
   ) {
     super({
-      readableHighWaterMark: opts.batchBytes,
-      writableHighWaterMark: opts.batchBytes,
+      readableHighWaterMark: pool.batchBytes,
+      writableHighWaterMark: pool.batchBytes,
     });
   }
 
-  /** Bytes accepted, bytes produced, and bytes this stream holds outside Node's buffers. */
+  /** Bytes accepted and produced, and input bytes held here or at the worker. */
   stats(): { bytesIn: number; bytesOut: number; pendingBytes: number; inflightBytes: number } {
     return {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
-      pendingBytes: this.pendingBytes,
+      pendingBytes: this.readyBytes + (this.current?.len ?? 0),
       inflightBytes: this.inflightBytes,
     };
   }
@@ -80,74 +87,81 @@ export class ZstdCompressStream extends Duplex {
   override _destroy(err: Error | null, cb: Callback): void {
     // Frees the worker's session at once; output still in flight is dropped.
     this.session?.close();
-    this.pending = [];
-    this.pendingBytes = 0;
+    for (const b of this.ready) this.pool.giveBuffer(b.buf.buffer as ArrayBuffer);
+    if (this.current !== undefined) this.pool.giveBuffer(this.current.buf.buffer as ArrayBuffer);
+    this.ready = [];
+    this.readyBytes = 0;
+    this.current = undefined;
     this.waitingWrite = undefined;
     this.finalCb = undefined;
     cb(err);
   }
 
+  /**
+   * Copy the chunk into batch buffers now: the caller's chunk is often a view of a larger
+   * shared buffer (socket reads, Buffer's pool) that must be neither transferred nor kept.
+   */
   private accept(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
     this.bytesIn += chunk.length;
+    while (chunk.length > 0) {
+      const cur = (this.current ??= { buf: this.pool.takeBuffer(), len: 0 });
+      const n = Math.min(chunk.length, cur.buf.length - cur.len);
+      chunk.copy(cur.buf, cur.len, 0, n);
+      cur.len += n;
+      chunk = chunk.subarray(n);
+      if (cur.len === cur.buf.length) {
+        this.ready.push(cur);
+        this.readyBytes += cur.len;
+        this.current = undefined;
+      }
+    }
   }
 
-  /** Take more input now, or once a full batch has gone to the worker. */
+  /** Take more input now, or once the full batches have gone to the worker. */
   private admit(cb: Callback): void {
-    if (this.pendingBytes < this.opts.batchBytes) {
-      cb();
-      return;
-    }
-    this.waitingWrite = cb;
     this.pump();
+    if (this.ready.length === 0) cb();
+    else this.waitingWrite = cb;
   }
 
   private canSend(): boolean {
-    return !this.destroyed && this.inflight < this.opts.maxInflight && !this.readBlocked;
+    return (
+      !this.destroyed && this.inflightSizes.length < this.opts.maxInflight && !this.readBlocked
+    );
   }
 
   private pump(): void {
-    if (this.pendingBytes >= this.opts.batchBytes && this.canSend()) this.send(false);
-    if (this.finalCb !== undefined && !this.endSent && this.canSend()) this.send(true);
-    if (this.waitingWrite !== undefined && this.pendingBytes < this.opts.batchBytes) {
+    while (this.ready.length > 0 && this.canSend()) {
+      const b = this.ready.shift() as Batch;
+      this.readyBytes -= b.len;
+      this.send(b, false);
+    }
+    if (this.finalCb !== undefined && !this.endSent && this.ready.length === 0 && this.canSend()) {
+      const b = this.current;
+      this.current = undefined;
+      this.send(b, true);
+    }
+    if (this.waitingWrite !== undefined && this.ready.length === 0) {
       const cb = this.waitingWrite;
       this.waitingWrite = undefined;
       cb();
     }
   }
 
-  private send(end: boolean): void {
-    let chunk: Buffer | undefined;
-    if (this.pendingBytes > 0) {
-      // Copy into a buffer of our own: callers' chunks are often views of larger shared
-      // buffers (socket reads, Buffer's pool), which must neither be detached by a
-      // transfer nor cloned whole.
-      chunk = Buffer.allocUnsafeSlow(this.pendingBytes);
-      let at = 0;
-      for (const p of this.pending) {
-        p.copy(chunk, at);
-        at += p.length;
-      }
-    }
-    const size = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.session ??= this.pool.open(this.params, {
+  private send(b: Batch | undefined, end: boolean): void {
+    this.session ??= this.pool.open(this.level, end, {
       onOutput: (out, ended) => this.onOutput(out, ended),
       onError: (err) => this.destroy(err),
     });
-    this.inflight++;
-    this.inflightBytes += size;
+    const size = b?.len ?? 0;
     this.inflightSizes.push(size);
+    this.inflightBytes += size;
     if (end) this.endSent = true;
-    this.session.send(chunk, end);
+    this.session.send(b === undefined ? undefined : b.buf.subarray(0, b.len), end);
   }
 
   private onOutput(out: Buffer[], ended: boolean): void {
     if (this.destroyed || this.finished) return;
-    this.inflight--;
     this.inflightBytes -= this.inflightSizes.shift() ?? 0;
     for (const b of out) {
       this.bytesOut += b.length;

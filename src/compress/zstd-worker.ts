@@ -20,40 +20,49 @@ const port = parentPort;
 const SCRATCH_BYTES = Math.max(zstd.cStreamOutSize(), 512 * 1024);
 /** Contexts kept for reuse: a fresh CCtx allocates its tables again, which small NARs feel. */
 const MAX_IDLE_CONTEXTS = 4;
+const MAX_IDLE_MT_CONTEXTS = 1;
 
-const sessions = new Map<number, CCtx>();
-const idle: CCtx[] = [];
+interface Session {
+  cctx: CCtx;
+  nbWorkers: number;
+}
+const sessions = new Map<number, Session>();
+/** Idle contexts by thread count: a multi-threaded one holds its job buffers (tens of MiB). */
+const idle = new Map<number, CCtx[]>();
 const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 const empty = Buffer.alloc(0);
 
-function openSession(p: ZstdSessionParams): CCtx {
-  const cctx = idle.pop() ?? new zstd.CCtx();
+function openSession(p: ZstdSessionParams): Session {
+  const cctx = idle.get(p.nbWorkers)?.pop() ?? new zstd.CCtx();
   cctx.reset(zstd.ResetDirective.sessionAndParameters);
   cctx.setParameter(zstd.CParameter.compressionLevel, p.level);
   // Same as the zstd CLI's default: a content checksum the decoder verifies.
   cctx.setParameter(zstd.CParameter.checksumFlag, 1);
   if (p.nbWorkers > 0) cctx.setParameter(zstd.CParameter.nbWorkers, p.nbWorkers);
-  return cctx;
+  return { cctx, nbWorkers: p.nbWorkers };
 }
 
 function releaseSession(id: number): void {
-  const cctx = sessions.get(id);
-  if (cctx === undefined) return;
+  const s = sessions.get(id);
+  if (s === undefined) return;
   sessions.delete(id);
-  if (idle.length < MAX_IDLE_CONTEXTS) {
+  let list = idle.get(s.nbWorkers);
+  if (list === undefined) idle.set(s.nbWorkers, (list = []));
+  if (list.length < (s.nbWorkers > 0 ? MAX_IDLE_MT_CONTEXTS : MAX_IDLE_CONTEXTS)) {
     // Drop any half-written frame now so the context holds no stale input.
-    cctx.reset(zstd.ResetDirective.sessionOnly);
-    idle.push(cctx);
+    s.cctx.reset(zstd.ResetDirective.sessionOnly);
+    list.push(s.cctx);
   }
 }
 
 function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
-  let cctx = sessions.get(m.id);
-  if (cctx === undefined) {
+  let session = sessions.get(m.id);
+  if (session === undefined) {
     if (m.open === undefined) throw new Error(`no zstd session ${m.id}`);
-    cctx = openSession(m.open);
-    sessions.set(m.id, cctx);
+    session = openSession(m.open);
+    sessions.set(m.id, session);
   }
+  const cctx = session.cctx;
   const out: Uint8Array[] = [];
   let used = 0;
   const emit = () => {
@@ -79,15 +88,25 @@ function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
       }
     }
   };
-  if (m.chunk !== undefined && m.chunk.length > 0) run(m.chunk, zstd.EndDirective.continue);
-  if (m.end) run(empty, zstd.EndDirective.end);
+  // Ending with the last chunk in the same call matters for small NARs sent in one
+  // message: zstd then knows the whole size, sizes its tables to it, records it in the
+  // frame header and skips multi-threading.
+  const chunk = m.chunk ?? empty;
+  if (m.end) run(chunk, zstd.EndDirective.end);
+  else if (chunk.length > 0) run(chunk, zstd.EndDirective.continue);
   emit();
   if (m.end) releaseSession(m.id);
-  const reply: FromWorker = { t: 'out', id: m.id, out, ended: m.end };
-  port.postMessage(
-    reply,
-    out.map((b) => b.buffer as ArrayBuffer),
-  );
+  reply(m, { t: 'out', id: m.id, out, ended: m.end }, out);
+}
+
+/** Post a reply, handing the input buffer back (zstd has copied what it needs). */
+function reply(m: ToWorker, r: FromWorker, out: Uint8Array[] = []): void {
+  const transfer = out.map((b) => b.buffer as ArrayBuffer);
+  if (m.t === 'data' && m.chunk !== undefined && r.t === 'out') {
+    r.input = m.chunk;
+    transfer.push(m.chunk.buffer as ArrayBuffer);
+  }
+  port.postMessage(r, transfer);
 }
 
 port.on('message', (m: ToWorker) => {
@@ -100,11 +119,6 @@ port.on('message', (m: ToWorker) => {
   } catch (e) {
     // A failed context may be mid-frame in an unknown state: do not reuse it.
     sessions.delete(m.id);
-    const reply: FromWorker = {
-      t: 'error',
-      id: m.id,
-      message: e instanceof Error ? e.message : String(e),
-    };
-    port.postMessage(reply);
+    reply(m, { t: 'error', id: m.id, message: e instanceof Error ? e.message : String(e) });
   }
 });
