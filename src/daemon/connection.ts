@@ -168,16 +168,10 @@ export class DaemonConnection {
     const w = new WireWriter();
     op.write(w, this.version);
     return this.enqueue(w.toBuffer(), onFinish, async () => {
-      try {
-        await processStderr(this.reader, this.version, op.name, {
-          onEvent: (e) => this.event(e),
-          write: (b) => this.write(b),
-        });
-      } catch (e) {
-        const rec = e instanceof DaemonOpError ? op.recover?.(e, this.version) : undefined;
-        if (rec) return rec.value;
-        throw e;
-      }
+      await processStderr(this.reader, this.version, op.name, {
+        onEvent: (e) => this.event(e),
+        write: (b) => this.write(b),
+      });
       return op.read(this.reader, this.version);
     });
   }

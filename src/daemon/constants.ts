@@ -21,16 +21,13 @@ export const CLIENT_PROTOCOL_VERSION = protocolVersion(1, 38);
 /** The oldest daemon we talk to: 1.21 is Nix 2.3, the oldest Nix still in the wild. */
 export const MIN_DAEMON_PROTOCOL_VERSION = protocolVersion(1, 21);
 
-/** Minor versions at which the protocol changed in ways this client cares about. */
+/**
+ * Minor versions at which the protocol changed in ways this client cares about. Changes
+ * before 1.21 (our minimum) are always on: the handshake's obsolete CPU-affinity (1.14) and
+ * reserveSpace (1.11) fields, QueryPathInfo's valid flag (1.17) and its ultimate/sigs/ca
+ * (1.16).
+ */
 export const MINOR = {
-  /** CPU affinity field in the handshake (obsolete, always 0). */
-  cpuAffinity: 14,
-  /** reserveSpace field in the handshake (obsolete, always 0). */
-  reserveSpace: 11,
-  /** QueryPathInfo sends ultimate, sigs and ca. */
-  pathInfoSigs: 16,
-  /** QueryPathInfo sends a valid flag instead of failing for invalid paths. */
-  pathInfoValidFlag: 17,
   /** STDERR_ERROR carries a structured error instead of (message, status). */
   structuredErrors: 26,
   /** QueryValidPaths takes a substitute flag. */

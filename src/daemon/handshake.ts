@@ -54,8 +54,8 @@ export async function clientHandshake(
   const clientVersion = opts.clientVersion ?? CLIENT_PROTOCOL_VERSION;
   write(new WireWriter().u64(WORKER_MAGIC_1).u64(clientVersion).toBuffer());
 
-  const magic = await r.u64('daemon magic');
-  if (magic !== WORKER_MAGIC_2) {
+  const magic = await r.u64big('daemon magic');
+  if (magic !== BigInt(WORKER_MAGIC_2)) {
     throw new DaemonProtocolError(
       `${opts.endpoint} answered with magic 0x${magic.toString(16)}, not the nix-daemon's 0x${WORKER_MAGIC_2.toString(16)}`,
       { hint: 'check that the socket (or command) is a nix-daemon' },
@@ -74,8 +74,8 @@ export async function clientHandshake(
 
   const w = new WireWriter();
   if (minor >= MINOR.features) w.strings(opts.features ?? []);
-  if (minor >= MINOR.cpuAffinity) w.u64(0);
-  if (minor >= MINOR.reserveSpace) w.u64(0);
+  w.u64(0); // obsolete CPU affinity (1.14+): none
+  w.u64(0); // obsolete reserveSpace (1.11+): false
   write(w.toBuffer());
 
   let daemonFeatures: string[] = [];

@@ -7,7 +7,6 @@ import { parseStorePath } from '../nix/store-path.js';
 import { NIX32_ALPHABET } from '../nix/nixbase32.js';
 import { InvalidStorePathError } from '../nix/errors.js';
 import { LIMITS, MINOR, Op, protocolMinor, type ProtocolVersion } from './constants.js';
-import type { DaemonOpError } from './errors.js';
 import { DaemonArgumentError, DaemonProtocolError } from './errors.js';
 import type { WireReader } from './wire-reader.js';
 import type { WireWriter } from './wire-writer.js';
@@ -19,8 +18,6 @@ export interface OpSpec<T> {
   readonly idempotent: boolean;
   write(w: WireWriter, version: ProtocolVersion): void;
   read(r: WireReader, version: ProtocolVersion): Promise<T>;
-  /** Turns some daemon errors into results (old daemons report "not valid" as an error). */
-  recover?(e: DaemonOpError, version: ProtocolVersion): { value: T } | undefined;
 }
 
 /** Path info as the daemon sends it (hex narHash, "" for absent strings). */
@@ -103,23 +100,16 @@ export function queryPathInfoOp(
     name: 'QueryPathInfo',
     idempotent: true,
     write: (w) => void w.u64(Op.QueryPathInfo).string(path),
-    read: async (r, v) => {
-      const minor = protocolMinor(v);
-      if (minor >= MINOR.pathInfoValidFlag && !(await r.bool('path info valid flag')))
-        return undefined;
+    read: async (r) => {
+      if (!(await r.bool('path info valid flag'))) return undefined;
       const deriver = await readPath(r, 'deriver');
       const narHashHex = await r.string(LIMITS.hash, 'narHash');
       const references = await r.strings(LIMITS.references, LIMITS.path, 'references');
       const registrationTime = await r.u64('registration time');
       const narSize = await r.u64('narSize');
-      let ultimate = false;
-      let sigs: string[] = [];
-      let ca = '';
-      if (minor >= MINOR.pathInfoSigs) {
-        ultimate = await r.bool('ultimate flag');
-        sigs = await r.strings(LIMITS.sigs, LIMITS.sig, 'signatures');
-        ca = await r.string(LIMITS.ca, 'content address');
-      }
+      const ultimate = await r.bool('ultimate flag');
+      const sigs = await r.strings(LIMITS.sigs, LIMITS.sig, 'signatures');
+      const ca = await r.string(LIMITS.ca, 'content address');
       return {
         path,
         deriver,
@@ -132,11 +122,6 @@ export function queryPathInfoOp(
         ca,
       };
     },
-    // Before 1.17 the daemon reports an invalid path as an error (Nix's client does the same).
-    recover: (e, v) =>
-      protocolMinor(v) < MINOR.pathInfoValidFlag && /is not valid/.test(e.daemonMessage)
-        ? { value: undefined }
-        : undefined,
   };
 }
 
