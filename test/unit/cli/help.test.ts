@@ -38,7 +38,10 @@ test('help documents how flags combine and every exit code', () => {
   );
   assert.match(joined, /runs as a service/);
   for (const { code, meaning } of EXIT_CODE_DOCS) {
-    assert.match(help, new RegExp(`^ +${code}  ${meaning.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    assert.match(
+      help,
+      new RegExp(`^ +${code}  ${meaning.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'),
+    );
   }
 });
 
