@@ -35,10 +35,9 @@ export function renderConfigReference(): string {
   return [
     `<!-- Generated from src/config/schema.ts by \`${REGENERATE_COMMAND}\`; do not edit by hand. -->`,
     '',
-    'Loft reads `loft.toml` in the current directory, or the file given with `-c/--config`. The NixOS',
-    'module generates this file. Keys marked ' +
-      ADDITION +
-      ' are Loft additions to the original `loft.toml` format; all other keys keep their documented meaning.',
+    'Loft reads `loft.toml` in the current directory, or the file given with `-c/--config`; the NixOS',
+    `module generates it. Keys marked ${ADDITION} are Loft additions to the original \`loft.toml\` format;`,
+    'the other keys keep their documented meaning.',
     'Unknown keys and sections are reported as warnings and ignored (the NixOS module\u2019s `extraConfig`',
     'may pass keys this version does not know); every other problem stops Loft with an error naming the',
     'file, the line when it can be found, the key, and what was expected.',
@@ -66,8 +65,8 @@ export function renderConfigReference(): string {
     '- `[s3.extra_headers]` in the config file, e.g. `"CF-Access-Client-Id" = "..."`. The file may be',
     '  world-readable (the NixOS module puts it in the Nix store), so keep secrets out of it.',
     `- Environment variables \`${p}<NAME>\`: the prefix is stripped and \`_\` becomes \`-\`, so`,
-    `  \`${p}CF_ACCESS_CLIENT_SECRET\` sets \`CF-Access-Client-Secret\`. This is the channel for secrets`,
-    '  (the NixOS module exports `extraHeadersFile` contents this way).',
+    `  \`${p}CF_ACCESS_CLIENT_SECRET\` sets \`CF-Access-Client-Secret\`. This is the channel`,
+    '  for secrets (the NixOS module exports `extraHeadersFile` contents this way).',
     '',
     'Header names are case-insensitive: both sources are matched ignoring case, and Loft sends the names',
     'in lower case. When both set the same header, **the environment wins** (with a warning naming both),',

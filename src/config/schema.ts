@@ -104,6 +104,11 @@ function int(min: number, max: number) {
       : fail(`expected an integer from ${min} to ${max}, ${got(raw)}`);
 }
 
+/** An integer field's type (with its range, for the reference) and decoder, from one pair. */
+function integer(min: number, max: number) {
+  return { type: `integer (${min}-${max})`, decode: int(min, max) };
+}
+
 function positiveNumber(raw: unknown): Decoded<number | undefined> {
   return typeof raw === 'number' && Number.isFinite(raw) && raw > 0
     ? ok(raw)
@@ -193,6 +198,11 @@ export const COMPRESSION_LEVELS: Record<CompressionName, [number, number] | unde
   none: undefined,
 };
 
+const LEVEL_RANGES = Object.entries(COMPRESSION_LEVELS).filter(
+  (e): e is [string, [number, number]] => e[1] !== undefined,
+);
+const LEVEL_RANGES_DOC = LEVEL_RANGES.map(([c, [lo, hi]]) => `${c} ${lo}-${hi}`).join(', ');
+
 export const schema = {
   's3.bucket': required({
     section: 's3',
@@ -238,22 +248,20 @@ export const schema = {
   's3.max_attempts': withDefault({
     section: 's3',
     key: 'max_attempts',
-    type: 'integer',
+    ...integer(1, 20),
     seed: false,
     default: 5,
     description:
       'How many times one S3 request is tried before it fails, with exponential backoff and jitter between tries. Only transient failures are retried (5xx, throttling, timeouts, dropped connections).',
-    decode: int(1, 20),
   }),
 
   'loft.upload_threads': withDefault({
     section: 'loft',
     key: 'upload_threads',
-    type: 'integer',
+    ...integer(1, 256),
     default: 12,
     description:
       'How many store paths are uploaded at once. Most NARs are small and their time goes to round trips, so parallelism pays even on few cores; memory grows with it for large NARs (threads x parts in flight x part size).',
-    decode: int(1, 256),
   }),
   'loft.scan_on_startup': withDefault({
     section: 'loft',
@@ -296,13 +304,15 @@ export const schema = {
   'loft.compression_level': withDefault<number | undefined>({
     section: 'loft',
     key: 'compression_level',
-    type: 'integer',
+    type: `integer (${LEVEL_RANGES_DOC})`,
     seed: false,
     default: undefined,
     defaultDoc: "unset (the compressor's default: zstd 3, xz 6)",
-    description:
-      'Compression level: 1-19 for zstd, 0-9 for xz. Higher levels cost much more CPU for a few percent.',
-    decode: int(0, 19),
+    description: `Compression level, by compressor: ${LEVEL_RANGES_DOC}. Higher levels cost much more CPU for a few percent.`,
+    decode: int(
+      Math.min(...LEVEL_RANGES.map(([, r]) => r[0])),
+      Math.max(...LEVEL_RANGES.map(([, r]) => r[1])),
+    ),
   }),
   'loft.signing_key_path': withDefault<string | undefined>({
     section: 'loft',
@@ -350,16 +360,15 @@ export const schema = {
   'loft.prune_retention_days': withDefault({
     section: 'loft',
     key: 'prune_retention_days',
-    type: 'integer',
+    ...integer(1, 36500),
     default: 30,
     description:
       'A path is live when its narinfo was written or refreshed within this many days; live paths and their whole closures are kept, everything else is deleted.',
-    decode: int(1, 36500),
   }),
   'loft.prune_max_size_gb': withDefault<number | undefined>({
     section: 'loft',
     key: 'prune_max_size_gb',
-    type: 'number',
+    type: 'number (> 0)',
     default: undefined,
     defaultDoc: 'unset (no size limit)',
     description:
@@ -369,11 +378,10 @@ export const schema = {
   'loft.prune_target_percentage': withDefault({
     section: 'loft',
     key: 'prune_target_percentage',
-    type: 'integer',
+    ...integer(1, 99),
     default: 80,
     description:
       'Percentage of `prune_max_size_gb` that a size-triggered prune shrinks the cache to.',
-    decode: int(1, 99),
   }),
   'loft.prune_schedule': withDefault<Schedule>({
     section: 'loft',
