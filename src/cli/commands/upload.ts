@@ -1,0 +1,180 @@
+/**
+ * `--upload-path PATH...` (and `--upload-path -` for paths on stdin): push their closures,
+ * showing progress on a terminal and log lines elsewhere, and always a final summary.
+ */
+import { LoftError, describeError } from '../../util/errors.js';
+import type { AppContext } from '../../service/context.js';
+import { push, type PresenceIndex, type PushResult } from '../../upload/push.js';
+import { PushProgress, type PushEvent } from '../../upload/events.js';
+import { parsePathList } from '../args.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import { formatBytes, formatDuration } from '../format.js';
+import { ProgressDisplay, type TerminalStream } from '../progress.js';
+
+export interface UploadAction {
+  paths: string[];
+  readStdin: boolean;
+  dryRun: boolean;
+  forceScan: boolean;
+}
+
+export interface UploadIo {
+  readStdin(): Promise<string>;
+  /** The summary goes here (stdout). */
+  out: { write(s: string): unknown };
+  /** A terminal to draw progress on, when there is one and logs are text. */
+  terminal: TerminalStream | undefined;
+  index: PresenceIndex | undefined;
+  /** First SIGINT/SIGTERM: stop starting paths. Second: abort. */
+  drain?: AbortSignal;
+  signal?: AbortSignal;
+}
+
+class BadPathsError extends LoftError {
+  constructor(problems: string[]) {
+    super('UPLOAD_BAD_PATHS', 'usage', `cannot upload:\n  ${problems.join('\n  ')}`, {
+      hint: 'give store paths (or symlinks to them, like ./result) that are valid in the local store',
+    });
+  }
+}
+
+/** Every bad path is reported at once, so one run tells the user everything to fix. */
+async function resolveAll(ctx: AppContext, userPaths: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  const resolved: string[] = [];
+  for (const p of userPaths) {
+    try {
+      resolved.push(await ctx.store.resolvePath(p));
+    } catch (e) {
+      if (!(e instanceof LoftError) || e.kind !== 'usage') throw e;
+      problems.push(describeError(e).replace(/\n\s*/g, ' '));
+    }
+  }
+  if (problems.length > 0) throw new BadPathsError(problems);
+  return [...new Set(resolved)];
+}
+
+export async function runUpload(
+  ctx: AppContext,
+  action: UploadAction,
+  io: UploadIo,
+): Promise<ExitCode> {
+  const given = [...action.paths];
+  if (action.readStdin) given.push(...parsePathList(await io.readStdin()));
+  if (given.length === 0) {
+    throw new LoftError('UPLOAD_NO_PATHS', 'usage', 'no paths to upload', {
+      hint: 'give --upload-path PATH, or --upload-path - with paths on stdin',
+    });
+  }
+  const roots = await resolveAll(ctx, given);
+  const { logger, config } = ctx;
+  const progress = new PushProgress();
+  const display =
+    io.terminal && !action.dryRun ? new ProgressDisplay(progress, io.terminal) : undefined;
+  const say = (
+    level: 'info' | 'warn' | 'error' | 'debug',
+    msg: string,
+    fields?: Record<string, string | number>,
+  ) => {
+    if (display && level !== 'debug')
+      display.above(`${level === 'info' ? '' : `${level}: `}${msg}`);
+    else logger[level](msg, fields);
+  };
+  const onEvent = (e: PushEvent) => {
+    switch (e.type) {
+      case 'plan': {
+        const s = e.summary;
+        say(
+          'info',
+          `${action.dryRun ? 'would upload' : 'uploading'} ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR); ` +
+            `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream`,
+          {
+            toUpload: s.toUpload.paths,
+            toUploadBytes: s.toUpload.narBytes,
+            cached: s.alreadyCached.paths,
+            upstream: s.upstream.paths,
+          },
+        );
+        break;
+      }
+      case 'cache-info-written':
+        say('info', `wrote nix-cache-info to ${e.description}`);
+        break;
+      case 'path-retrying':
+        say(
+          'warn',
+          `retrying ${e.path} in ${formatDuration(e.delayMs)}: ${describeError(e.error)}`,
+        );
+        break;
+      case 'path-failed':
+        say(
+          'error',
+          `failed ${e.path}: ${e.reason}${e.error instanceof LoftError && e.error.hint ? `\n  hint: ${e.error.hint}` : ''}`,
+        );
+        break;
+      case 'path-published':
+        if (!display) logger.info(`uploaded ${e.path}`);
+        break;
+      case 'path-stored':
+        logger.debug(`stored NAR of ${e.path}`, {
+          narSize: e.narSize,
+          fileSize: e.fileSize,
+          ms: Math.round(e.ms),
+        });
+        break;
+      default:
+        break;
+    }
+  };
+
+  display?.start();
+  let result: PushResult;
+  try {
+    result = await push(
+      { ...ctx, index: io.index, compressionLevel: config.compressionLevel },
+      roots,
+      {
+        uploadThreads: config.uploadThreads,
+        skipSignedByKeys: config.skipSignedByKeys,
+        ignoreIndex: action.forceScan,
+        dryRun: action.dryRun,
+        writeListing: config.writeNarListing,
+        drain: io.drain,
+        signal: io.signal,
+        onEvent,
+        progress,
+      },
+    );
+  } finally {
+    display?.stop();
+  }
+  io.out.write(summaryText(result));
+  logger.debug('push summary', {
+    uploaded: result.uploaded.length,
+    failed: result.failed.length,
+    narBytes: result.narBytes,
+    fileBytes: result.fileBytes,
+    ms: Math.round(result.ms),
+  });
+  return result.complete ? EXIT.ok : EXIT.failed;
+}
+
+export function summaryText(r: PushResult): string {
+  const s = r.summary;
+  if (r.dryRun) {
+    return (
+      `dry run: would upload ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR), ` +
+      `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream; nothing was written\n`
+    );
+  }
+  const ratio = r.narBytes > 0 ? ` (${((100 * r.fileBytes) / r.narBytes).toFixed(0)}%)` : '';
+  let text =
+    `uploaded ${r.uploaded.length} paths: ${formatBytes(r.narBytes)} NAR -> ${formatBytes(r.fileBytes)} compressed${ratio}; ` +
+    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream, ` +
+    `${r.failed.length} failed, in ${formatDuration(r.ms)}\n`;
+  if (r.notStarted.length > 0) {
+    text += `stopped before ${r.notStarted.length} paths were started; run again to finish\n`;
+  }
+  for (const f of r.failed) text += `failed: ${f.path}: ${f.reason}\n`;
+  return text;
+}

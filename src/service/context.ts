@@ -1,0 +1,79 @@
+/**
+ * Everything a command needs, opened from the configuration once: the local store (through
+ * the nix-daemon), the cache (S3), the local index, the compressor and the signing key.
+ * Commands and the service share it; `close()` releases it all.
+ */
+import type { Logger } from '../util/log.js';
+import { parseSecretKey, type SecretKey } from '../nix/signing.js';
+import type { LoftConfig } from '../config/index.js';
+import { readSigningKey } from '../config/index.js';
+import { getCompression, shutdownCompression, type Compression } from '../compress/index.js';
+import { LocalStore } from '../store/local-store.js';
+import { createS3Store, type BlobStore } from '../storage/index.js';
+
+export interface AppContext {
+  config: LoftConfig;
+  logger: Logger;
+  store: LocalStore;
+  blobs: BlobStore;
+  compression: Compression;
+  signingKey: SecretKey | undefined;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  env?: Record<string, string | undefined>;
+  /** Override the bucket backend (tests and benches use a local directory too). */
+  blobs?: BlobStore;
+}
+
+export async function openContext(
+  config: LoftConfig,
+  logger: Logger,
+  opts: OpenOptions = {},
+): Promise<AppContext> {
+  // The cheap, local checks first, so a bad key or compressor fails before any connection.
+  const keyText = await readSigningKey(config);
+  const signingKey = keyText ? parseSecretKey(keyText.reveal(), keyText.path) : undefined;
+  const compression = getCompression(config.compression);
+  await compression.check();
+
+  const blobs =
+    opts.blobs ??
+    createS3Store({
+      bucket: config.s3.bucket,
+      region: config.s3.region,
+      endpoint: config.s3.endpoint,
+      extraHeaders: config.s3.extraHeaders.toRecord(),
+      maxAttempts: config.s3.maxAttempts,
+      logger,
+    });
+  let store: LocalStore | undefined;
+  try {
+    store = await LocalStore.open({
+      socketPath: config.daemonSocket,
+      env: opts.env,
+      // One connection per NAR in flight, plus one for queries.
+      maxConnections: config.uploadThreads + 1,
+      logger,
+    });
+    await blobs.check();
+  } catch (e) {
+    store?.destroy();
+    await blobs.close();
+    throw e;
+  }
+  const opened = store;
+  return {
+    config,
+    logger,
+    store: opened,
+    blobs,
+    compression,
+    signingKey,
+    async close() {
+      await Promise.allSettled([opened.close(), blobs.close()]);
+      await shutdownCompression();
+    },
+  };
+}

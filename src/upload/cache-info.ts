@@ -1,0 +1,34 @@
+import { CACHE_INFO_KEY, CONTENT_TYPES, type BlobStore } from '../storage/index.js';
+import { CacheInfoInvalidError, CacheStoreDirMismatchError } from './errors.js';
+
+/** What Nix's own binary cache writer puts in nix-cache-info (priority 40 like cache.nixos.org's 40). */
+export function formatCacheInfo(storeDir: string): string {
+  return `StoreDir: ${storeDir}\nWantMassQuery: 1\nPriority: 40\n`;
+}
+
+/**
+ * Make sure the cache has a nix-cache-info for our store directory. Written only when
+ * missing (clients cache it for days; rewriting it gains nothing); a cache for another
+ * store directory is refused, since its paths could never be substituted here.
+ */
+export async function ensureCacheInfo(
+  blobs: BlobStore,
+  storeDir: string,
+): Promise<'present' | 'written'> {
+  const existing = await blobs.get(CACHE_INFO_KEY);
+  if (existing === undefined) {
+    await blobs.put(CACHE_INFO_KEY, formatCacheInfo(storeDir), {
+      contentType: CONTENT_TYPES.cacheInfo,
+    });
+    return 'written';
+  }
+  const text = existing.toString('utf8');
+  const storeDirLine = text.split('\n').find((l) => l.startsWith('StoreDir:'));
+  if (storeDirLine === undefined) {
+    throw new CacheInfoInvalidError(blobs.description, 'it has no StoreDir line');
+  }
+  const theirs = storeDirLine.slice('StoreDir:'.length).trim();
+  if (theirs !== storeDir)
+    throw new CacheStoreDirMismatchError(blobs.description, theirs, storeDir);
+  return 'present';
+}

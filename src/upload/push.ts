@@ -1,0 +1,428 @@
+/**
+ * Push: the closure of some store paths into the cache, verified, compressed, signed and
+ * published in closure order. One pipeline serves the one-shot `--upload-path` and the
+ * service's batches.
+ *
+ * Per path: NAR stream from the store (checked against the registered narHash and narSize)
+ * -> compressor -> FileHash/FileSize tap -> storage, then the narinfo, written only after
+ * its NAR is stored and every reference's narinfo exists (PublishOrder), then the local
+ * index. NARs run `uploadThreads` at a time, biggest first; narinfos follow as they become
+ * valid. A path that fails dooms only the paths that depend on it.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { LoftError, describeError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { Semaphore, sleep } from '../util/limit.js';
+import { NarParser } from '../nix/nar-parse.js';
+import { NarListingBuilder } from '../nix/nar-listing.js';
+import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
+import type { SecretKey } from '../nix/signing.js';
+import type { Compression } from '../compress/index.js';
+import type { LocalStore } from '../store/local-store.js';
+import type { PathInfo } from '../store/path-info.js';
+import { CONTENT_TYPES, listingKey, narInfoKey, narKey, type BlobStore } from '../storage/index.js';
+import { ensureCacheInfo } from './cache-info.js';
+import { PushProgress, type PushEvent } from './events.js';
+import { HashTap } from './hash-tap.js';
+import { buildNarInfo, type StoredNar } from './narinfo-build.js';
+import { hashPartOf, planPush, summarizePlan, type PlanSummary } from './plan.js';
+import { PublishOrder } from './publish-order.js';
+import { remoteNarInfos } from './remote-lookup.js';
+
+/** The local index as the pipeline uses it: known-present paths of this cache. */
+export interface PresenceIndex {
+  knownPresent(hashParts: readonly string[]): Set<string>;
+  /** Called only after the narinfo is in the cache (or was found there). */
+  recordPresent(
+    entries: readonly { hashPart: string; storePath: string; narinfoTime: Date }[],
+  ): void;
+}
+
+export interface PushContext {
+  store: Pick<LocalStore, 'storeDir' | 'closure' | 'narStream' | 'holdTempRoots'>;
+  blobs: BlobStore;
+  index: PresenceIndex | undefined;
+  compression: Compression;
+  compressionLevel: number | undefined;
+  signingKey: SecretKey | undefined;
+  logger: Logger;
+}
+
+export interface PushOptions {
+  /** NARs in flight at once, across all paths. */
+  uploadThreads: number;
+  skipSignedByKeys: readonly string[];
+  /** Ask the cache about every path instead of trusting the local index. */
+  ignoreIndex?: boolean;
+  /** Plan and report only; write nothing. */
+  dryRun?: boolean;
+  /** Also write `<hash>.ls` NAR listings. */
+  writeListing?: boolean;
+  /** Attempts per path for transient failures (lost daemon connection, storage giving up). */
+  pathAttempts?: number;
+  /** First retry delay; doubles per attempt, with full jitter. */
+  retryBaseMs?: number;
+  /** Stop starting new paths; those in flight finish and are published. */
+  drain?: AbortSignal;
+  /** Abort in-flight uploads now; nothing half-written is ever published. */
+  signal?: AbortSignal;
+  onEvent?: (e: PushEvent) => void;
+  progress?: PushProgress;
+}
+
+export interface PushResult {
+  dryRun: boolean;
+  summary: PlanSummary;
+  uploaded: { path: string; narSize: number; fileSize: number }[];
+  failed: { path: string; reason: string; error: unknown }[];
+  /** Planned but never started, because a drain stopped intake. */
+  notStarted: string[];
+  narBytes: number;
+  fileBytes: number;
+  ms: number;
+  /** Every requested closure is in the cache, apart from paths left to upstream. */
+  complete: boolean;
+}
+
+const DEFAULT_PATH_ATTEMPTS = 3;
+const DEFAULT_RETRY_BASE_MS = 1000;
+
+/**
+ * Errors that mean the whole push cannot succeed (S3 refuses us, the bucket is missing,
+ * the daemon is gone for good): stop everything rather than fail every path one by one.
+ */
+function isFatal(e: unknown): boolean {
+  if (!(e instanceof LoftError)) return false;
+  if (e.code === 'DAEMON_CONNECTION_LOST') return false; // the pool reconnects
+  return e.kind === 'environment' || e.kind === 'config' || e.kind === 'internal';
+}
+
+/** Failures worth another attempt of the whole path. */
+function isTransient(e: unknown): boolean {
+  if (!(e instanceof LoftError)) return true; // unexpected stream errors: one more try
+  return e.code === 'DAEMON_CONNECTION_LOST' || e.code === 'S3_REQUEST_FAILED';
+}
+
+export async function push(
+  ctx: PushContext,
+  roots: readonly string[],
+  opts: PushOptions,
+): Promise<PushResult> {
+  const t0 = performance.now();
+  const emit = opts.onEvent ?? (() => {});
+  const closure = await ctx.store.closure(roots);
+  emit({ type: 'closure', roots: roots.length, paths: closure.length });
+
+  const plan = await planPush(
+    closure,
+    {
+      knownPresent: (hps) => ctx.index?.knownPresent(hps) ?? new Set(),
+      remotePresent: (hps) => remoteNarInfos(ctx.blobs, hps),
+    },
+    { skipSignedByKeys: opts.skipSignedByKeys, ignoreIndex: opts.ignoreIndex },
+  );
+  const summary = summarizePlan(plan);
+  emit({ type: 'plan', summary });
+
+  const result: PushResult = {
+    dryRun: opts.dryRun ?? false,
+    summary,
+    uploaded: [],
+    failed: [],
+    notStarted: [],
+    narBytes: 0,
+    fileBytes: 0,
+    ms: 0,
+    complete: false,
+  };
+  if (opts.dryRun) {
+    result.complete = plan.toUpload.length === 0;
+    result.ms = performance.now() - t0;
+    return result;
+  }
+
+  // What the bucket told us is worth remembering: the next push will not ask again.
+  const learned = plan.alreadyCached.filter((c) => c.source === 'remote');
+  if (learned.length > 0) {
+    ctx.index?.recordPresent(
+      learned.map((c) => ({
+        hashPart: hashPartOf(c.info.path),
+        storePath: c.info.path,
+        narinfoTime: c.lastModified ?? new Date(),
+      })),
+    );
+  }
+
+  if ((await ensureCacheInfo(ctx.blobs, ctx.store.storeDir)) === 'written') {
+    emit({ type: 'cache-info-written', description: ctx.blobs.description });
+  }
+  if (plan.toUpload.length > 0) {
+    // Keep the paths alive while we read them: a GC between plan and upload would fail them.
+    const lease = await ctx.store.holdTempRoots(plan.toUpload.map((i) => i.path));
+    try {
+      const satisfied = new Set([
+        ...plan.alreadyCached.map((c) => c.info.path),
+        ...plan.upstream.map((i) => i.path),
+      ]);
+      await new PushRun(ctx, opts, plan.toUpload, satisfied, result, emit).execute();
+    } finally {
+      await lease.release();
+    }
+  }
+  result.complete =
+    result.failed.length === 0 &&
+    result.notStarted.length === 0 &&
+    result.uploaded.length === plan.toUpload.length;
+  result.ms = performance.now() - t0;
+  return result;
+}
+
+class PushRun {
+  private readonly order: PublishOrder;
+  private readonly pending: PathInfo[];
+  private readonly narInfos = new Map<string, { narInfo: NarInfo; listing?: Buffer }>();
+  private readonly publishing = new Set<Promise<void>>();
+  private readonly publishSlots: Semaphore;
+  private readonly abort = new AbortController();
+  private readonly inFlight = new Map<string, AbortController>();
+  private readonly progress: PushProgress;
+  private fatal: unknown;
+
+  constructor(
+    private readonly ctx: PushContext,
+    private readonly opts: PushOptions,
+    toUpload: readonly PathInfo[],
+    satisfied: ReadonlySet<string>,
+    private readonly result: PushResult,
+    private readonly emit: (e: PushEvent) => void,
+  ) {
+    this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
+    // Biggest first: the longest uploads start early instead of trailing at the end.
+    this.pending = [...toUpload].sort((a, b) => b.narSize - a.narSize);
+    this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
+    this.progress = opts.progress ?? new PushProgress();
+    this.progress.pathsTotal += toUpload.length;
+    this.progress.narBytesTotal += toUpload.reduce((n, i) => n + i.narSize, 0);
+    if (opts.signal) {
+      const outer = opts.signal;
+      if (outer.aborted) this.abort.abort(outer.reason);
+      else outer.addEventListener('abort', () => this.abort.abort(outer.reason), { once: true });
+    }
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted || (this.opts.drain?.aborted ?? false);
+  }
+
+  async execute(): Promise<void> {
+    const threads = Math.max(1, this.opts.uploadThreads);
+    await Promise.all(Array.from({ length: threads }, () => this.worker()));
+    while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
+    for (const info of this.pending) {
+      if (!this.order.isFailed(info.path)) this.result.notStarted.push(info.path);
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.opts.signal?.aborted) throw this.opts.signal.reason;
+  }
+
+  private async worker(): Promise<void> {
+    while (!this.stopped) {
+      const info = this.pending.shift();
+      if (!info) return;
+      if (this.order.isFailed(info.path)) continue; // a dependency failed meanwhile
+      await this.uploadPath(info);
+    }
+  }
+
+  private async uploadPath(info: PathInfo): Promise<void> {
+    const attempts = this.opts.pathAttempts ?? DEFAULT_PATH_ATTEMPTS;
+    for (let attempt = 1; ; attempt++) {
+      const ac = new AbortController();
+      const onAbort = () => ac.abort(this.abort.signal.reason);
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+      this.inFlight.set(info.path, ac);
+      this.progress.inFlight++;
+      try {
+        this.emit({ type: 'path-started', path: info.path, narSize: info.narSize, attempt });
+        const t = performance.now();
+        const stored = await this.storeNar(info, ac.signal);
+        this.emit({
+          type: 'path-stored',
+          path: info.path,
+          narSize: info.narSize,
+          fileSize: stored.nar.fileSize,
+          ms: performance.now() - t,
+        });
+        this.result.uploaded.push({
+          path: info.path,
+          narSize: info.narSize,
+          fileSize: stored.nar.fileSize,
+        });
+        this.result.narBytes += info.narSize;
+        this.result.fileBytes += stored.nar.fileSize;
+        this.narInfos.set(info.path, {
+          narInfo: buildNarInfo(info, stored.nar, this.ctx.store.storeDir, this.ctx.signingKey),
+          listing: stored.listing,
+        });
+        for (const p of this.order.narStored(info.path)) this.publish(p);
+        return;
+      } catch (e) {
+        if (ac.signal.aborted) {
+          // Aborted from outside (signal, fatal error elsewhere) or doomed by a dependency.
+          if (this.order.isFailed(info.path) || this.abort.signal.aborted) return;
+        }
+        if (isFatal(e)) {
+          this.setFatal(e);
+          return;
+        }
+        if (isTransient(e) && attempt < attempts && !this.stopped) {
+          const base = this.opts.retryBaseMs ?? DEFAULT_RETRY_BASE_MS;
+          const delayMs = Math.round(Math.random() * base * 2 ** (attempt - 1));
+          this.emit({ type: 'path-retrying', path: info.path, attempt, delayMs, error: e });
+          try {
+            await sleep(delayMs, this.abort.signal);
+          } catch {
+            return;
+          }
+          continue;
+        }
+        this.failPath(info.path, describeError(e), e);
+        return;
+      } finally {
+        this.abort.signal.removeEventListener('abort', onAbort);
+        this.inFlight.delete(info.path);
+        this.progress.inFlight--;
+      }
+    }
+  }
+
+  /** Stream one NAR into storage; resolves only if every byte matched the store's record. */
+  private async storeNar(
+    info: PathInfo,
+    signal: AbortSignal,
+  ): Promise<{ nar: StoredNar; listing?: Buffer }> {
+    const { compression, compressionLevel, blobs, store } = this.ctx;
+    const nar: Readable = store.narStream(info.path, {
+      expect: { narHash: info.narHash, narSize: info.narSize },
+    });
+    let read = 0;
+    let written = 0;
+    nar.on('data', (c: Buffer) => {
+      read += c.length;
+      this.progress.narBytesRead += c.length;
+    });
+    let listing: NarListingBuilder | undefined;
+    let parser: NarParser | undefined;
+    if (this.opts.writeListing) {
+      listing = new NarListingBuilder();
+      parser = new NarParser({ visitor: listing });
+      const p = parser;
+      nar.on('data', (c: Buffer) => {
+        try {
+          p.push(c);
+        } catch (e) {
+          nar.destroy(e as Error);
+        }
+      });
+    }
+    const tap = new HashTap((n) => {
+      written += n;
+      this.progress.fileBytesWritten += n;
+    });
+    // pipeline() destroys every stage with the first error, so a NAR that fails its check
+    // errors the tap, and the upload (which only completes on a clean end) is aborted.
+    const body = pipeline(
+      nar,
+      compression.createCompressor({ level: compressionLevel }),
+      tap,
+      () => {},
+    );
+    const key = narKey(info.narHash, compression.extension);
+    let res;
+    try {
+      res = await blobs.upload(key, body, {
+        contentType: CONTENT_TYPES.nar,
+        sizeHint: info.narSize,
+        signal,
+      });
+    } catch (e) {
+      // A failed attempt's bytes are not progress.
+      this.progress.narBytesRead -= read;
+      this.progress.fileBytesWritten -= written;
+      throw e;
+    }
+    if (res.size !== tap.bytes) {
+      throw new LoftError(
+        'UPLOAD_SIZE_MISMATCH',
+        'internal',
+        `storage stored ${res.size} bytes of ${key} but ${tap.bytes} were sent`,
+      );
+    }
+    if (parser) parser.end();
+    return {
+      nar: {
+        url: key,
+        compression: compression.narinfoName,
+        fileHash: tap.fileHash(),
+        fileSize: tap.bytes,
+      },
+      listing: listing?.toBuffer(),
+    };
+  }
+
+  private publish(path: string): void {
+    const p = this.publishSlots
+      .run(() => this.writeNarInfo(path))
+      .then(
+        (ready) => {
+          for (const dep of ready) this.publish(dep);
+        },
+        (e: unknown) => {
+          if (isFatal(e)) this.setFatal(e);
+          else this.failPath(path, `writing its narinfo failed: ${describeError(e)}`, e);
+        },
+      )
+      .finally(() => this.publishing.delete(p));
+    this.publishing.add(p);
+  }
+
+  /** Write one narinfo (after its listing); returns the dependents now ready. */
+  private async writeNarInfo(path: string): Promise<string[]> {
+    const entry = this.narInfos.get(path)!;
+    const hashPart = hashPartOf(path);
+    if (entry.listing) {
+      await this.ctx.blobs.put(listingKey(hashPart), entry.listing, {
+        contentType: CONTENT_TYPES.listing,
+      });
+    }
+    await this.ctx.blobs.put(narInfoKey(hashPart), formatNarInfo(entry.narInfo), {
+      contentType: CONTENT_TYPES.narInfo,
+    });
+    this.narInfos.delete(path);
+    this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: new Date() }]);
+    this.progress.pathsPublished++;
+    this.emit({ type: 'path-published', path });
+    return this.order.published(path);
+  }
+
+  private failPath(path: string, reason: string, error: unknown): void {
+    const doomed = this.order.failed(path, reason);
+    this.result.failed.push({ path, reason, error });
+    this.progress.pathsFailed++;
+    this.emit({ type: 'path-failed', path, reason, error });
+    for (const d of doomed) {
+      this.inFlight.get(d)?.abort(new Error(`dependency ${path} failed`));
+      const why = this.order.failureReason(d)!;
+      this.result.failed.push({ path: d, reason: why, error: undefined });
+      this.progress.pathsFailed++;
+      this.emit({ type: 'path-failed', path: d, reason: why, error: undefined });
+    }
+  }
+
+  private setFatal(e: unknown): void {
+    if (this.fatal === undefined) this.fatal = e;
+    this.abort.abort(e);
+  }
+}
