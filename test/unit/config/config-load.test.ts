@@ -630,3 +630,19 @@ test('loadConfig reads the file, and reports a missing or unreadable file clearl
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a UTF-8 BOM and CRLF line endings are accepted, and lines still found', () => {
+  assert.equal(
+    parseConfig(`\uFEFF${MINIMAL}`, { source: SOURCE, env: ENV }).config.s3.bucket,
+    'nix-cache',
+  );
+  const r = checkConfig('[s3]\r\nbucket = "nix-cache"\r\n[loft]\r\nupload_threads = 0\r\n', {
+    source: SOURCE,
+    env: ENV,
+  });
+  assert.ok(!r.ok);
+  assert.deepEqual(
+    r.issues.map((i) => [i.path, i.line]),
+    [['loft.upload_threads', 4]],
+  );
+});

@@ -10,6 +10,7 @@ import {
   SigningKeyText,
 } from '../../../src/config/signing-key.js';
 import { SigningKeyError } from '../../../src/config/errors.js';
+import { parseSecretKey } from '../../../src/nix/signing.js';
 
 // Made by `nix-store --generate-binary-cache-key loft-test-1 sk pk` (Nix 2.8) for this test
 // only; it signs nothing real. Note: no trailing newline, as Nix writes it.
@@ -141,4 +142,15 @@ test('readSigningKey reads the configured file; none configured means no signing
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the revealed text is what the signer parses, for named and bare key files', () => {
+  // The public key Nix wrote next to NIX_KEY.
+  const PUBLIC = 'loft-test-1:zN9MMeknDPxkYjJ59BNmb/nmtdQNd5MTXLNgLL1TR98=';
+  const named = resolveSigningKeyText(NIX_KEY, { path: PATH, configuredName: undefined });
+  const sk = parseSecretKey(named.reveal(), PATH);
+  assert.equal(sk.name, 'loft-test-1');
+  assert.equal(sk.publicKey().toString(), PUBLIC);
+  const bare = resolveSigningKeyText(B64, { path: PATH, configuredName: 'other-1' });
+  assert.equal(parseSecretKey(bare.reveal(), PATH).name, 'other-1');
 });
