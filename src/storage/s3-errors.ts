@@ -103,6 +103,8 @@ export function classifyS3Error(e: unknown, nowMs: number = Date.now()): RetryVe
   const retryAfterMs = parseRetryAfter(shape(e).$response?.headers?.['retry-after'], nowMs);
   if (code && TRANSIENT_CODES.has(code)) return { retry: true, reason, retryAfterMs };
   if (status !== undefined && status > 0) {
+    // 501 Not Implemented and 505 are answers about the request, not the server's health.
+    if (status === 501 || status === 505) return { retry: false, reason };
     if (status >= 500 || status === 429) return { retry: true, reason, retryAfterMs };
     return { retry: false, reason };
   }

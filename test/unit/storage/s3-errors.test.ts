@@ -22,6 +22,7 @@ const netError = (code: string) =>
 const target = { bucket: 'cache', endpoint: 'http://127.0.0.1:7480', region: 'us-east-1' };
 
 test('5xx, 429, SlowDown, timeouts and resets are retried; other 4xx are not', () => {
+  // 5xx means the server is unwell, except "not implemented", which will not change.
   const yes = [
     serviceError(500, 'InternalError'),
     serviceError(502, 'BadGateway'),
@@ -41,6 +42,7 @@ test('5xx, 429, SlowDown, timeouts and resets are retried; other 4xx are not', (
     serviceError(404, 'NoSuchBucket'),
     serviceError(404, 'NoSuchKey'),
     serviceError(409, 'BucketNotEmpty'),
+    serviceError(501, 'NotImplemented'),
     Object.assign(new Error('aborted'), { name: 'AbortError' }),
     netError('ENOTFOUND'),
     new Error('plain bug'),
