@@ -161,6 +161,38 @@ test('a multipart upload survives faults on parts and a lost Complete answer, in
   );
 });
 
+test('a lost Complete answer followed by NoSuchUpload counts as done when the object is whole', async () => {
+  // RGW (like AWS) accepts a repeated Complete; some servers answer NoSuchUpload instead.
+  const key = 'mp2/nar/y.nar';
+  const size = 9 * MiB;
+  await withProxy(
+    [
+      { name: 'lost answer', match: isComplete(key), action: { kind: 'drop-response' }, times: 1 },
+      {
+        name: 'no such upload',
+        match: isComplete(key),
+        action: { kind: 'status', status: 404, code: 'NoSuchUpload' },
+        times: 1,
+      },
+    ],
+    async (proxy) => {
+      const store = createS3Store(storeOptions(bucket, { endpoint: proxy.url }));
+      const r = await store.upload(key, patternStream(size, 'mp2'));
+      assert.deepEqual(r, { size, parts: 2, multipart: true });
+      assert.deepEqual(
+        proxy.log.filter((l) => l.fault).map((l) => l.fault),
+        ['lost answer', 'no such upload'],
+      );
+      assert.equal(
+        (await hashObject(client, bucket, key)).sha256,
+        await patternSha256(size, 'mp2'),
+      );
+      assert.deepEqual(await listMultipartUploadsRaw(client, bucket), []);
+      await store.close();
+    },
+  );
+});
+
 test('a GET cut off mid-body and a stalled request are retried', async () => {
   const key = 'get/obj';
   const body = Buffer.alloc(3 * MiB, 7);
