@@ -1,10 +1,19 @@
 /**
  * The NAR encoder's filesystem, over node:fs. Paths are Buffers end to end, so names that
- * are not valid UTF-8 survive. Large files are read in `readSize` pieces into fresh buffers
- * (handed on without copying); small files in one read.
+ * are not valid UTF-8 survive.
+ *
+ * Large files are read asynchronously in `readSize` pieces into fresh buffers, which the
+ * encoder hands on without copying. Metadata calls (lstat, readlink) and small-file reads
+ * are synchronous by default: each is a few microseconds from the page cache, and going
+ * through the libuv thread pool instead costs 3-4x more per file, which dominates trees of
+ * many small files (measured: ~110 vs ~350 MB/s on 20k files of 0-16 KiB). So the event
+ * loop is not starved, the source yields to it (setImmediate) whenever `maxBlockMs` has
+ * passed since the last turn; a single call blocks at most for one small file's read.
+ * Set `sync: false` for fully asynchronous I/O (e.g. on slow network filesystems).
  */
-import { open, lstat, readdir, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import {
   encodeNar,
   type NarEncodeOptions,
@@ -16,9 +25,14 @@ import {
 export interface FsNarSourceOptions {
   /** Bytes per read for large files. Default 1 MiB. */
   readSize?: number;
+  /** Synchronous metadata and small-file reads (see above). Default true. */
+  sync?: boolean;
+  /** With `sync`, the longest stretch of synchronous work between event-loop turns. Default 4. */
+  maxBlockMs?: number;
 }
 
 const DEFAULT_READ_SIZE = 1024 * 1024;
+const DEFAULT_MAX_BLOCK_MS = 4;
 
 function typeOf(st: Stats): NarFileType {
   if (st.isFile()) return 'regular';
@@ -31,33 +45,67 @@ function typeOf(st: Stats): NarFileType {
   return 'unknown';
 }
 
+const toStat = (st: Stats): NarSourceStat => ({ type: typeOf(st), size: st.size, mode: st.mode });
+
+/** Read a whole small file (expected `size` bytes) with one byte to spare, synchronously. */
+function readSmallSync(path: Buffer, size: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    // One byte more than expected: reading it means the file grew.
+    const buf = Buffer.allocUnsafe(size + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0 || (n += got) === buf.length) break;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
   const readSize = options.readSize ?? DEFAULT_READ_SIZE;
+  const sync = options.sync ?? true;
+  const maxBlockMs = options.maxBlockMs ?? DEFAULT_MAX_BLOCK_MS;
+
+  let turnStart = performance.now();
+  /** Let the event loop run if we have held it for `maxBlockMs`. */
+  const breathe = async (): Promise<void> => {
+    if (performance.now() - turnStart < maxBlockMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    turnStart = performance.now();
+  };
+
   return {
     async lstat(path: Buffer): Promise<NarSourceStat> {
-      const st = await lstat(path);
-      return { type: typeOf(st), size: st.size, mode: st.mode };
+      if (!sync) return toStat(await lstat(path));
+      await breathe();
+      return toStat(lstatSync(path));
     },
 
     readdir(path: Buffer): Promise<Buffer[]> {
       return readdir(path, { encoding: 'buffer' });
     },
 
-    readlink(path: Buffer): Promise<Buffer> {
-      return readlink(path, { encoding: 'buffer' });
+    async readlink(path: Buffer): Promise<Buffer> {
+      if (!sync) return readlink(path, { encoding: 'buffer' });
+      await breathe();
+      return readlinkSync(path, { encoding: 'buffer' });
     },
 
     async readSmallFile(path: Buffer, size: number): Promise<Uint8Array> {
+      if (sync) {
+        await breathe();
+        return readSmallSync(path, size);
+      }
       const fh = await open(path, 'r');
       try {
-        // One byte more than expected: reading it means the file grew.
         const buf = Buffer.allocUnsafe(size + 1);
         let n = 0;
         for (;;) {
           const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
-          if (bytesRead === 0) break;
-          n += bytesRead;
-          if (n === buf.length) break;
+          if (bytesRead === 0 || (n += bytesRead) === buf.length) break;
         }
         return buf.subarray(0, n);
       } finally {
@@ -68,6 +116,7 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
     async *readFile(path: Buffer, size: number): AsyncGenerator<Uint8Array> {
       const fh = await open(path, 'r');
       try {
+        // Stop after size + 1 bytes: enough for the encoder to see a file that grew.
         let left = size + 1;
         while (left > 0) {
           const buf = Buffer.allocUnsafe(Math.min(readSize, left));

@@ -124,6 +124,38 @@ test('after nix-store --add, our narHash equals nix-store -q --hash and our NAR 
   assert.equal(String(ours.length), size);
 });
 
+test('fully asynchronous I/O (sync: false) gives the same bytes', async () => {
+  const parts: Buffer[] = [];
+  for await (const c of dumpPath(tree, { sync: false })) parts.push(c);
+  assert.ok(Buffer.concat(parts).equals(await nixStoreDump(tree)));
+});
+
+test('synchronous small-file reads still give the event loop regular turns', async () => {
+  const flat = join(work, 'flat');
+  mkdirSync(flat);
+  for (let i = 0; i < 4000; i++) writeFileSync(join(flat, `f${i}`), 'y'.repeat(i % 500));
+  // Count event-loop turns after the first chunk: by then the only readdir is done, so any
+  // turn comes from the source yielding between synchronous reads.
+  let firstChunk = false;
+  let turnsWhileEncoding = 0;
+  let running = true;
+  const tick = () => {
+    if (firstChunk) turnsWhileEncoding++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  let size = 0;
+  let chunks = 0;
+  for await (const c of dumpPath(flat, { maxBlockMs: 1, chunkSize: 64 * 1024 })) {
+    size += c.length;
+    chunks++;
+    firstChunk = true;
+  }
+  running = false;
+  assert.ok(size > 4000 * 100 && chunks > 8);
+  assert.ok(turnsWhileEncoding >= 5, `${turnsWhileEncoding} event-loop turns while encoding`);
+});
+
 test('single files and symlinks as the root match too', async () => {
   for (const p of ['plain', 'empty-file', 'exec.sh', 'dangling', 'to-dir', 'empty-dir']) {
     const full = join(tree, p);
