@@ -21,7 +21,7 @@ import {
 } from './errors.js';
 import { clientHandshake, type HandshakeResult } from './handshake.js';
 import type { OpSpec } from './ops.js';
-import { processStderr, type StderrEvent } from './stderr.js';
+import { processStderr, tryReply, type StderrEvent, type StderrHandlers } from './stderr.js';
 import { currentUser, type Transport } from './transport.js';
 import { WireReader } from './wire-reader.js';
 import { WireWriter } from './wire-writer.js';
@@ -53,6 +53,13 @@ export interface NarFromPathResult {
 const NAR_CHUNK = 256 << 10;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+interface Pending<T> {
+  op: OpSpec<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+  onFinish: (() => void) | undefined;
+}
+
 /** Thrown inside the NAR pump when the consumer destroyed the stream. */
 class NarAbandoned extends Error {}
 
@@ -62,7 +69,10 @@ export class DaemonConnection {
   private readonly reader: WireReader;
   private readonly logger: Logger;
   private handshakeResult: HandshakeResult | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue: Pending<unknown>[] = [];
+  private pumping = false;
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly handlers: StderrHandlers;
   private inFlight = 0;
   private streaming = false;
   private dead: Error | undefined;
@@ -83,6 +93,7 @@ export class DaemonConnection {
     this.storeDir = opts.storeDir ?? DEFAULT_STORE_DIR;
     this.logger = opts.logger ?? nullLogger;
     const readable = transport.readable;
+    this.handlers = { onEvent: (e) => this.event(e), write: (b) => this.write(b) };
     this.reader = new WireReader((what) => this.endError(what), {
       pause: () => readable.pause(),
       resume: () => readable.resume(),
@@ -167,12 +178,11 @@ export class DaemonConnection {
     if (this.closing) return Promise.reject(new DaemonClosedError('closing'));
     const w = new WireWriter();
     op.write(w, this.version);
-    return this.enqueue(w.toBuffer(), onFinish, async () => {
-      await processStderr(this.reader, this.version, op.name, {
-        onEvent: (e) => this.event(e),
-        write: (b) => this.write(b),
-      });
-      return op.read(this.reader, this.version);
+    this.write(w.toBuffer());
+    this.inFlight++;
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ op, resolve, reject, onFinish } as Pending<unknown>);
+      if (!this.pumping) void this.pump();
     });
   }
 
@@ -250,7 +260,7 @@ export class DaemonConnection {
   /** Finish queued requests, then hang up. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.tail;
+      await this.whenIdle();
       this.dead ??= new DaemonClosedError('closed');
       await this.transport.end();
       this.notifyGone();
@@ -263,36 +273,62 @@ export class DaemonConnection {
     this.kill(err);
   }
 
-  private enqueue<T>(
-    request: Buffer,
-    onFinish: (() => void) | undefined,
-    readReply: () => Promise<T>,
-  ): Promise<T> {
-    this.inFlight++;
-    this.write(request);
-    const p = this.tail.then(() => {
-      if (this.dead) throw this.dead;
-      return readReply();
-    });
-    this.tail = p.catch(() => {});
-    return p.then(
-      (v) => {
-        onFinish?.();
-        this.settle();
-        return v;
-      },
-      (e: unknown) => {
-        if (!(e instanceof DaemonOpError)) this.kill(e as Error);
-        onFinish?.();
-        this.settle();
-        throw e;
-      },
-    );
+  /**
+   * Reads replies in request order. Small replies are parsed synchronously from buffered
+   * bytes, so a burst of pipelined replies is handled in one go without a promise per field.
+   */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    const handlers = this.handlers;
+    let need = 0;
+    try {
+      while (this.queue.length > 0) {
+        const item = this.queue[0]!;
+        if (this.dead) {
+          this.finish(item, this.dead);
+          continue;
+        }
+        try {
+          const op = item.op;
+          if (op.readSync) {
+            const t = tryReply(this.reader, this.version, op.name, handlers, op.readSync, need);
+            if (!t.done) {
+              need = t.need;
+              await this.reader.waitFor(need, `the ${op.name} reply`);
+              continue;
+            }
+            need = 0;
+            this.finish(item, undefined, t.value);
+          } else {
+            await processStderr(this.reader, this.version, op.name, handlers);
+            this.finish(item, undefined, await op.read!(this.reader, this.version));
+          }
+        } catch (e) {
+          need = 0;
+          if (!(e instanceof DaemonOpError)) this.kill(e as Error);
+          this.finish(item, e);
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+    const idle = this.idleWaiters.splice(0);
+    for (const w of idle) w();
   }
 
-  private settle(): void {
+  private finish(item: Pending<unknown>, err: unknown, value?: unknown): void {
+    this.queue.shift();
     this.inFlight--;
+    item.onFinish?.();
+    if (err === undefined) item.resolve(value);
+    else item.reject(err);
     this.listener?.settled(this);
+  }
+
+  /** Resolves when no request is queued or running. */
+  private whenIdle(): Promise<void> {
+    if (this.queue.length === 0 && !this.pumping) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
   }
 
   /** Requests issued in the same tick go out in one write (a closure walk sends hundreds). */

@@ -8,6 +8,7 @@ import { NIX32_ALPHABET } from '../nix/nixbase32.js';
 import { InvalidStorePathError } from '../nix/errors.js';
 import { LIMITS, MINOR, Op, protocolMinor, type ProtocolVersion } from './constants.js';
 import { DaemonArgumentError, DaemonProtocolError } from './errors.js';
+import type { Cursor } from './cursor.js';
 import type { WireReader } from './wire-reader.js';
 import type { WireWriter } from './wire-writer.js';
 
@@ -17,7 +18,12 @@ export interface OpSpec<T> {
   /** Safe to send again on a new connection if the first one broke. */
   readonly idempotent: boolean;
   write(w: WireWriter, version: ProtocolVersion): void;
-  read(r: WireReader, version: ProtocolVersion): Promise<T>;
+  /**
+   * Reads the reply: `readSync` from buffered bytes (small replies; throws NeedMore when
+   * incomplete and is tried again), or `read` asynchronously (large or streamed replies).
+   */
+  readSync?(c: Cursor, version: ProtocolVersion): T;
+  read?(r: WireReader, version: ProtocolVersion): Promise<T>;
 }
 
 /** Path info as the daemon sends it (hex narHash, "" for absent strings). */
@@ -50,11 +56,10 @@ function checkHashPart(hashPart: string): string {
   return hashPart;
 }
 
-const readPath = (r: WireReader, what: string) => r.string(LIMITS.path, what);
 const readPathSet = (r: WireReader, what: string) => r.strings(LIMITS.pathSet, LIMITS.path, what);
 
-async function readOne(r: WireReader, op: string): Promise<void> {
-  const v = await r.u64(`${op} result`);
+function readOne(c: Cursor, op: string): void {
+  const v = c.u64(`${op} result`);
   if (v !== 1) throw new DaemonProtocolError(`${op} should answer 1, got ${v}`);
 }
 
@@ -64,7 +69,7 @@ export function isValidPathOp(path: string, storeDir: string): OpSpec<boolean> {
     name: 'IsValidPath',
     idempotent: true,
     write: (w) => void w.u64(Op.IsValidPath).string(path),
-    read: (r) => r.bool('IsValidPath result'),
+    readSync: (c) => c.bool('IsValidPath result'),
   };
 }
 
@@ -100,16 +105,16 @@ export function queryPathInfoOp(
     name: 'QueryPathInfo',
     idempotent: true,
     write: (w) => void w.u64(Op.QueryPathInfo).string(path),
-    read: async (r) => {
-      if (!(await r.bool('path info valid flag'))) return undefined;
-      const deriver = await readPath(r, 'deriver');
-      const narHashHex = await r.string(LIMITS.hash, 'narHash');
-      const references = await r.strings(LIMITS.references, LIMITS.path, 'references');
-      const registrationTime = await r.u64('registration time');
-      const narSize = await r.u64('narSize');
-      const ultimate = await r.bool('ultimate flag');
-      const sigs = await r.strings(LIMITS.sigs, LIMITS.sig, 'signatures');
-      const ca = await r.string(LIMITS.ca, 'content address');
+    readSync: (c) => {
+      if (!c.bool('path info valid flag')) return undefined;
+      const deriver = c.string(LIMITS.path, 'deriver');
+      const narHashHex = c.string(LIMITS.hash, 'narHash');
+      const references = c.strings(LIMITS.references, LIMITS.path, 'references');
+      const registrationTime = c.u64('registration time');
+      const narSize = c.u64('narSize');
+      const ultimate = c.bool('ultimate flag');
+      const sigs = c.strings(LIMITS.sigs, LIMITS.sig, 'signatures');
+      const ca = c.string(LIMITS.ca, 'content address');
       return {
         path,
         deriver,
@@ -132,8 +137,8 @@ export function queryPathFromHashPartOp(hashPart: string): OpSpec<string | undef
     name: 'QueryPathFromHashPart',
     idempotent: true,
     write: (w) => void w.u64(Op.QueryPathFromHashPart).string(hashPart),
-    read: async (r) => {
-      const p = await readPath(r, 'path from hash part');
+    readSync: (c) => {
+      const p = c.string(LIMITS.path, 'path from hash part');
       return p === '' ? undefined : p;
     },
   };
@@ -146,7 +151,7 @@ export function addTempRootOp(path: string, storeDir: string): OpSpec<void> {
     name: 'AddTempRoot',
     idempotent: true,
     write: (w) => void w.u64(Op.AddTempRoot).string(path),
-    read: (r) => readOne(r, 'AddTempRoot'),
+    readSync: (c) => readOne(c, 'AddTempRoot'),
   };
 }
 
@@ -169,6 +174,6 @@ export function addSignaturesOp(
     name: 'AddSignatures',
     idempotent: true,
     write: (w) => void w.u64(Op.AddSignatures).string(path).strings(sigs),
-    read: (r) => readOne(r, 'AddSignatures'),
+    readSync: (c) => readOne(c, 'AddSignatures'),
   };
 }

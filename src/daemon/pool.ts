@@ -31,7 +31,6 @@ export interface PoolOptions {
 type Want = 'query' | 'stream';
 
 interface Waiter {
-  want: Want;
   start(conn: DaemonConnection): void;
   fail(err: Error): void;
 }
@@ -50,7 +49,10 @@ export class DaemonPool implements ConnectionListener {
   readonly maxPipeline: number;
   private readonly conns = new Set<DaemonConnection>();
   private connecting = 0;
-  private waiters: Waiter[] = [];
+  /** Work waiting for a connection, FIFO, streams and queries apart (a waiting stream must
+   * not hold up queries, which any connection can take). */
+  private streamWaiters: Waiter[] = [];
+  private queryWaiters: Waiter[] = [];
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closed: Promise<void> | undefined;
   private drained: (() => void) | undefined;
@@ -64,7 +66,9 @@ export class DaemonPool implements ConnectionListener {
 
   /** Live connections (for stats and tests). */
   get size(): number {
-    return [...this.conns].filter((c) => !c.isDead).length;
+    let n = 0;
+    for (const c of this.conns) if (!c.isDead) n++;
+    return n;
   }
 
   /** Run one operation on some connection. */
@@ -124,12 +128,10 @@ export class DaemonPool implements ConnectionListener {
 
   /** Fail queued work and cut every connection now. Idempotent. */
   destroy(): void {
-    if (this.state === 'closed' && this.waiters.length === 0 && this.conns.size === 0) return;
+    if (this.state === 'closed' && this.waiting() === 0 && this.conns.size === 0) return;
     this.state = 'closed';
+    this.failWaiters(new DaemonClosedError('destroyed'));
     const err = new DaemonClosedError('destroyed');
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.fail(err);
     for (const c of [...this.conns]) c.destroy(err);
     this.conns.clear();
     const d = this.drained;
@@ -157,10 +159,15 @@ export class DaemonPool implements ConnectionListener {
       fail(new DaemonClosedError(this.state === 'closed' ? 'closed' : 'closing'));
       return;
     }
-    const c = this.pick(want);
-    if (c) start(c);
-    else this.waiters.push({ want, start, fail });
-    this.grow();
+    const queue = want === 'stream' ? this.streamWaiters : this.queryWaiters;
+    const c = queue.length === 0 ? this.pick(want) : undefined;
+    if (c) {
+      start(c);
+      if (c.pending >= GROW_AT) this.grow();
+    } else {
+      queue.push({ start, fail });
+      this.grow();
+    }
   }
 
   private pick(want: Want): DaemonConnection | undefined {
@@ -184,26 +191,46 @@ export class DaemonPool implements ConnectionListener {
   }
 
   private dispatch(): void {
-    if (this.waiters.length > 0) {
-      const still: Waiter[] = [];
-      for (const w of this.waiters) {
-        const c = this.pick(w.want);
-        if (c) w.start(c);
-        else still.push(w);
-      }
-      this.waiters = still;
-      this.grow();
+    while (this.streamWaiters.length > 0) {
+      const c = this.pick('stream');
+      if (!c) break;
+      this.streamWaiters.shift()!.start(c);
     }
+    while (this.queryWaiters.length > 0) {
+      const c = this.pick('query');
+      if (!c) break;
+      this.queryWaiters.shift()!.start(c);
+    }
+    if (this.waiting() > 0) this.grow();
     this.checkDrained();
+  }
+
+  private waiting(): number {
+    return this.streamWaiters.length + this.queryWaiters.length;
+  }
+
+  private failWaiters(err: Error): void {
+    const all = [...this.streamWaiters, ...this.queryWaiters];
+    this.streamWaiters = [];
+    this.queryWaiters = [];
+    for (const w of all) w.fail(err);
   }
 
   private grow(): void {
     if (this.state === 'closed') return;
-    const live = [...this.conns].filter((c) => !c.isDead);
-    if (live.length + this.connecting >= this.maxConnections) return;
-    const usable = live.filter((c) => !c.isStreaming);
-    const busy = usable.length > 0 && usable.every((c) => c.pending >= GROW_AT);
-    const needed = this.waiters.length > this.connecting;
+    let live = 0;
+    let usable = 0;
+    let busyCount = 0;
+    for (const c of this.conns) {
+      if (c.isDead) continue;
+      live++;
+      if (c.isStreaming) continue;
+      usable++;
+      if (c.pending >= GROW_AT) busyCount++;
+    }
+    if (live + this.connecting >= this.maxConnections) return;
+    const busy = usable > 0 && busyCount === usable;
+    const needed = this.waiting() > this.connecting;
     if (!needed && !busy) return;
     if (busy && !needed && this.connecting > 0) return;
     this.connecting++;
@@ -220,9 +247,7 @@ export class DaemonPool implements ConnectionListener {
         this.connecting--;
         if (this.size === 0 && this.connecting === 0) {
           // Nothing can serve the waiters: fail them with the reason (the next call retries).
-          const waiters = this.waiters;
-          this.waiters = [];
-          for (const w of waiters) w.fail(e);
+          this.failWaiters(e);
           this.checkDrained();
         } else {
           this.logger.warn('could not open another nix-daemon connection', { reason: e.message });
@@ -238,7 +263,7 @@ export class DaemonPool implements ConnectionListener {
   }
 
   private checkDrained(): void {
-    if (!this.drained || this.waiters.length > 0) return;
+    if (!this.drained || this.waiting() > 0) return;
     for (const c of this.conns) if (c.pending > 0) return;
     const d = this.drained;
     this.drained = undefined;

@@ -18,6 +18,12 @@ import {
 } from './errors.js';
 
 export const DEFAULT_SOCKET_PATH = '/nix/var/nix/daemon-socket/socket';
+
+/** Nix's own default: `$NIX_STATE_DIR/daemon-socket/socket`, NIX_STATE_DIR being /nix/var/nix. */
+export function defaultSocketPath(env: Record<string, string | undefined>): string {
+  const stateDir = env.NIX_STATE_DIR;
+  return stateDir ? `${stateDir.replace(/\/+$/, '')}/daemon-socket/socket` : DEFAULT_SOCKET_PATH;
+}
 export const DEFAULT_STDIO_COMMAND: readonly string[] = ['nix-daemon', '--stdio'];
 
 export type TransportKind = 'auto' | 'socket' | 'stdio';
@@ -41,11 +47,14 @@ export interface Transport {
 
 export interface TransportOptions {
   transport?: TransportKind;
-  /** A socket path; default NIX_DAEMON_SOCKET_PATH, then the default socket. */
+  /**
+   * A socket path; default NIX_DAEMON_SOCKET_PATH, then the default socket
+   * (`$NIX_STATE_DIR/daemon-socket/socket`, /nix/var/nix/daemon-socket/socket).
+   */
   socketPath?: string;
   /** The command for the stdio transport; default `nix-daemon --stdio`. */
   stdioCommand?: readonly string[];
-  /** Environment to read NIX_DAEMON_SOCKET_PATH from (default process.env). */
+  /** Environment to read NIX_DAEMON_SOCKET_PATH and NIX_STATE_DIR from (default process.env). */
   env?: Record<string, string | undefined>;
   logger?: Logger;
 }
@@ -205,7 +214,8 @@ export function createConnector(opts: TransportOptions = {}): () => Promise<Tran
   const logger = opts.logger ?? nullLogger;
   const stdioCommand = opts.stdioCommand ?? DEFAULT_STDIO_COMMAND;
   const envSocket = env.NIX_DAEMON_SOCKET_PATH || undefined;
-  const primary = opts.socketPath ?? envSocket ?? DEFAULT_SOCKET_PATH;
+  const fallback = defaultSocketPath(env);
+  const primary = opts.socketPath ?? envSocket ?? fallback;
 
   if (kind === 'socket') return () => connectSocket(primary);
   if (kind === 'stdio') return () => spawnStdio(stdioCommand);
@@ -213,7 +223,7 @@ export function createConnector(opts: TransportOptions = {}): () => Promise<Tran
   let chosen: (() => Promise<Transport>) | undefined;
   return async () => {
     if (chosen) return chosen();
-    const candidates = [...new Set([primary, DEFAULT_SOCKET_PATH])];
+    const candidates = [...new Set([primary, fallback])];
     const missing: DaemonSocketMissingError[] = [];
     for (const path of candidates) {
       try {
@@ -225,7 +235,7 @@ export function createConnector(opts: TransportOptions = {}): () => Promise<Tran
         // A forbidden socket is the answer (stdio would not help a non-root user); a missing one
         // means there may be no daemon at all.
         if (!(e instanceof DaemonSocketMissingError)) throw e;
-        if (path === primary && primary !== DEFAULT_SOCKET_PATH) {
+        if (path === primary && primary !== fallback) {
           logger.warn('nix-daemon socket missing, trying the next one', {
             socket: path,
             reason: e.message,

@@ -132,6 +132,35 @@ export class WireReader {
     return this.take(n);
   }
 
+  /**
+   * The buffered bytes at the head as one contiguous range, merging chunks so that at least
+   * min(`need`, buffered) bytes are contiguous. Undefined when nothing is buffered.
+   */
+  view(need: number): { buf: Buffer; start: number; end: number } | undefined {
+    if (this.size === 0) return undefined;
+    let first = this.chunks[0]!;
+    const target = Math.min(need, this.size);
+    if (first.length - this.head < target) {
+      let total = first.length - this.head;
+      let k = 1;
+      while (total < target) total += this.chunks[k++]!.length;
+      first = Buffer.concat([first.subarray(this.head), ...this.chunks.slice(1, k)], total);
+      this.chunks.splice(0, k, first);
+      this.head = 0;
+    }
+    return { buf: first, start: this.head, end: first.length };
+  }
+
+  /** Consume `n` buffered bytes (after parsing them through `view`). */
+  skip(n: number): void {
+    if (n > 0) this.take(n, false);
+  }
+
+  /** Wait until at least `n` bytes are buffered; fails like any read if the stream ends. */
+  async waitFor(n: number, what: string): Promise<void> {
+    if (this.size < n) await this.fill(n, what);
+  }
+
   /** Put back bytes taken by `chunk` that belong to the next message. */
   unread(b: Buffer): void {
     if (b.length === 0) return;
@@ -163,24 +192,24 @@ export class WireReader {
     }
   }
 
-  private take(n: number): Buffer {
+  private take(n: number, copy = true): Buffer {
     if (n === 0) return EMPTY;
     let out: Buffer;
     const first = this.chunks[0]!;
     if (first.length - this.head >= n) {
-      out = first.subarray(this.head, this.head + n);
+      out = copy ? first.subarray(this.head, this.head + n) : EMPTY;
       this.head += n;
       if (this.head === first.length) {
         this.chunks.shift();
         this.head = 0;
       }
     } else {
-      out = Buffer.allocUnsafe(n);
+      out = copy ? Buffer.allocUnsafe(n) : EMPTY;
       let filled = 0;
       while (filled < n) {
         const c = this.chunks[0]!;
         const k = Math.min(n - filled, c.length - this.head);
-        c.copy(out, filled, this.head, this.head + k);
+        if (copy) c.copy(out, filled, this.head, this.head + k);
         filled += k;
         this.head += k;
         if (this.head === c.length) {

@@ -1,30 +1,33 @@
 /**
  * Serialises requests in the worker protocol's framing: u64 little-endian integers, and
- * byte strings as length, bytes, zero padding to 8. Builds one buffer per request so a
- * request is written to the transport in one piece.
+ * byte strings as length, bytes, zero padding to 8. Writes into one growing buffer, so a
+ * request is one allocation and goes to the transport in one piece.
  */
-
-const ZEROS = Buffer.alloc(8);
 
 export function paddingOf(len: number): number {
   return (8 - (len % 8)) % 8;
 }
 
 export class WireWriter {
-  private readonly parts: Buffer[] = [];
+  private buf: Buffer;
   private size = 0;
 
+  constructor(initial = 128) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
   u64(n: number | bigint): this {
-    const b = Buffer.allocUnsafe(8);
+    this.reserve(8);
     if (typeof n === 'bigint') {
       if (n < 0n || n > 0xffff_ffff_ffff_ffffn) throw new RangeError(`u64 out of range: ${n}`);
-      b.writeBigUInt64LE(n);
+      this.buf.writeBigUInt64LE(n, this.size);
     } else {
       if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`u64 out of range: ${n}`);
-      b.writeUInt32LE(n % 0x1_0000_0000, 0);
-      b.writeUInt32LE(Math.floor(n / 0x1_0000_0000), 4);
+      this.buf.writeUInt32LE(n % 0x1_0000_0000, this.size);
+      this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.size + 4);
     }
-    return this.push(b);
+    this.size += 8;
+    return this;
   }
 
   bool(v: boolean): this {
@@ -33,14 +36,23 @@ export class WireWriter {
 
   bytes(data: Uint8Array): this {
     this.u64(data.length);
-    this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     const pad = paddingOf(data.length);
-    if (pad > 0) this.push(ZEROS.subarray(0, pad));
+    this.reserve(data.length + pad);
+    this.buf.set(data, this.size);
+    this.buf.fill(0, this.size + data.length, this.size + data.length + pad);
+    this.size += data.length + pad;
     return this;
   }
 
   string(s: string): this {
-    return this.bytes(Buffer.from(s, 'utf8'));
+    const len = Buffer.byteLength(s, 'utf8');
+    this.u64(len);
+    const pad = paddingOf(len);
+    this.reserve(len + pad);
+    this.buf.write(s, this.size, 'utf8');
+    this.buf.fill(0, this.size + len, this.size + len + pad);
+    this.size += len + pad;
+    return this;
   }
 
   strings(list: Iterable<string>): this {
@@ -50,13 +62,15 @@ export class WireWriter {
     return this;
   }
 
+  /** The bytes written (a view of the internal buffer: do not write more after this). */
   toBuffer(): Buffer {
-    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    return this.buf.subarray(0, this.size);
   }
 
-  private push(b: Buffer): this {
-    this.parts.push(b);
-    this.size += b.length;
-    return this;
+  private reserve(n: number): void {
+    if (this.size + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.size + n));
+    this.buf.copy(next, 0, 0, this.size);
+    this.buf = next;
   }
 }

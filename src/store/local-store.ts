@@ -38,6 +38,8 @@ export interface LocalStoreOptions {
   pathInfoCacheSize?: number;
   /** Temp roots per roots connection before a fresh one is used; default 10,000. */
   rootsRecycleAfter?: number;
+  /** How long a roots connection with no lease is kept for the next one; default 5000 ms. */
+  rootsIdleMs?: number;
   logger?: Logger;
 }
 
@@ -74,6 +76,10 @@ export class LocalStore {
       if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
         throw new StoreOptionError(name, v, 'a positive integer');
       }
+    }
+    const idle = opts.rootsIdleMs;
+    if (idle !== undefined && (!Number.isFinite(idle) || idle < 0)) {
+      throw new StoreOptionError('rootsIdleMs', idle, 'a number of milliseconds, 0 or more');
     }
     const daemon = await DaemonClient.open({
       transport: opts.transport,
