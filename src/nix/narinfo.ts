@@ -135,7 +135,11 @@ export function parseNarInfo(text: string, options: NarInfoParseOptions = {}): N
         narSize = size(value);
         break;
       case 'References':
-        references = value === '' ? [] : value.split(' ').map(basename);
+        // Split like Nix's tokenizeString: runs of spaces separate, none yield empty names.
+        references = value
+          .split(' ')
+          .filter((r) => r !== '')
+          .map(basename);
         break;
       case 'Deriver':
         if (value !== 'unknown-deriver') deriver = basename(value);

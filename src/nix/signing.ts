@@ -3,8 +3,8 @@
  *
  * Key files are `<name>:<base64>`: 64 bytes (seed, then public key) for a secret key, 32
  * for a public one. Signatures are `<name>:<base64 of 64 bytes>` over the narinfo
- * fingerprint. A SecretKey holds only a node:crypto KeyObject, and hides even its name's
- * companion bytes from util.inspect, JSON.stringify and String().
+ * fingerprint. A SecretKey holds no raw key bytes, only a node:crypto KeyObject, and shows
+ * nothing but its name through util.inspect, JSON.stringify and String().
  */
 import {
   createPrivateKey,

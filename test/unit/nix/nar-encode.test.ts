@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { encodeNar } from '../../../src/nix/nar-encode.js';
-import { parseNar, type NarPath } from '../../../src/nix/nar-parse.js';
+import { NarParser, parseNar, type NarPath } from '../../../src/nix/nar-parse.js';
 import { NarSourceChangedError, NarUnsupportedFileError } from '../../../src/nix/errors.js';
 import { nar, type Tree } from './nar-bytes.js';
 import { collectNar, dir, file, key, link, MemorySource, type MemNode } from './memory-source.js';
@@ -269,6 +269,61 @@ test('property: encode -> parse gives back the same tree', async () => {
             : { type: 'directory', entries: t.entries.map(([n, c]) => [Buffer.from(n), norm(c)]) };
       assert.deepEqual(norm(back), norm(toTree(tree)));
     }),
+    { numRuns: 150 },
+  );
+});
+
+/** Parser events as comparable strings. */
+function events(feed: (p: NarParser) => void): string[] {
+  const out: string[] = [];
+  const at = (p: NarPath) => p.map((b) => b.toString('hex')).join('/');
+  const parser = new NarParser({
+    visitor: {
+      directory: (p) => out.push(`d ${at(p)}`),
+      directoryEnd: (p) => out.push(`/d ${at(p)}`),
+      file: (p, i) => out.push(`f ${at(p)} ${i.size} ${i.executable} ${i.narOffset}`),
+      contents: (c) => out.push(`c ${c.toString('hex')}`),
+      fileEnd: (p) => out.push(`/f ${at(p)}`),
+      symlink: (p, t) => out.push(`l ${at(p)} ${t.toString('hex')}`),
+    },
+  });
+  feed(parser);
+  parser.end();
+  // Contents may arrive in different pieces; join adjacent ones before comparing.
+  return out.reduce<string[]>((acc, e) => {
+    const last = acc[acc.length - 1];
+    if (e.startsWith('c ') && last?.startsWith('c ')) acc[acc.length - 1] = last + e.slice(2);
+    else acc.push(e);
+    return acc;
+  }, []);
+}
+
+test('property: random trees parsed in random chunk splits, with trailing bytes, give the same events and the exact length', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      treeArb,
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.uint8Array({ minLength: 0, maxLength: 24 }),
+      async (tree, cutSeeds, trailing) => {
+        const { bytes } = await encode(tree);
+        const whole = events((p) => assert.equal(p.push(bytes), bytes.length));
+        const input = Buffer.concat([bytes, trailing]);
+        const cuts = [
+          ...new Set([0, ...cutSeeds.map((c) => c % (input.length + 1)), input.length]),
+        ].sort((a, b) => a - b);
+        let consumed = 0;
+        const split = events((p) => {
+          for (let k = 0; k + 1 < cuts.length; k++) {
+            const chunk = input.subarray(cuts[k], cuts[k + 1]);
+            const used = p.push(chunk);
+            consumed += used;
+            assert.ok(used === chunk.length || p.done, 'short only at the end of the NAR');
+          }
+        });
+        assert.equal(consumed, bytes.length);
+        assert.deepEqual(split, whole);
+      },
+    ),
     { numRuns: 150 },
   );
 });
