@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 
 export type DataKind = 'random' | 'text';
 
@@ -77,7 +77,7 @@ export async function roundTrip(
   compressor: Duplex,
   decompressCmd: string[],
   input: Iterable<Buffer>,
-  opts: { keep?: boolean } = {},
+  opts: { keep?: boolean; teeTo?: Writable } = {},
 ): Promise<RoundTrip> {
   const [cmd, ...args] = decompressCmd as [string, ...string[]];
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -92,6 +92,7 @@ export async function roundTrip(
   compressor.on('data', (b: Buffer) => {
     compressedBytes += b.length;
     if (opts.keep) kept.push(b);
+    opts.teeTo?.write(b);
     if (!child.stdin.write(b)) {
       compressor.pause();
       child.stdin.once('drain', () => compressor.resume());
