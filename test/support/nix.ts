@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,10 +45,14 @@ export async function nixBuild(expr: string, s: string = salt()): Promise<string
   const dir = mkdtempSync(join(tmpdir(), 'loft-nix-'));
   const file = join(dir, 'default.nix');
   writeFileSync(file, `${prelude(s)}\n${expr}\n`);
-  const { stdout } = await exec('nix-build', [file, '--no-out-link', ...offline], {
-    maxBuffer: 64 << 20,
-  });
-  return stdout.split('\n').filter((l) => l.length > 0);
+  try {
+    const { stdout } = await exec('nix-build', [file, '--no-out-link', ...offline], {
+      maxBuffer: 64 << 20,
+    });
+    return stdout.split('\n').filter((l) => l.length > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** `nix-store --dump PATH` as bytes (for NAR comparisons). */
