@@ -9,6 +9,8 @@ export interface ZstdSessionParams {
   level: number;
   /** zstd's own threads for this stream (0: compress on the worker thread itself). */
   nbWorkers: number;
+  /** Input per zstd thread job when nbWorkers > 0 (zstd's default when absent). */
+  jobSize?: number;
 }
 
 export type ToWorker =

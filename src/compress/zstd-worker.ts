@@ -38,7 +38,10 @@ function openSession(p: ZstdSessionParams): Session {
   cctx.setParameter(zstd.CParameter.compressionLevel, p.level);
   // Same as the zstd CLI's default: a content checksum the decoder verifies.
   cctx.setParameter(zstd.CParameter.checksumFlag, 1);
-  if (p.nbWorkers > 0) cctx.setParameter(zstd.CParameter.nbWorkers, p.nbWorkers);
+  if (p.nbWorkers > 0) {
+    cctx.setParameter(zstd.CParameter.nbWorkers, p.nbWorkers);
+    if (p.jobSize !== undefined) cctx.setParameter(zstd.CParameter.jobSize, p.jobSize);
+  }
   return { cctx, nbWorkers: p.nbWorkers };
 }
 
