@@ -14,6 +14,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { DaemonClient, type DaemonClientOptions } from '../daemon/client.js';
+import { DaemonClosedError } from '../daemon/errors.js';
 import type { HandshakeResult } from '../daemon/handshake.js';
 import { parseStorePath } from '../nix/store-path.js';
 import type { Logger } from '../util/log.js';
@@ -59,6 +60,10 @@ export class LocalStore {
   private readonly cacheSize: number;
   private readonly roots: TempRoots;
   private readonly logger: Logger;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private active = 0;
+  private idle: (() => void) | undefined;
+  private closed: Promise<void> | undefined;
 
   private constructor(
     private readonly daemon: DaemonClient,
@@ -110,17 +115,17 @@ export class LocalStore {
   }
 
   /** Path info of a valid path; PathNotValidError otherwise. Cached. */
-  async pathInfo(path: string): Promise<PathInfo> {
-    const info = await this.queryPathInfo(path);
-    if (!info) throw new PathNotValidError(path);
-    return info;
+  pathInfo(path: string): Promise<PathInfo> {
+    return this.op(async () => {
+      const info = await this.cachedPathInfo(path);
+      if (!info) throw new PathNotValidError(path);
+      return info;
+    });
   }
 
   /** Path info, or undefined when the path is not valid. Cached (only valid paths). */
   queryPathInfo(path: string): Promise<PathInfo | undefined> {
-    const hit = this.cache.get(path);
-    if (hit) return Promise.resolve(hit);
-    return this.fetchPathInfo(path);
+    return this.op(() => this.cachedPathInfo(path));
   }
 
   /** Path infos in the order given; PathNotValidError for the first invalid one. */
@@ -129,7 +134,11 @@ export class LocalStore {
   }
 
   /** The valid subset of `paths`, in the order given. */
-  async validPaths(paths: readonly string[]): Promise<string[]> {
+  validPaths(paths: readonly string[]): Promise<string[]> {
+    return this.op(() => this.validSubset(paths));
+  }
+
+  private async validSubset(paths: readonly string[]): Promise<string[]> {
     const unique = [...new Set(paths)];
     for (const p of unique) parseStorePath(p, this.storeDir);
     const batches: string[][] = [];
@@ -143,16 +152,16 @@ export class LocalStore {
   }
 
   isValidPath(path: string): Promise<boolean> {
-    return this.daemon.isValidPath(path);
+    return this.op(() => this.daemon.isValidPath(path));
   }
 
   allValidPaths(): Promise<string[]> {
-    return this.daemon.queryAllValidPaths();
+    return this.op(() => this.daemon.queryAllValidPaths());
   }
 
   /** The valid store path with this 32-character hash part, if any. */
   pathFromHashPart(hashPart: string): Promise<string | undefined> {
-    return this.daemon.queryPathFromHashPart(hashPart);
+    return this.op(() => this.daemon.queryPathFromHashPart(hashPart));
   }
 
   /**
@@ -160,11 +169,17 @@ export class LocalStore {
    * one pass, ordered so that each path comes after all it references. PathNotValidError
    * if a root is not valid.
    */
-  async closure(paths: readonly string[]): Promise<PathInfo[]> {
-    const roots = [...new Set(paths)];
-    for (const p of roots) parseStorePath(p, this.storeDir);
-    const infos = await walkClosure(roots, (p) => this.pathInfo(p));
-    return topoSort(infos);
+  closure(paths: readonly string[]): Promise<PathInfo[]> {
+    return this.op(async () => {
+      const roots = [...new Set(paths)];
+      for (const p of roots) parseStorePath(p, this.storeDir);
+      const infos = await walkClosure(roots, async (p) => {
+        const info = await this.cachedPathInfo(p);
+        if (!info) throw new PathNotValidError(p);
+        return info;
+      });
+      return topoSort(infos);
+    });
   }
 
   /**
@@ -176,8 +191,7 @@ export class LocalStore {
   narStream(path: string, opts: { expect?: NarExpectation } = {}): Readable {
     const out = new PassThrough({ highWaterMark: 256 << 10 });
     let source: Readable | undefined;
-    out.once('close', () => source?.destroy());
-    void (async () => {
+    const start = async () => {
       parseStorePath(path, this.storeDir);
       const info = await this.fetchPathInfo(path);
       if (!info) throw new PathNotValidError(path);
@@ -201,7 +215,18 @@ export class LocalStore {
       source.once('error', (e) => verify.destroy(e));
       verify.once('error', (e) => out.destroy(e));
       source.pipe(verify).pipe(out);
-    })().catch((e: unknown) => out.destroy(e as Error));
+    };
+    // The stream counts as running work (for close()) until it is done or abandoned.
+    this.op(
+      () =>
+        new Promise<void>((resolve) => {
+          out.once('close', () => {
+            source?.destroy();
+            resolve();
+          });
+          start().catch((e: unknown) => out.destroy(e as Error));
+        }),
+    ).catch((e: unknown) => out.destroy(e as Error));
     return out;
   }
 
@@ -210,8 +235,10 @@ export class LocalStore {
    * dedicated daemon connection, recycled when no lease needs it.
    */
   holdTempRoots(paths: readonly string[]): Promise<TempRootsLease> {
-    for (const p of paths) parseStorePath(p, this.storeDir);
-    return this.roots.hold(paths);
+    return this.op(async () => {
+      for (const p of paths) parseStorePath(p, this.storeDir);
+      return this.roots.hold(paths);
+    });
   }
 
   /**
@@ -219,21 +246,59 @@ export class LocalStore {
    * sub-path inside a store path, rejects paths outside the store (PathOutsideStoreError)
    * or not valid (PathNotValidError).
    */
-  async resolvePath(userPath: string, opts: { cwd?: string } = {}): Promise<string> {
-    const path = await resolveStorePath(userPath, this.storeDir, opts.cwd ?? process.cwd());
-    if (!(await this.daemon.isValidPath(path))) throw new PathNotValidError(path);
-    return path;
+  resolvePath(userPath: string, opts: { cwd?: string } = {}): Promise<string> {
+    return this.op(async () => {
+      const path = await resolveStorePath(userPath, this.storeDir, opts.cwd ?? process.cwd());
+      if (!(await this.daemon.isValidPath(path))) throw new PathNotValidError(path);
+      return path;
+    });
   }
 
-  /** Let running operations finish, then close every connection (dropping temp roots). */
-  async close(): Promise<void> {
-    await Promise.all([this.roots.close(), this.daemon.close()]);
+  /**
+   * Refuse new work, let running operations finish (a closure walk, a NAR stream until its
+   * reader is done with it), then close every connection, which drops the temp roots.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closed) return this.closed;
+    this.state = 'closing';
+    this.closed = (async () => {
+      if (this.active > 0) await new Promise<void>((r) => (this.idle = r));
+      this.state = 'closed';
+      await Promise.all([this.roots.close(), this.daemon.close()]);
+    })();
+    return this.closed;
   }
 
   /** Abort running operations and close every connection now. Idempotent. */
   destroy(): void {
+    this.state = 'closed';
     this.roots.destroy();
     this.daemon.destroy();
+    this.idle?.();
+  }
+
+  /** Run a public operation, counted as running work for close(). */
+  private op<T>(f: () => Promise<T>): Promise<T> {
+    if (this.state !== 'open') return Promise.reject(new DaemonClosedError(this.state));
+    this.active++;
+    const done = () => {
+      if (--this.active === 0) this.idle?.();
+    };
+    let p: Promise<T>;
+    try {
+      p = f();
+    } catch (e) {
+      done();
+      return Promise.reject(e);
+    }
+    p.then(done, done);
+    return p;
+  }
+
+  private cachedPathInfo(path: string): Promise<PathInfo | undefined> {
+    const hit = this.cache.get(path);
+    return hit ? Promise.resolve(hit) : this.fetchPathInfo(path);
   }
 
   private fetchPathInfo(path: string): Promise<PathInfo | undefined> {
