@@ -396,7 +396,7 @@ export class DaemonConnection {
     if (e instanceof DaemonConnectionError) {
       if (this.transport.kind === 'stdio') {
         return new DaemonRejectedError(this.endpoint, currentUser(), this.closedReason(), {
-          hint: 'run `nix-daemon --stdio` by hand to see why; serving the store itself needs write access to it (root or a single-user install)',
+          hint: 'the stdio transport is for root and single-user installs, where `nix-daemon --stdio` serves the store itself; where a daemon socket exists use the socket transport (transport "auto" does); run `nix-daemon --stdio` by hand to see more',
           cause: e,
         });
       }
