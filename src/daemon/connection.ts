@@ -83,7 +83,7 @@ export class DaemonConnection {
   private resolveGone!: () => void;
   /** Resolves once the connection is dead, closed or destroyed. */
   readonly whenGone: Promise<void> = new Promise((r) => (this.resolveGone = r));
-  private corked = false;
+  private outgoing: Buffer[] = [];
 
   private constructor(
     private readonly transport: Transport,
@@ -331,20 +331,22 @@ export class DaemonConnection {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
-  /** Requests issued in the same tick go out in one write (a closure walk sends hundreds). */
+  /**
+   * Requests issued in the same tick go out as one buffer in one write: a closure walk
+   * sends hundreds at a time, and one syscall for all is much cheaper than one each.
+   */
   private write(b: Buffer): void {
-    const w = this.transport.writable;
-    if (w.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      w.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        w.uncork();
-      });
-    }
-    w.write(b);
+    this.outgoing.push(b);
+    if (this.outgoing.length === 1) process.nextTick(this.flush);
   }
+
+  private readonly flush = (): void => {
+    const parts = this.outgoing;
+    this.outgoing = [];
+    const w = this.transport.writable;
+    if (w.destroyed || parts.length === 0) return;
+    w.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+  };
 
   private kill(e: Error): void {
     if (!this.dead) {

@@ -73,27 +73,33 @@ export class DaemonPool implements ConnectionListener {
 
   /** Run one operation on some connection. */
   run<T>(op: OpSpec<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const attempt = (retry: boolean) =>
-        this.schedule(
-          'query',
-          (conn) => {
-            conn.call(op).then(resolve, (e: unknown) => {
-              const broken = e instanceof DaemonConnectionError || e instanceof DaemonProtocolError;
-              if (!retry && broken && op.idempotent && this.state !== 'closed') {
-                this.logger.debug('retrying on a new nix-daemon connection', {
-                  op: op.name,
-                  reason: (e as Error).message,
-                });
-                attempt(true);
-              } else reject(e);
-            });
-          },
-          reject,
-          retry,
-        );
-      attempt(false);
+    // Fast path: a connection has room and nobody is waiting (the common case in a walk).
+    if (this.state === 'open' && this.queryWaiters.length === 0) {
+      const c = this.pick('query');
+      if (c) {
+        const p = c.call(op);
+        if (c.pending >= GROW_AT) this.grow();
+        return p.catch((e: unknown) => this.retry(op, e));
+      }
+    }
+    return this.runQueued(op, false).catch((e: unknown) => this.retry(op, e));
+  }
+
+  /** Once, on a new connection, if the first one broke under an idempotent operation. */
+  private retry<T>(op: OpSpec<T>, e: unknown): Promise<T> {
+    const broken = e instanceof DaemonConnectionError || e instanceof DaemonProtocolError;
+    if (!broken || !op.idempotent || this.state === 'closed') throw e;
+    this.logger.debug('retrying on a new nix-daemon connection', {
+      op: op.name,
+      reason: (e as Error).message,
     });
+    return this.runQueued(op, true);
+  }
+
+  private runQueued<T>(op: OpSpec<T>, internal: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.schedule('query', (conn) => conn.call(op).then(resolve, reject), reject, internal),
+    );
   }
 
   /** Open a connection now (to surface connection errors early). */

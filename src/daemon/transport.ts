@@ -165,6 +165,9 @@ export function spawnStdio(command: readonly string[] = DEFAULT_STDIO_COMMAND): 
       );
     });
     child.once('spawn', () => {
+      // Later errors (a failed kill) must not crash the process; the reader reports the end.
+      child.on('error', () => {});
+      child.stderr.on('error', () => {});
       const endpoint = `${shown} (pid ${child.pid})`;
       resolve({
         kind: 'stdio',

@@ -173,11 +173,9 @@ export class LocalStore {
     return this.op(async () => {
       const roots = [...new Set(paths)];
       for (const p of roots) parseStorePath(p, this.storeDir);
-      const infos = await walkClosure(roots, async (p) => {
-        const info = await this.cachedPathInfo(p);
-        if (!info) throw new PathNotValidError(p);
-        return info;
-      });
+      const infos = await walkClosure(roots, (p) =>
+        this.cachedPathInfo(p).then((info) => info ?? Promise.reject(new PathNotValidError(p))),
+      );
       return topoSort(infos);
     });
   }
