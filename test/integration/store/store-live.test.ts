@@ -15,6 +15,8 @@ import { Hash } from '../../../src/nix/hash.js';
 import { LocalStore, type PathInfo } from '../../../src/store/local-store.js';
 import { NarMismatchError } from '../../../src/store/errors.js';
 import { isLoftError } from '../../../src/util/errors.js';
+import { MemoryLogger } from '../../../src/util/log.js';
+import { sleep, startProxy } from '../daemon/support.js';
 import { nixBuild, nixRequisites, nixStoreDump, runNix, salt } from '../../support/nix.js';
 
 const exec = promisify(execFile);
@@ -314,4 +316,32 @@ test('close() drains running work; destroy() aborts it; both idempotent', async 
   store2.destroy();
   await assert.rejects(reading, (e: unknown) => isLoftError(e, 'DAEMON_CLOSED'));
   await assert.rejects(store2.pathInfo(d!), (e: unknown) => isLoftError(e, 'DAEMON_CLOSED'));
+});
+
+test('temp roots survive their connection dying: they are added again on a new one', async () => {
+  const s5 = salt();
+  const [p] = await nixBuild(`mk "re-rooted" "echo again > $out"`, s5);
+  const proxy = await startProxy();
+  const logger = new MemoryLogger();
+  const store = await LocalStore.open({
+    transport: 'socket',
+    socketPath: proxy.path,
+    rootsIdleMs: 0,
+    logger,
+  });
+  try {
+    const lease = await store.holdTempRoots([p!]);
+    const before = proxy.accepted();
+    proxy.cutAll();
+    for (let i = 0; i < 50 && proxy.accepted() === before; i++) await sleep(20);
+    assert.ok(proxy.accepted() > before, 'a new roots connection was opened');
+    await sleep(200); // let AddTempRoot go through
+    await assert.rejects(exec('nix-store', ['--delete', p!]), /still alive/);
+    assert.equal(lease.lost, undefined);
+    assert.match(logger.text(), /roots connection lost; adding the temp roots again/);
+    lease.release();
+  } finally {
+    await store.close();
+    await proxy.close();
+  }
 });
