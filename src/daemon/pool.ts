@@ -112,7 +112,18 @@ export class DaemonPool implements ConnectionListener {
   /** A NAR stream on a connection of its own (see DaemonConnection.narFromPath). */
   narFromPath(path: string): Promise<Readable> {
     return new Promise((resolve, reject) =>
-      this.schedule('stream', (conn) => resolve(conn.narFromPath(path).stream), reject, false),
+      this.schedule(
+        'stream',
+        (conn) => {
+          try {
+            resolve(conn.narFromPath(path).stream);
+          } catch (e) {
+            reject(e); // a bad path: nothing was sent
+          }
+        },
+        reject,
+        false,
+      ),
     );
   }
 

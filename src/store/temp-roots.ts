@@ -90,9 +90,9 @@ export class TempRoots {
     gen.leases.delete(lease);
     if (gen.leases.size > 0) return;
     if (gen.retiring || this.closed) {
-      this.retire(gen);
+      void this.retire(gen);
     } else {
-      gen.idleTimer = setTimeout(() => this.retire(gen), this.idleMs);
+      gen.idleTimer = setTimeout(() => void this.retire(gen), this.idleMs);
       gen.idleTimer.unref();
     }
   }
@@ -159,7 +159,7 @@ export class TempRoots {
     if (this.current === gen) this.current = undefined;
     this.gens.delete(gen);
     const conn = await gen.conn.catch(() => undefined);
-    await conn?.close();
+    await conn?.close().catch(() => {});
   }
 
   private forget(gen: Generation): void {

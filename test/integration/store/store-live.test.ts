@@ -345,3 +345,43 @@ test('temp roots survive their connection dying: they are added again on a new o
     await proxy.close();
   }
 });
+
+test('temp roots: a roots connection retires after rootsRecycleAfter paths; its roots go with its last lease', async () => {
+  const s6 = salt();
+  const [a, b, c] = await nixBuild(
+    `[ (mk "ra" "echo a > $out") (mk "rb" "echo b > $out") (mk "rc" "echo c > $out") ]`,
+    s6,
+  );
+  const proxy = await startProxy();
+  const store = await LocalStore.open({
+    transport: 'socket',
+    socketPath: proxy.path,
+    rootsRecycleAfter: 2,
+    rootsIdleMs: 60_000,
+  });
+  const deletable = (p: string) =>
+    exec('nix-store', ['--delete', p]).then(
+      () => true,
+      () => false,
+    );
+  try {
+    const opened = proxy.accepted(); // the pool's connection
+    const first = await store.holdTempRoots([a!, b!]); // fills the first roots connection
+    assert.equal(proxy.accepted(), opened + 1);
+    const second = await store.holdTempRoots([c!]); // so this one needs a new connection
+    assert.equal(proxy.accepted(), opened + 2);
+    first.release(); // the retired connection closes at once, dropping a and b
+    let gone = false;
+    for (let i = 0; i < 50 && !gone; i++) {
+      gone = await deletable(a!);
+      if (!gone) await sleep(100);
+    }
+    assert.ok(gone, 'a is no longer rooted');
+    assert.ok(await deletable(b!), 'b is no longer rooted');
+    assert.equal(await deletable(c!), false, 'c is still rooted');
+    second.release();
+  } finally {
+    await store.close();
+    await proxy.close();
+  }
+});
