@@ -74,6 +74,7 @@ export class LocalStore {
     this.cacheSize = opts.pathInfoCacheSize ?? 100_000;
     this.roots = new TempRoots(daemon, {
       recycleAfter: opts.rootsRecycleAfter,
+      idleMs: opts.rootsIdleMs,
       logger: this.logger,
     });
   }

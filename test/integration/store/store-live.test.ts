@@ -248,9 +248,10 @@ test('temp roots: a held path cannot be deleted; after release it can', async ()
     assert.equal(await store.isValidPath(p!), true);
     lease.release();
     lease.release(); // idempotent
-    // The roots connection closes once no lease needs it; the daemon's worker then exits.
+    // The roots connection closes once no lease needs it (rootsIdleMs: 0; the default
+    // keeps it 5 s for the next lease); the daemon's worker then exits.
     let deleted = false;
-    for (let i = 0; i < 50 && !deleted; i++) {
+    for (let i = 0; i < 20 && !deleted; i++) {
       deleted = await del().then(
         () => true,
         () => false,
