@@ -35,7 +35,7 @@ export interface LocalStoreOptions {
   socketPath?: string;
   /** Command for the stdio transport; default `nix-daemon --stdio`. */
   stdioCommand?: readonly string[];
-  /** Environment for NIX_DAEMON_SOCKET_PATH (default process.env). */
+  /** Environment for NIX_DAEMON_SOCKET_PATH and NIX_STATE_DIR (default process.env). */
   env?: Record<string, string | undefined>;
   /** Default /nix/store. */
   storeDir?: string;
