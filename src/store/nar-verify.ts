@@ -4,8 +4,8 @@
  * errors as soon as it grows past narSize. A consumer that publishes only on 'end' can
  * therefore never publish a corrupt NAR.
  */
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { createHash, type Hash as Hasher } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
 import { Hash } from '../nix/hash.js';
 import { NarMismatchError } from './errors.js';
 
@@ -14,43 +14,68 @@ export interface NarExpectation {
   narSize: number;
 }
 
-export function verifyNar(path: string, expected: NarExpectation): Transform {
-  const want = Hash.parse(expected.narHash);
-  const hasher = createHash(want.algo);
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      size += chunk.length;
-      if (size > expected.narSize) {
-        cb(
-          new NarMismatchError(path, {
-            expectedHash: expected.narHash,
-            expectedSize: expected.narSize,
-            actualHash: undefined,
-            actualSize: size,
-            against: 'registered',
-          }),
-        );
-        return;
-      }
-      hasher.update(chunk);
-      cb(null, chunk);
-    },
-    flush(cb) {
-      const got = new Hash(want.algo, hasher.digest());
-      if (size !== expected.narSize || !got.equals(want)) {
-        cb(
-          new NarMismatchError(path, {
-            expectedHash: expected.narHash,
-            expectedSize: expected.narSize,
-            actualHash: got.toNix32String(),
-            actualSize: size,
-            against: 'registered',
-          }),
-        );
-        return;
-      }
-      cb();
-    },
-  });
+/**
+ * The checking stream. The expectation may be set after construction (a store hands the
+ * stream out before it has queried the path info) but must be set before any byte arrives.
+ */
+export class NarVerifier extends Transform {
+  private expected: NarExpectation | undefined;
+  private want: Hash | undefined;
+  private hasher: Hasher | undefined;
+  private size = 0;
+
+  constructor(
+    readonly path: string,
+    expected?: NarExpectation,
+  ) {
+    super({ highWaterMark: 256 << 10 });
+    if (expected) this.expect(expected);
+  }
+
+  expect(expected: NarExpectation): void {
+    this.expected = expected;
+    this.want = Hash.parse(expected.narHash);
+    this.hasher = createHash(this.want.algo);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const exp = this.expected;
+    if (!exp) {
+      cb(new Error('internal: NAR bytes arrived before the expected narHash was set'));
+      return;
+    }
+    this.size += chunk.length;
+    if (this.size > exp.narSize) {
+      cb(this.mismatch(undefined));
+      return;
+    }
+    this.hasher!.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const exp = this.expected;
+    if (!exp) {
+      cb(new Error('internal: NAR ended before the expected narHash was set'));
+      return;
+    }
+    const got = new Hash(this.want!.algo, this.hasher!.digest());
+    if (this.size !== exp.narSize || !got.equals(this.want!))
+      cb(this.mismatch(got.toNix32String()));
+    else cb();
+  }
+
+  private mismatch(actualHash: string | undefined): NarMismatchError {
+    return new NarMismatchError(this.path, {
+      expectedHash: this.expected!.narHash,
+      expectedSize: this.expected!.narSize,
+      actualHash,
+      actualSize: this.size,
+      against: 'registered',
+    });
+  }
+}
+
+export function verifyNar(path: string, expected: NarExpectation): NarVerifier {
+  return new NarVerifier(path, expected);
 }
