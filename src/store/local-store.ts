@@ -7,8 +7,9 @@
  * over src/store/nar-fs.ts). bench/daemon-nar.ts, verified MB/s (sha256 on every byte),
  * daemon vs filesystem, two runs on a shared 2-core machine: one 256 MiB file 905/439 vs
  * 1150/1017; 20,000 files of 8 KiB 311/308 vs 162/284. Encoding here wins on large files
- * (no copy through the daemon), not on small ones; either way it is faster than the
- * compression after it, so speed does not decide. The daemon gives exactly the bytes Nix
+ * (no copy through the daemon), not on small ones; either way it keeps up with the zstd
+ * compression after it (250-300 MB/s here, docs/compression.md), so speed does not
+ * decide. The daemon gives exactly the bytes Nix
  * serves (case hack on macOS, its own dumpPath), needs no read access to the store and
  * works wherever the daemon is reachable, so it is the only source offered; the bench
  * keeps measuring both.
