@@ -9,10 +9,9 @@
  * 1150/1017; 20,000 files of 8 KiB 311/308 vs 162/284. Encoding here wins on large files
  * (no copy through the daemon), not on small ones; either way it keeps up with the zstd
  * compression after it (250-300 MB/s here, docs/compression.md), so speed does not
- * decide. The daemon gives exactly the bytes Nix
- * serves (case hack on macOS, its own dumpPath), needs no read access to the store and
- * works wherever the daemon is reachable, so it is the only source offered; the bench
- * keeps measuring both.
+ * decide. The daemon gives exactly the bytes Nix serves (case hack on macOS, its own
+ * dumpPath), needs no read access to the store and works wherever the daemon is reachable,
+ * so it is the only source offered; the bench keeps measuring both.
  */
 import type { Readable } from 'node:stream';
 import { DaemonClient, type DaemonClientOptions } from '../daemon/client.js';
