@@ -39,7 +39,7 @@ import {
   type S3Target,
 } from './errors.js';
 import { assertValidKey, assertValidPrefix } from './keys.js';
-import { MemoryBudget } from './memory-budget.js';
+import { BufferPool, MemoryBudget } from './memory-budget.js';
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, MiB, planParts } from './part-size.js';
 import type {
   BlobStore,
@@ -98,6 +98,14 @@ export interface S3StoreOptions {
 }
 
 const DEFAULT_MEMORY_BUDGET = 128 * MiB;
+
+export interface MemoryUse {
+  inUse: number;
+  peak: number;
+  budget: number;
+  idle: number;
+  allocations: number;
+}
 const BATCH_DELETE_MAX = 1000;
 
 function checkInt(
@@ -155,6 +163,7 @@ class S3BlobStore implements BlobStore {
   readonly #bucket: string;
   readonly #policy: RetryPolicy;
   readonly #budget: MemoryBudget;
+  readonly #pool: BufferPool;
   readonly #partSize: number;
   readonly #partConcurrency: number;
   readonly #deleteConcurrency: number;
@@ -207,6 +216,7 @@ class S3BlobStore implements BlobStore {
         Number.MAX_SAFE_INTEGER,
       ) ?? DEFAULT_MEMORY_BUDGET;
     this.#budget = new MemoryBudget(budget);
+    this.#pool = new BufferPool(this.#budget);
     this.#log = opts.logger ?? nullLogger;
     this.#bucket = opts.bucket;
     this.#target = { bucket: opts.bucket, endpoint, region };
@@ -228,9 +238,18 @@ class S3BlobStore implements BlobStore {
     });
   }
 
-  /** Part-buffer bytes reserved now and at most so far (for tests and benchmarks). */
-  get memoryUse(): { inUse: number; peak: number; budget: number } {
-    return { inUse: this.#budget.inUse, peak: this.#budget.peak, budget: this.#budget.capacity };
+  /**
+   * Part-buffer bytes granted now and at most so far, idle pooled bytes, and buffers
+   * allocated (for tests and benchmarks).
+   */
+  get memoryUse(): MemoryUse {
+    return {
+      inUse: this.#budget.inUse,
+      peak: this.#budget.peak,
+      budget: this.#budget.capacity,
+      idle: this.#pool.idleBytes,
+      allocations: this.#pool.allocations,
+    };
   }
 
   // One request with retries; failures leave translated. `fn` gets the attempt number.
@@ -442,6 +461,7 @@ class S3BlobStore implements BlobStore {
     return streamedUpload(source, sink, {
       key,
       budget: this.#budget,
+      pool: this.#pool,
       plan: planParts({ sizeHint: opts.sizeHint, basePartSize: this.#partSize }),
       concurrency: this.#partConcurrency,
       signal: opts.signal,
@@ -692,6 +712,7 @@ class S3BlobStore implements BlobStore {
     this.#closing ??= (async () => {
       if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
       this.#client.destroy();
+      this.#pool.trim();
     })();
     return this.#closing;
   }

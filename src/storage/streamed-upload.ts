@@ -11,7 +11,7 @@
  * is awaited (an abort racing a part upload can leave that part behind on some servers),
  * and only then is the multipart upload aborted.
  */
-import type { MemoryBudget, Lease } from './memory-budget.js';
+import type { BufferPool, MemoryBudget } from './memory-budget.js';
 import { partSize, type PartPlan } from './part-size.js';
 import { UploadAbortedError } from './errors.js';
 import type { ByteSource, UploadResult } from './port.js';
@@ -44,6 +44,8 @@ export interface PartSink {
 export interface StreamedUploadOptions {
   key: string;
   budget: MemoryBudget;
+  /** Reuse part buffers across parts and uploads (the store's pool). */
+  pool?: BufferPool;
   plan: PartPlan;
   /** Parts of this upload in flight at once. */
   concurrency: number;
@@ -56,9 +58,10 @@ export interface StreamedUploadOptions {
 interface Part {
   number: number;
   body: Buffer;
-  lease: Lease;
   /** Known only for the first part: whether the source ended inside it. */
   last: boolean;
+  /** Give the part's memory back (budget, then buffer pool). Once, when it is stored or dropped. */
+  release(): void;
 }
 
 /** Cuts a source into parts; `next()` calls are serialized so workers can share it. */
@@ -72,6 +75,7 @@ class PartReader {
   constructor(
     source: ByteSource,
     private readonly budget: MemoryBudget,
+    private readonly pool: BufferPool | undefined,
     private readonly plan: PartPlan,
     private readonly signal: AbortSignal,
   ) {
@@ -112,8 +116,13 @@ class PartReader {
     }
     const size = partSize(n, this.plan);
     const lease = await this.budget.acquire(size, this.signal);
+    const buf = this.pool ? this.pool.take(size) : Buffer.allocUnsafeSlow(size);
+    // Buffer first, then bytes: whoever the release lets in can take the buffer.
+    const giveBack = () => {
+      this.pool?.give(buf);
+      lease.release();
+    };
     try {
-      const buf = Buffer.allocUnsafe(size);
       let filled = 0;
       while (filled < size) {
         if (this.#pending === undefined) {
@@ -128,16 +137,32 @@ class PartReader {
       // Only the first part needs to know whether it is the last (single PUT or not).
       if (n === 1 && this.#pending === undefined) this.#pending = await this.#pull();
       const last = this.#pending === undefined && this.#ended;
-      // A short last part is copied out so the big buffer is freed, then the lease shrinks.
-      const body = filled === size ? buf : Buffer.from(buf.subarray(0, filled));
-      lease.shrink(filled === 0 ? 0 : body.length);
       this.#number++;
-      return { number: n, body, lease, last };
+      if (filled === size || filled > size / 4) {
+        // Full, or a last part worth its buffer: send a view, keep the whole lease.
+        return { number: n, body: buf.subarray(0, filled), last, release: once(giveBack) };
+      }
+      // A small body (most NARs are small) is copied out so the part buffer and most of its
+      // lease are free again while it is sent.
+      const body = Buffer.from(buf.subarray(0, filled));
+      this.pool?.give(buf);
+      lease.shrink(filled);
+      return { number: n, body, last, release: once(() => lease.release()) };
     } catch (e) {
-      lease.release();
+      giveBack();
       throw e;
     }
   }
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
 }
 
 function destroySource(source: ByteSource, reader: PartReader): void {
@@ -154,7 +179,7 @@ export async function streamedUpload(
   // Aborts budget waits and requests in flight as soon as anything fails.
   const ctrl = new AbortController();
   let failure: { error: unknown } | undefined;
-  const reader = new PartReader(source, opts.budget, opts.plan, ctrl.signal);
+  const reader = new PartReader(source, opts.budget, opts.pool, opts.plan, ctrl.signal);
   const fail = (error: unknown) => {
     if (failure) return;
     failure = { error };
@@ -182,7 +207,7 @@ export async function streamedUpload(
         fail(e);
         throw failure!.error;
       } finally {
-        first.lease.release();
+        first.release();
       }
       opts.onProgress?.(first.body.length);
       return { size: first.body.length, parts: 1, multipart: false };
@@ -192,7 +217,7 @@ export async function streamedUpload(
     try {
       uploadId = await sink.create(ctrl.signal);
     } catch (e) {
-      first.lease.release();
+      first.release();
       fail(e);
       throw failure!.error;
     }
@@ -209,7 +234,7 @@ export async function streamedUpload(
       } catch (e) {
         fail(e);
       } finally {
-        part.lease.release();
+        part.release();
       }
     };
     const worker = async (initial?: Part) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBudget } from '../../../src/storage/memory-budget.js';
+import { BufferPool, MemoryBudget } from '../../../src/storage/memory-budget.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -87,4 +87,46 @@ test('an aborted wait leaves the queue and lets those behind it through', async 
   assert.equal(b.waiting, 0);
   a.release();
   l.release();
+});
+
+test('the buffer pool reuses part buffers and keeps granted plus idle within the budget', async () => {
+  const budget = new MemoryBudget(100);
+  const pool = new BufferPool(budget, 30);
+  const l1 = await budget.acquire(40);
+  const b1 = pool.take(40);
+  pool.give(b1);
+  l1.release();
+  assert.equal(pool.idleBytes, 40);
+  const l2 = await budget.acquire(40);
+  assert.equal(pool.take(40), b1, 'same buffer back');
+  assert.equal(pool.allocations, 1);
+  // 40 granted + 40 idle fits; a third idle buffer would not.
+  const l3 = await budget.acquire(40);
+  const b3 = pool.take(40);
+  pool.give(b3);
+  l3.release();
+  assert.equal(pool.idleBytes, 40);
+  const l4 = await budget.acquire(20);
+  const b4 = pool.take(20);
+  pool.give(b4);
+  l4.release();
+  assert.equal(pool.idleBytes, 60, 'now 40 granted + 60 idle = 100');
+  // A new size is allocated only after idle buffers make room for it.
+  const l5 = await budget.acquire(50);
+  pool.take(50);
+  assert.ok(budget.inUse + pool.idleBytes <= 100, `${budget.inUse} + ${pool.idleBytes}`);
+  l5.release();
+  l2.release();
+  // Views of a bigger buffer are not pooled.
+  pool.give(Buffer.alloc(64).subarray(0, 10));
+  assert.ok(pool.idleBytes <= 100);
+});
+
+test('idle buffers are dropped after the idle time', async () => {
+  const budget = new MemoryBudget(100);
+  const pool = new BufferPool(budget, 20);
+  pool.give(Buffer.allocUnsafeSlow(10));
+  assert.equal(pool.idleBytes, 10);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(pool.idleBytes, 0);
 });

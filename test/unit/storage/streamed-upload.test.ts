@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { MemoryBudget } from '../../../src/storage/memory-budget.js';
+import { BufferPool, MemoryBudget } from '../../../src/storage/memory-budget.js';
 import { MiB, planParts } from '../../../src/storage/part-size.js';
 import {
   streamedUpload,
@@ -55,8 +55,12 @@ class MemorySink implements PartSink {
     this.inFlight++;
     this.bytesInFlight += body.length;
     this.peakBytesInFlight = Math.max(this.peakBytesInFlight, this.bytesInFlight);
+    // Like the SDK, the sink reads the body for as long as the request is in flight:
+    // the engine must not reuse the buffer before the call settles.
+    const atStart = sha(body);
     try {
       await sleep(this.behaviour.delay?.(n) ?? 2);
+      if (sha(body) !== atStart) throw new Error(`part ${n} changed while in flight`);
       const err = this.behaviour.fail?.(n);
       if (err) throw err;
       // Like the SDK: an aborted signal fails the request, but only after it was in flight.
@@ -269,4 +273,29 @@ test('a stalled source does not keep a failed upload waiting', async () => {
   assert.ok(Date.now() - t0 < 2000);
   assert.ok(source.destroyed);
   assert.equal(sink.aborts.length, 1);
+});
+
+test('with the buffer pool, parts reuse buffers and arrive intact', async () => {
+  const budget = new MemoryBudget(16 * MiB);
+  const pool = new BufferPool(budget);
+  const sizes = [21 * MiB + 5, 13 * MiB + 7, 30 * MiB];
+  const sinks = sizes.map(() => new MemorySink({ delay: (n) => 3 + (n % 3) * 5 }));
+  await Promise.all(
+    sizes.map((size, i) =>
+      streamedUpload(patternStream(size, `pool${i}`), sinks[i]!, {
+        key: `k${i}`,
+        budget,
+        pool,
+        plan,
+        concurrency: 3,
+      }),
+    ),
+  );
+  for (const [i, size] of sizes.entries()) {
+    assert.equal(sha(sinks[i]!.assembled()), sha(await bytesOf(size, `pool${i}`)));
+  }
+  // 14 parts in all, but never more than 3 buffers of 5 MiB live at once (16 MiB budget).
+  assert.ok(pool.allocations <= 4, `${pool.allocations} buffers allocated`);
+  assert.ok(budget.peak <= 16 * MiB);
+  pool.trim();
 });
