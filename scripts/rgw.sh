@@ -9,6 +9,8 @@
 #   scripts/rgw.sh bucket DIR NAME [public]
 #                                   create a bucket; "public" allows anonymous GetObject
 #                                   so a Nix client can substitute over plain HTTP
+#   scripts/rgw.sh gc DIR           free the space of deleted objects now (benchmarks
+#                                   that delete and rewrite large objects in memstore)
 #
 # Environment: OSD_STORE=memstore (default; data in RAM, capped by MEMSTORE_BYTES) or
 # bluestore (a sparse file under DIR, for runs larger than RAM should hold).
@@ -128,6 +130,11 @@ rgw data = $d/rgw
 keyring = $d/rgw/keyring
 rgw init timeout = 60
 rgw thread pool size = 64
+# Deleted objects' data is freed by a garbage collector that waits 2 h by default: in a
+# throwaway memstore that fills RAM (and then the OSD, which blocks writes) on any run that
+# deletes and rewrites large objects.
+rgw gc obj min wait = 2
+rgw gc processor period = 5
 EOF
   local ceph="ceph -c $conf --connect-timeout 10"
   ceph-authtool --create-keyring "$d/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
@@ -185,10 +192,16 @@ cmd_bucket() {
   fi
 }
 
+cmd_gc() {
+  local d=${1:?usage: rgw.sh gc DIR}
+  radosgw-admin -c "$d/ceph.conf" -n client.admin gc process --include-all >/dev/null 2>>"$d/log/gc.err"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
+  gc) shift; cmd_gc "$@" ;;
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
   bucket) shift; cmd_bucket "$@" ;;
-  *) echo "usage: scripts/rgw.sh install | up DIR | down DIR | bucket DIR NAME [public]" >&2; exit 2 ;;
+  *) echo "usage: scripts/rgw.sh install | up DIR | down DIR | bucket DIR NAME [public] | gc DIR" >&2; exit 2 ;;
 esac
