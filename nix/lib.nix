@@ -100,7 +100,8 @@ let
     path: f:
     let
       s = toJSON f;
-      whole = f > -9.0e15 && f < 9.0e15 && builtins.floor f == f;
+      # Whole floats below 2^63 convert to an integer exactly.
+      whole = f > -9.2e18 && f < 9.2e18 && builtins.floor f == f;
     in
     if whole then
       "${toString (builtins.floor f)}.0"

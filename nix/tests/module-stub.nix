@@ -4,6 +4,9 @@
 #   nix-instantiate --eval --strict --json nix/tests/module-stub.nix \
 #     --argstr overrides '{"s3":{"bucket":"nix-cache"}}' --argstr loft /path/to/loft
 #
+# `loft`, `coreutils` and `systemd` stand for those packages' directories, so a test can
+# point them at stand-ins and run the scripts the module writes.
+#
 # It stands in for the module system only as far as this module needs: option defaults are
 # collected from the declarations and overlaid with `overrides` (as NixOS fills in unset
 # options), each value is checked against a stand-in of its declared type, `mkIf` keeps or
@@ -13,6 +16,8 @@
 {
   overrides ? "{}",
   loft ? "/nix/store/00000000000000000000000000000000-loft",
+  coreutils ? "/nix/store/00000000000000000000000000000000-coreutils",
+  systemd ? "/nix/store/00000000000000000000000000000000-systemd",
 }:
 let
   inherit (builtins)
@@ -82,7 +87,7 @@ let
     writeText = file;
     writeShellScript = file;
     writeShellScriptBin = name: text: file name text // { bin = name; };
-    coreutils.outPath = "/nix/store/00000000000000000000000000000000-coreutils";
+    coreutils.outPath = coreutils;
     loft.outPath = loft;
     callPackage = _: _: throw "module-stub: the package default should come from pkgs.loft";
   };
@@ -123,7 +128,7 @@ let
     config = {
       services.loft = cfg;
       nix.enable = true;
-      systemd.package.outPath = "/nix/store/00000000000000000000000000000000-systemd";
+      systemd.package.outPath = systemd;
     };
   };
   c = evaluated.config;
