@@ -2,10 +2,12 @@
  * The BlobStore on S3-compatible storage (AWS S3, Garage, MinIO, Ceph RGW, R2, B2, ...).
  *
  * Memory bound: part buffers of all concurrent `upload`s of one store share one budget
- * (`memoryBudgetBytes`, default 128 MiB), so they hold at most
- * max(memoryBudgetBytes, largest part) bytes in total, whatever the number of uploads;
- * each upload has at most `partConcurrency` parts in flight. Parts are 8 MiB up to 7.8 GiB
- * (see part-size.ts), so by default up to 16 parts are in flight across the store.
+ * (`memoryBudgetBytes`, default 128 MiB): buffers granted to parts plus idle pooled buffers
+ * stay within max(memoryBudgetBytes, largest part), whatever the number of uploads; each
+ * upload has at most `partConcurrency` parts in flight (default 4). Parts are 8 MiB up to
+ * 7.8 GiB (see part-size.ts), so by default up to 16 parts are in flight across the store.
+ * Not counted: one source chunk read ahead per upload, and the SDK's and sockets' own
+ * buffers (small: bodies are sent from the part buffers without copies).
  *
  * Every request goes through `withRetry` with our policy; every failure leaves as one of
  * the errors in errors.ts, naming the bucket, endpoint and region and never a secret.
