@@ -1,0 +1,102 @@
+/**
+ * The local index's schema, as an ordered list of migrations. The database's
+ * `PRAGMA user_version` is the last one applied. To change the schema, append a
+ * migration with the next version; never edit one that has shipped (databases in the
+ * field already ran it).
+ *
+ *   { version: 2, name: 'upload queue', up: (db) => db.exec(`CREATE TABLE ...`) }
+ *
+ * All pending migrations run in one IMMEDIATE transaction, so two processes opening an
+ * old database at once do not both migrate it, and a migration that throws leaves the
+ * database exactly as it was.
+ */
+import type { Database } from 'better-sqlite3';
+import { IndexArgumentError, IndexTooNewError } from './errors.js';
+
+export interface Migration {
+  /** 1, 2, 3, ...: the list's position. */
+  readonly version: number;
+  /** What it adds, for error messages. */
+  readonly name: string;
+  up(db: Database): void;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'caches, known-present paths, per-cache state',
+    up(db) {
+      db.exec(`
+        -- One row per cache (bucket) this index has seen. Other tables refer to the
+        -- small integer rather than repeating the identity string in every row.
+        CREATE TABLE caches (
+          id INTEGER PRIMARY KEY,
+          cache_id TEXT NOT NULL UNIQUE,
+          created_at INTEGER NOT NULL
+        );
+
+        -- Store paths whose narinfo the cache is known to hold. narinfo_time is in ms
+        -- since the epoch: when the narinfo was written or refreshed, or its
+        -- LastModified when learned from a listing. store_path is NULL when only the
+        -- narinfo key is known (a listing gives the hash part, not the name).
+        CREATE TABLE present_paths (
+          cache INTEGER NOT NULL REFERENCES caches(id) ON DELETE CASCADE,
+          hash_part TEXT NOT NULL,
+          store_path TEXT,
+          narinfo_time INTEGER NOT NULL,
+          PRIMARY KEY (cache, hash_part)
+        ) WITHOUT ROWID;
+
+        -- Small per-cache flags and values (initial_scan_done, ...).
+        CREATE TABLE cache_state (
+          cache INTEGER NOT NULL REFERENCES caches(id) ON DELETE CASCADE,
+          key TEXT NOT NULL,
+          value TEXT NOT NULL,
+          PRIMARY KEY (cache, key)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
+];
+
+/** The schema version this Loft writes. */
+export const SCHEMA_VERSION = migrations.length;
+
+function checkList(list: readonly Migration[]): void {
+  list.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new IndexArgumentError(
+        `migration "${m.name}" has version ${m.version} at position ${i + 1}: versions must be 1, 2, 3, ... in order`,
+      );
+    }
+  });
+}
+
+/**
+ * Bring `db` up to the last version in `list`. Returns the versions before and after.
+ * Throws IndexTooNewError when the database is newer than the list.
+ */
+export function migrate(
+  db: Database,
+  path: string,
+  list: readonly Migration[] = migrations,
+): { from: number; to: number } {
+  checkList(list);
+  const target = list.length;
+  const version = () => db.pragma('user_version', { simple: true }) as number;
+  const before = version();
+  if (before > target) throw new IndexTooNewError(path, before, target);
+  if (before === target) return { from: before, to: before };
+  return db
+    .transaction(() => {
+      // Read again under the write lock: another process may have migrated meanwhile.
+      const from = version();
+      if (from > target) throw new IndexTooNewError(path, from, target);
+      for (const m of list.slice(from)) {
+        m.up(db);
+        db.pragma(`user_version = ${m.version}`);
+      }
+      return { from, to: target };
+    })
+    .immediate();
+}
