@@ -28,7 +28,10 @@ export type CompressionName = 'zstd' | 'xz' | 'none';
 export const compressionNames: readonly CompressionName[] = ['zstd', 'xz', 'none'];
 
 export interface CompressorOptions {
-  /** Method-specific level; validated eagerly. zstd 1-19 (default 3), xz 0-9 (default 6). */
+  /**
+   * Method-specific level, validated at once: zstd 1-19 (default 3), xz 0-9 (default 6).
+   * "none" ignores it.
+   */
   level?: number;
 }
 
@@ -151,10 +154,9 @@ const none: Compression = {
   narinfoName: 'none',
   extension: '',
   defaultLevel: undefined,
-  createCompressor(opts = {}) {
-    if (opts.level !== undefined) {
-      throw new InvalidCompressionLevelError('none', opts.level, 'no level (it does not compress)');
-    }
+  // A level means nothing here and is ignored: the config loader already warns when one
+  // is set with compression = "none", and the pipeline passes it through unchanged.
+  createCompressor() {
     return new PassThrough();
   },
   async check() {},
