@@ -53,7 +53,6 @@ async function runAction(
         out: process.stdout,
         terminal:
           process.stderr.isTTY && ctx.config.logFormat === 'text' ? process.stderr : undefined,
-        index: undefined,
         ...signals,
       });
     default:

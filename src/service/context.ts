@@ -10,6 +10,7 @@ import { readSigningKey } from '../config/index.js';
 import { getCompression, shutdownCompression, type Compression } from '../compress/index.js';
 import { LocalStore } from '../store/local-store.js';
 import { createS3Store, type BlobStore } from '../storage/index.js';
+import { LocalIndex } from '../index/local-index.js';
 
 export interface AppContext {
   config: LoftConfig;
@@ -18,6 +19,8 @@ export interface AppContext {
   blobs: BlobStore;
   compression: Compression;
   signingKey: SecretKey | undefined;
+  /** Known-present paths and service state for this cache (scoped by `blobs.id`). */
+  index: LocalIndex;
   close(): Promise<void>;
 }
 
@@ -49,7 +52,9 @@ export async function openContext(
       logger,
     });
   let store: LocalStore | undefined;
+  let index: LocalIndex | undefined;
   try {
+    index = LocalIndex.open(config.localCachePath, blobs.id);
     store = await LocalStore.open({
       socketPath: config.daemonSocket,
       env: opts.env,
@@ -60,10 +65,12 @@ export async function openContext(
     await blobs.check();
   } catch (e) {
     store?.destroy();
+    index?.close();
     await blobs.close();
     throw e;
   }
   const opened = store;
+  const openedIndex = index;
   return {
     config,
     logger,
@@ -71,8 +78,10 @@ export async function openContext(
     blobs,
     compression,
     signingKey,
+    index: openedIndex,
     async close() {
       await Promise.allSettled([opened.close(), blobs.close()]);
+      openedIndex.close();
       await shutdownCompression();
     },
   };

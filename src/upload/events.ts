@@ -5,6 +5,7 @@ export type PushEvent =
   | { type: 'closure'; roots: number; paths: number }
   | { type: 'plan'; summary: PlanSummary }
   | { type: 'cache-info-written'; description: string }
+  | { type: 'refreshed'; paths: number }
   | { type: 'path-started'; path: string; narSize: number; attempt: number }
   | {
       type: 'path-retrying';

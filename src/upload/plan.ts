@@ -14,8 +14,8 @@ export interface RemoteNarInfo {
 }
 
 export interface PlanLookups {
-  /** Hash parts the local index records as present in this cache. */
-  knownPresent(hashParts: string[]): Promise<Set<string>> | Set<string>;
+  /** Hash parts the local index records as present, with their narinfo times. */
+  knownPresent(hashParts: string[]): Promise<Map<string, Date>> | Map<string, Date>;
   /**
    * Ask the cache which of these narinfos exist. Must throw on any error other than
    * "not found": a failed check is never taken to mean "missing".
@@ -28,6 +28,13 @@ export interface PlanOptions {
   skipSignedByKeys: readonly string[];
   /** Ignore the local index (`--force-scan`): every candidate is checked remotely. */
   ignoreIndex?: boolean;
+  /**
+   * Refresh-on-use cutoff (now minus half the prune retention): cached paths whose narinfo
+   * is older must be refreshed, so pruning keeps what this push relies on. Index entries
+   * older than it are confirmed remotely first (another machine may have refreshed them,
+   * or pruned them).
+   */
+  refreshBefore?: Date;
 }
 
 export interface CachedPath {
@@ -43,6 +50,8 @@ export interface PushPlan {
   alreadyCached: CachedPath[];
   /** Paths signed by an upstream key: the upstream cache serves them and their closures. */
   upstream: PathInfo[];
+  /** Cached paths whose narinfo is older than `refreshBefore` (confirmed remotely). */
+  toRefresh: CachedPath[];
 }
 
 export function signatureKeyName(sig: string): string {
@@ -73,13 +82,15 @@ export async function planPush(
   for (const info of closure) (isUpstream(info, skip) ? upstream : candidates).push(info);
 
   const hashParts = candidates.map((i) => hashPartOf(i.path));
-  const known = options.ignoreIndex ? new Set<string>() : await lookups.knownPresent(hashParts);
+  const known = options.ignoreIndex
+    ? new Map<string, Date>()
+    : await lookups.knownPresent(hashParts);
   const cached = new Map<string, CachedPath>();
   const unknown: PathInfo[] = [];
   candidates.forEach((info, i) => {
-    if (known.has(hashParts[i]!)) {
-      cached.set(info.path, { info, source: 'index', lastModified: undefined });
-    } else unknown.push(info);
+    const time = known.get(hashParts[i]!);
+    if (time) cached.set(info.path, { info, source: 'index', lastModified: time });
+    else unknown.push(info);
   });
 
   const remote =
@@ -98,9 +109,14 @@ export async function planPush(
   // reference directly are confirmed remotely; any that are gone join the upload, and their
   // own references are checked in turn. (A present narinfo implies its closure is present.)
   const byPath = new Map(closure.map((i) => [i.path, i]));
+  const isOld = (c: CachedPath) =>
+    options.refreshBefore !== undefined &&
+    (c.lastModified === undefined || c.lastModified < options.refreshBefore);
+  // Old index entries are suspects from the start: they may be refreshed or gone by now.
+  const initial = [...cached.values()].filter((c) => c.source === 'index' && isOld(c));
+  let suspects = new Set(initial.map((c) => c.info.path));
   let frontier = [...uploading];
-  while (frontier.length > 0) {
-    const suspects = new Set<string>();
+  for (;;) {
     for (const path of frontier) {
       for (const ref of byPath.get(path)?.references ?? []) {
         if (cached.get(ref)?.source === 'index') suspects.add(ref);
@@ -123,12 +139,15 @@ export async function planPush(
         frontier.push(path);
       }
     }
+    suspects = new Set();
   }
+  const alreadyCached = closure.flatMap((i) => cached.get(i.path) ?? []);
   // Keep the closure's order: dependencies first.
   return {
     toUpload: closure.filter((i) => uploading.has(i.path)),
-    alreadyCached: closure.flatMap((i) => cached.get(i.path) ?? []),
+    alreadyCached,
     upstream,
+    toRefresh: alreadyCached.filter((c) => c.source === 'remote' && isOld(c)),
   };
 }
 

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { LoftError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { Semaphore, sleep } from '../util/limit.js';
+import { mapLimit, Semaphore, sleep } from '../util/limit.js';
 import { NarParser } from '../nix/nar-parse.js';
 import { NarListingBuilder } from '../nix/nar-listing.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
@@ -31,12 +31,12 @@ import { hashPartOf, planPush, summarizePlan, type PlanSummary } from './plan.js
 import { PublishOrder } from './publish-order.js';
 import { remoteNarInfos } from './remote-lookup.js';
 
-/** The local index as the pipeline uses it: known-present paths of this cache. */
+/** The local index as the pipeline uses it (LocalIndex fits): present paths of this cache. */
 export interface PresenceIndex {
-  knownPresent(hashParts: readonly string[]): Set<string>;
+  getPresentMany(hashParts: Iterable<string>): Map<string, { narinfoTime: number }>;
   /** Called only after the narinfo is in the cache (or was found there). */
   recordPresent(
-    entries: readonly { hashPart: string; storePath: string; narinfoTime: Date }[],
+    entries: readonly { hashPart: string; storePath?: string; narinfoTime: number }[],
   ): void;
 }
 
@@ -56,6 +56,14 @@ export interface PushOptions {
   skipSignedByKeys: readonly string[];
   /** Ask the cache about every path instead of trusting the local index. */
   ignoreIndex?: boolean;
+  /**
+   * Refresh-on-use: cached paths whose narinfo is older than this many ms are refreshed
+   * (server-side copy onto itself) before anything is published, so pruning keeps what
+   * this push relies on. Half the prune retention; undefined when pruning is off.
+   */
+  refreshAfterMs?: number;
+  /** The clock (tests). */
+  now?: () => Date;
   /** Plan and report only; write nothing. */
   dryRun?: boolean;
   /** Also write `<hash>.ls` NAR listings. */
@@ -75,6 +83,8 @@ export interface PushOptions {
 export interface PushResult {
   dryRun: boolean;
   summary: PlanSummary;
+  /** Cached narinfos refreshed so pruning keeps them (refresh-on-use). */
+  refreshed: number;
   uploaded: { path: string; narSize: number; fileSize: number }[];
   failed: { path: string; reason: string; error: unknown }[];
   /** Planned but never started, because a drain stopped intake. */
@@ -88,6 +98,8 @@ export interface PushResult {
 
 const DEFAULT_PATH_ATTEMPTS = 3;
 const DEFAULT_RETRY_BASE_MS = 1000;
+/** Server-side copies in flight while refreshing. */
+const REFRESH_CONCURRENCY = 16;
 
 /**
  * Errors that mean the whole push cannot succeed (S3 refuses us, the bucket is missing,
@@ -112,16 +124,30 @@ export async function push(
 ): Promise<PushResult> {
   const t0 = performance.now();
   const emit = opts.onEvent ?? (() => {});
+  const now = opts.now ?? (() => new Date());
   const closure = await ctx.store.closure(roots);
   emit({ type: 'closure', roots: roots.length, paths: closure.length });
 
   const plan = await planPush(
     closure,
     {
-      knownPresent: (hps) => ctx.index?.knownPresent(hps) ?? new Set(),
+      knownPresent: (hps) => {
+        const found = new Map<string, Date>();
+        for (const [hp, e] of ctx.index?.getPresentMany(hps) ?? []) {
+          found.set(hp, new Date(e.narinfoTime));
+        }
+        return found;
+      },
       remotePresent: (hps) => remoteNarInfos(ctx.blobs, hps),
     },
-    { skipSignedByKeys: opts.skipSignedByKeys, ignoreIndex: opts.ignoreIndex },
+    {
+      skipSignedByKeys: opts.skipSignedByKeys,
+      ignoreIndex: opts.ignoreIndex,
+      refreshBefore:
+        opts.refreshAfterMs === undefined
+          ? undefined
+          : new Date(now().getTime() - opts.refreshAfterMs),
+    },
   );
   const summary = summarizePlan(plan);
   emit({ type: 'plan', summary });
@@ -129,6 +155,7 @@ export async function push(
   const result: PushResult = {
     dryRun: opts.dryRun ?? false,
     summary,
+    refreshed: 0,
     uploaded: [],
     failed: [],
     notStarted: [],
@@ -150,9 +177,27 @@ export async function push(
       learned.map((c) => ({
         hashPart: hashPartOf(c.info.path),
         storePath: c.info.path,
-        narinfoTime: c.lastModified ?? new Date(),
+        narinfoTime: (c.lastModified ?? now()).getTime(),
       })),
     );
+  }
+  // Before anything is published: a narinfo we write must not lean on a path pruning may
+  // take, so paths we rely on that are past half the retention are made young again.
+  if (plan.toRefresh.length > 0) {
+    await mapLimit(plan.toRefresh, REFRESH_CONCURRENCY, async (c) => {
+      const key = narInfoKey(hashPartOf(c.info.path));
+      await ctx.blobs.copy(key, key, { contentType: CONTENT_TYPES.narInfo });
+    });
+    const at = now().getTime();
+    ctx.index?.recordPresent(
+      plan.toRefresh.map((c) => ({
+        hashPart: hashPartOf(c.info.path),
+        storePath: c.info.path,
+        narinfoTime: at,
+      })),
+    );
+    result.refreshed = plan.toRefresh.length;
+    emit({ type: 'refreshed', paths: plan.toRefresh.length });
   }
 
   if ((await ensureCacheInfo(ctx.blobs, ctx.store.storeDir)) === 'written') {
@@ -401,7 +446,8 @@ class PushRun {
       contentType: CONTENT_TYPES.narInfo,
     });
     this.narInfos.delete(path);
-    this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: new Date() }]);
+    const at = (this.opts.now?.() ?? new Date()).getTime();
+    this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: at }]);
     this.progress.pathsPublished++;
     this.emit({ type: 'path-published', path });
     return this.order.published(path);

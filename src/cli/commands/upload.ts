@@ -4,7 +4,7 @@
  */
 import { LoftError, describeError } from '../../util/errors.js';
 import type { AppContext } from '../../service/context.js';
-import { push, type PresenceIndex, type PushResult } from '../../upload/push.js';
+import { push, type PushResult } from '../../upload/push.js';
 import { PushProgress, type PushEvent } from '../../upload/events.js';
 import { parsePathList } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -24,11 +24,12 @@ export interface UploadIo {
   out: { write(s: string): unknown };
   /** A terminal to draw progress on, when there is one and logs are text. */
   terminal: TerminalStream | undefined;
-  index: PresenceIndex | undefined;
   /** First SIGINT/SIGTERM: stop starting paths. Second: abort. */
   drain?: AbortSignal;
   signal?: AbortSignal;
 }
+
+const DAY_MS = 86_400_000;
 
 class BadPathsError extends LoftError {
   constructor(problems: string[]) {
@@ -97,6 +98,9 @@ export async function runUpload(
         );
         break;
       }
+      case 'refreshed':
+        say('info', `refreshed ${e.paths} cached narinfos older than half the prune retention`);
+        break;
       case 'cache-info-written':
         say('info', `wrote nix-cache-info to ${e.description}`);
         break;
@@ -130,21 +134,19 @@ export async function runUpload(
   display?.start();
   let result: PushResult;
   try {
-    result = await push(
-      { ...ctx, index: io.index, compressionLevel: config.compressionLevel },
-      roots,
-      {
-        uploadThreads: config.uploadThreads,
-        skipSignedByKeys: config.skipSignedByKeys,
-        ignoreIndex: action.forceScan,
-        dryRun: action.dryRun,
-        writeListing: config.writeNarListing,
-        drain: io.drain,
-        signal: io.signal,
-        onEvent,
-        progress,
-      },
-    );
+    result = await push({ ...ctx, compressionLevel: config.compressionLevel }, roots, {
+      uploadThreads: config.uploadThreads,
+      skipSignedByKeys: config.skipSignedByKeys,
+      ignoreIndex: action.forceScan,
+      // Always, even when this machine does not prune: another one sharing the bucket may.
+      refreshAfterMs: (config.prune.retentionDays * DAY_MS) / 2,
+      dryRun: action.dryRun,
+      writeListing: config.writeNarListing,
+      drain: io.drain,
+      signal: io.signal,
+      onEvent,
+      progress,
+    });
   } finally {
     display?.stop();
   }

@@ -21,17 +21,28 @@ function info(path: string, refs: string[] = [], sigs: string[] = [], narSize = 
   };
 }
 
-/** Lookups over explicit sets, recording every remote question asked. */
-function lookups(index: string[], remote: string[]): PlanLookups & { asked: string[][] } {
+const NOW = new Date('2026-06-01T00:00:00Z');
+const daysAgo = (d: number) => new Date(NOW.getTime() - d * 86_400_000);
+
+/**
+ * Lookups over explicit tables (hash part -> narinfo time), recording every remote
+ * question asked. A bare list means "recorded just now".
+ */
+function lookups(
+  index: string[] | Record<string, Date>,
+  remote: string[] | Record<string, Date>,
+): PlanLookups & { asked: string[][] } {
+  const table = (t: string[] | Record<string, Date>) =>
+    new Map(Array.isArray(t) ? t.map((x) => [x, NOW]) : Object.entries(t));
+  const idx = table(index);
+  const rem = table(remote);
   const asked: string[][] = [];
   return {
     asked,
-    knownPresent: (hps) => new Set(hps.filter((x) => index.includes(x))),
+    knownPresent: (hps) => new Map(hps.filter((x) => idx.has(x)).map((x) => [x, idx.get(x)!])),
     remotePresent: async (hps) => {
       asked.push([...hps].sort());
-      return new Map(
-        hps.filter((x) => remote.includes(x)).map((x) => [x, { lastModified: new Date(0) }]),
-      );
+      return new Map(hps.filter((x) => rem.has(x)).map((x) => [x, { lastModified: rem.get(x)! }]));
     },
   };
 }
@@ -98,7 +109,7 @@ test('a referenced index entry confirmed remotely stays cached, with its age', a
   );
   assert.deepEqual(
     plan.alreadyCached.map((c) => [c.source, c.lastModified]),
-    [['remote', new Date(0)]],
+    [['remote', NOW]],
   );
 });
 
@@ -114,7 +125,7 @@ test('ignoreIndex checks every candidate remotely', async () => {
 
 test('a failing remote check fails the plan instead of counting as missing', async () => {
   const l: PlanLookups = {
-    knownPresent: () => new Set(),
+    knownPresent: () => new Map(),
     remotePresent: () => Promise.reject(new Error('503 from the cache')),
   };
   await assert.rejects(planPush(closure, l, { skipSignedByKeys: [] }), /503/);
@@ -129,4 +140,70 @@ test('the summary counts paths and NAR bytes per category', async () => {
     alreadyCached: { paths: 1, narBytes: 100 },
     upstream: { paths: 1, narBytes: 100 },
   });
+});
+
+test('refresh-on-use: cached paths past the cutoff are refreshed, younger ones are not', async () => {
+  // lib and tool are cached: lib remotely at 20 days old, tool in the index at 1 day old.
+  const l = lookups({ [h('c')]: daysAgo(1) }, { [h('b')]: daysAgo(20), [h('c')]: daysAgo(1) });
+  const plan = await planPush(closure, l, {
+    skipSignedByKeys: ['cache.nixos.org-1'],
+    refreshBefore: daysAgo(15),
+  });
+  assert.deepEqual(plan.toUpload, []);
+  assert.deepEqual(
+    plan.toRefresh.map((c) => c.info.path),
+    [lib.path],
+  );
+});
+
+test('refresh-on-use: an old index entry is confirmed remotely before it is refreshed', async () => {
+  // The index says tool is 20 days old; the bucket says another machine refreshed it.
+  const refreshedElsewhere = lookups(
+    { [h('c')]: daysAgo(20) },
+    { [h('b')]: NOW, [h('c')]: daysAgo(2) },
+  );
+  const plan = await planPush(closure, refreshedElsewhere, {
+    skipSignedByKeys: ['cache.nixos.org-1'],
+    refreshBefore: daysAgo(15),
+  });
+  assert.deepEqual(refreshedElsewhere.asked, [[h('b')], [h('c')]].sort());
+  assert.deepEqual(plan.toRefresh, []);
+  assert.deepEqual(
+    plan.alreadyCached.map((c) => [c.info.path, c.source]),
+    [
+      [lib.path, 'remote'],
+      [tool.path, 'remote'],
+    ],
+  );
+
+  // Still old remotely: refresh it.
+  const stillOld = lookups({ [h('c')]: daysAgo(20) }, { [h('b')]: NOW, [h('c')]: daysAgo(20) });
+  const plan2 = await planPush(closure, stillOld, {
+    skipSignedByKeys: ['cache.nixos.org-1'],
+    refreshBefore: daysAgo(15),
+  });
+  assert.deepEqual(
+    plan2.toRefresh.map((c) => c.info.path),
+    [tool.path],
+  );
+});
+
+test('refresh-on-use: an old index entry that was pruned remotely is uploaded again', async () => {
+  const l = lookups({ [h('b')]: daysAgo(20), [h('c')]: daysAgo(20) }, {});
+  const plan = await planPush(closure, l, {
+    skipSignedByKeys: ['cache.nixos.org-1'],
+    refreshBefore: daysAgo(15),
+  });
+  assert.deepEqual(
+    plan.toUpload.map((i) => i.path),
+    [lib.path, tool.path],
+  );
+  assert.deepEqual(plan.toRefresh, []);
+});
+
+test('without a cutoff nothing is refreshed and old index entries are trusted', async () => {
+  const l = lookups({ [h('b')]: daysAgo(400), [h('c')]: daysAgo(400) }, {});
+  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  assert.deepEqual(plan.toRefresh, []);
+  assert.deepEqual(l.asked, []);
 });
