@@ -581,3 +581,40 @@ test('the package: built from the lockfile with importNpmLock, only the files th
   );
   assert.match(err, /Loft needs Node\.js 20 or newer, got 18\.19\.0/);
 });
+
+// ---- the VM test (not run here) ----------------------------------------------------------------
+
+test('the VM test script is valid Python that uses only names the NixOS test driver provides', async () => {
+  const vm = await nixEval<{ name: string; nodes: string[]; script: string }>({
+    file: join(fixtures, 'vm-script.nix'),
+  });
+  assert.equal(vm.name, 'loft');
+  assert.deepEqual(vm.nodes, ['client', 'server']);
+  // Names read but never bound in the script must be Python builtins or the driver's globals.
+  const check = `
+import ast, builtins, sys
+tree = ast.parse(open(sys.argv[1]).read())
+bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) for a in n.args.args}
+used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+print(" ".join(sorted(used - bound - set(dir(builtins)))))
+`;
+  const dir = mkdtempSync(join(tmpdir(), 'loft-vmpy-'));
+  try {
+    const script = join(dir, 'test.py');
+    writeFileSync(script, vm.script);
+    const { stdout } = await exec('python3', ['-c', check, script]);
+    assert.deepEqual(stdout.trim().split(' ').sort(), ['client', 'server', 'start_all', 'subtest']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const step of [
+    'garage key import',
+    'nix-store -r',
+    'trusted-public-keys',
+    'loft-admin --version',
+  ]) {
+    assert.ok(vm.script.includes(step), `the VM test covers ${step}`);
+  }
+});
