@@ -618,3 +618,59 @@ print(" ".join(sorted(used - bound - set(dir(builtins)))))
     assert.ok(vm.script.includes(step), `the VM test covers ${step}`);
   }
 });
+
+test("the flake's nix-lib check script: passes against a Loft package tree, fails when a Nix test fails", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loft-nixlib-'));
+  try {
+    // A tree shaped like the package's output: lib/node_modules/loft is Loft, built.
+    const out = join(dir, 'loft-out');
+    mkdirSync(join(out, 'lib', 'node_modules'), { recursive: true });
+    symlinkSync(repoRoot, join(out, 'lib', 'node_modules', 'loft'));
+    const { stdout } = await exec(
+      'nix-instantiate',
+      [
+        '--eval',
+        '--strict',
+        '--json',
+        '--readonly-mode',
+        join(fixtures, 'flake-eval.nix'),
+        '--argstr',
+        'repo',
+        repoRoot,
+      ],
+      { env: { ...process.env, LOFT_STUB_PACKAGE_OUT: out }, maxBuffer: 64 << 20 },
+    );
+    const check = (
+      JSON.parse(stdout) as { nixLibCheck: { script: string; env: Record<string, unknown> } }
+    ).nixLibCheck;
+    // Read-only evaluation does not copy check-toml.mjs into the store; use the original.
+    const script = check.script.replace(
+      /\/nix\/store\/[a-z0-9]{32}-check-toml\.mjs/,
+      join(nixTests, 'check-toml.mjs'),
+    );
+    assert.notEqual(script, check.script, 'the check runs check-toml.mjs');
+    const run = async (pureJson: string) => {
+      writeFileSync(join(dir, 'pure.json'), pureJson);
+      writeFileSync(join(dir, 'cases.json'), String(check.env.casesJson));
+      const env = {
+        PATH: `${join(process.execPath, '..')}:/usr/bin:/bin`,
+        pureJsonPath: join(dir, 'pure.json'),
+        casesJsonPath: join(dir, 'cases.json'),
+        out: join(dir, 'result'),
+      };
+      rmSync(env.out, { force: true });
+      return exec('bash', ['-euo', 'pipefail', '-c', script], { env });
+    };
+    const ok = await run(String(check.env.pureJson));
+    assert.match(ok.stdout, /^lib\.nix: \d+ tests passed$/m);
+    assert.equal(ok.stdout.match(/^ok /gm)?.length, 6);
+    const failing = JSON.stringify({ count: 1, failures: [{ name: 'x', problem: 'broken' }] });
+    await assert.rejects(run(failing), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr ?? '', /"problem": "broken"/);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
