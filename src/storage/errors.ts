@@ -134,8 +134,8 @@ export class S3CredentialsError extends S3Error {
       failure,
       {
         hint:
-          'give an access key and secret key in the configuration (or key files), or set ' +
-          'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials',
+          'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with a profile in ' +
+          '~/.aws/credentials (the NixOS module sets them from s3.accessKeyFile and s3.secretKeyFile)',
       },
     );
   }
