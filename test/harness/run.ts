@@ -65,7 +65,15 @@ async function main(): Promise<number> {
         '--test-reporter=spec',
         ...files,
       ],
-      { stdio: 'inherit', env: { ...process.env, ...(fixtures?.env ?? {}) } },
+      {
+        stdio: 'inherit',
+        // Tests' own raw SDK clients would print the SDK's Node-20 notice in every file.
+        env: {
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...process.env,
+          ...(fixtures?.env ?? {}),
+        },
+      },
     );
     return await new Promise<number>((resolve) => {
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
