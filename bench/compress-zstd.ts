@@ -4,7 +4,11 @@
  * compressed files, in the order a walk of the system finds them). Prints MB/s of input
  * and peak RSS for each, and the ratio ours/CLI.
  *
- *   node dist/bench/compress-zstd.js [--size-mb N] [--runs N] [--level N]
+ *   node dist/bench/compress-zstd.js [--size-mb N] [--runs N] [--level N] [--job-mb N]
+ *                                    [--only ROW,ROW]
+ *
+ * --job-mb sets the boosted stream's zstd job size (0: zstd's own default), to compare
+ * against the pool's default.
  *
  * Ours runs like the upload pipeline will: read 1 MiB chunks -> sha256 -> compressor ->
  * sha256 -> file, each run in a fresh child process so its peak RSS is its own. The CLI
@@ -47,16 +51,22 @@ interface Args {
   sizeMb: number;
   runs: number;
   level: number;
+  /** zstd job size for the boosted stream, MiB (0: zstd's default); unset: ours. */
+  jobMb: number | undefined;
+  /** Only these rows (comma-separated names). */
+  only: string[] | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 512, runs: 3, level: 3 };
+  const args: Args = { sizeMb: 512, runs: 3, level: 3, jobMb: undefined, only: undefined };
   for (let i = 0; i < argv.length; i += 2) {
     const a = argv[i];
     const v = Number(argv[i + 1]);
     if (a === '--size-mb' && v > 0) args.sizeMb = v;
     else if (a === '--runs' && v > 0) args.runs = v;
     else if (a === '--level' && v > 0) args.level = v;
+    else if (a === '--job-mb' && v >= 0) args.jobMb = v;
+    else if (a === '--only' && argv[i + 1]) args.only = (argv[i + 1] as string).split(',');
     else throw new Error(`usage: compress-zstd.js [--size-mb N] [--runs N] [--level N] (bad ${a})`);
   }
   return args;
@@ -140,10 +150,19 @@ interface Result {
 }
 
 /** Child side: compress `file` (or `streams` parts of it) like the pipeline would. */
-async function child(file: string, out: string, level: number, mode: string): Promise<void> {
+async function child(
+  file: string,
+  out: string,
+  level: number,
+  mode: string,
+  jobMb: string,
+): Promise<void> {
   const size = statSync(file).size;
   const streams = mode === '4streams' ? 4 : 1;
-  const pool = new ZstdPool({ maxBoosted: mode === 'nothreads' ? 0 : 1 });
+  const pool = new ZstdPool({
+    maxBoosted: mode === 'nothreads' ? 0 : 1,
+    ...(jobMb === '' ? {} : { boostJobSize: Number(jobMb) * MiB }),
+  });
   const hasher = () => {
     const h = createHash('sha256');
     return new Transform({
@@ -178,9 +197,11 @@ async function child(file: string, out: string, level: number, mode: string): Pr
   process.stdout.write(JSON.stringify(r));
 }
 
+let jobMbArg = '';
+
 async function runOurs(file: string, out: string, level: number, mode: string): Promise<Result> {
   const self = fileURLToPath(import.meta.url);
-  const p = spawn(process.execPath, [self, '--child', file, out, String(level), mode], {
+  const p = spawn(process.execPath, [self, '--child', file, out, String(level), mode, jobMbArg], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let text = '';
@@ -226,11 +247,12 @@ function sha256File(cmd: string, args: string[]): string {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') {
-    const [, , , file, out, level, mode] = process.argv;
-    await child(file as string, out as string, Number(level), mode as string);
+    const [, , , file, out, level, mode, jobMb] = process.argv;
+    await child(file as string, out as string, Number(level), mode as string, jobMb ?? '');
     return;
   }
   const args = parseArgs(process.argv.slice(2));
+  if (args.jobMb !== undefined) jobMbArg = String(args.jobMb);
   const dir = mkdtempSync(join(tmpdir(), 'loft-bench-zstd-'));
   try {
     const input = join(dir, 'mix');
@@ -257,6 +279,9 @@ async function main(): Promise<void> {
       'cli -T0': () => runCli(input, join(dir, 'c.zst'), args.level, 0),
       'cli -T1': () => runCli(input, join(dir, 'c.zst'), args.level, 1),
     };
+    if (args.only !== undefined) {
+      for (const name of Object.keys(rows)) if (!args.only.includes(name)) delete rows[name];
+    }
     const results: Record<string, Result[]> = {};
     for (let r = 0; r < args.runs; r++) {
       for (const [name, run] of Object.entries(rows)) (results[name] ??= []).push(await run());
@@ -277,8 +302,9 @@ async function main(): Promise<void> {
           `  ${rss.toFixed(0).padStart(12)}  ${ratio.toFixed(3).padStart(10)}`,
       );
     }
-    const ours = summary.ours as { best: number; median: number; rss: number };
-    const cli = summary['cli -T0'] as { best: number; median: number; rss: number };
+    const ours = summary.ours;
+    const cli = summary['cli -T0'];
+    if (ours === undefined || cli === undefined) return;
     console.log(
       `ratio ours/cli -T0: throughput ${(ours.best / cli.best).toFixed(2)} (best), ` +
         `${(ours.median / cli.median).toFixed(2)} (median); peak RSS ${(ours.rss / cli.rss).toFixed(1)}x`,
