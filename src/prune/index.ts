@@ -1,0 +1,17 @@
+/** Closure-aware pruning of a binary cache, against the bucket alone. */
+export { prune, planFields, MAX_NARINFO_BATCH, MAX_OBJECT_BATCH } from './prune.js';
+export type { PruneDeps, PruneOptions, PruneResult } from './prune.js';
+export { planPrune, narInfoDeletions } from './plan.js';
+export type { PruneInput, PrunePlan, PlannedNarInfo, Tally, DeletionReason } from './plan.js';
+export {
+  policyFromSettings,
+  checkPolicy,
+  targetBytes,
+  DAY_MS,
+  DEFAULT_ORPHAN_GRACE_MS,
+  DEFAULT_STALE_UPLOAD_MS,
+} from './policy.js';
+export type { PrunePolicy, PruneSettings } from './policy.js';
+export { NarInfoCache } from './snapshot.js';
+export { readNarInfo, type NarInfoRead } from './narinfo-read.js';
+export { PruneIncompleteError, PrunePolicyError } from './errors.js';

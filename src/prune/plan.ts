@@ -1,0 +1,457 @@
+/**
+ * The prune planner: pure over a listing of the bucket, the parsed narinfos and a clock.
+ * It decides what goes and in which order; `prune.ts` does the I/O.
+ *
+ * - A narinfo is live when it was written or refreshed within the retention period
+ *   (LastModified >= now - retention). Live narinfos, narinfos written or changed after the
+ *   listing began (`pinned`), narinfos that do not parse, and the closures of all of them
+ *   are kept; every other narinfo is deleted.
+ * - Size policy: when what remains is still over `maxSizeBytes`, keep the closures of the
+ *   most recently refreshed narinfos (newest first, each with its whole closure) while the
+ *   total stays within the target, and stop at the first that does not fit: a closure is
+ *   kept or dropped whole, never split.
+ * - Narinfos are deleted in layers, referrers first (see graph.ts), each with its `.ls`.
+ * - NARs that no remaining narinfo references are deleted: at once when their narinfos are
+ *   deleted by this plan (`released`), after the grace period when no narinfo ever pointed
+ *   at them (interrupted or in-progress uploads). Listings without a narinfo likewise.
+ * - Multipart uploads older than `staleUploadMs` are aborted.
+ * - `nix-cache-info` and every key the planner does not recognise are left alone.
+ */
+import type { ListedObject, PendingUpload } from '../storage/port.js';
+import { LISTING_SUFFIX, hashPartOfNarInfoKey, isNarInfoKey, isNarKey } from '../storage/keys.js';
+import { addClosure, deletionLayers, type RefGraph } from './graph.js';
+import type { NarInfoRead } from './narinfo-read.js';
+import { checkPolicy, targetBytes, type PrunePolicy } from './policy.js';
+
+export interface PruneInput {
+  now: Date;
+  policy: PrunePolicy;
+  /** The bucket's root keys (non-recursive listing) and its `nar/` keys. */
+  objects: readonly ListedObject[];
+  /** Each listed narinfo's reading, by key. A narinfo without one vanished: it is ignored. */
+  narInfos: ReadonlyMap<string, NarInfoRead>;
+  uploads?: readonly PendingUpload[];
+  /** Narinfo keys kept whatever their age: written or changed after the listing began. */
+  pinned?: ReadonlySet<string>;
+  /** NAR keys whose narinfos this prune has deleted: unreferenced now, no grace period. */
+  released?: ReadonlySet<string>;
+  /** Delete no narinfo; plan only the NAR, listing and upload cleanup. */
+  keepNarInfos?: boolean;
+}
+
+export interface Tally {
+  count: number;
+  bytes: number;
+}
+
+export type DeletionReason = 'expired' | 'size';
+
+export interface PlannedNarInfo {
+  key: string;
+  hashPart: string;
+  size: number;
+  lastModified: Date;
+  reason: DeletionReason;
+  /** Its `<hash>.ls`, deleted with it. */
+  listing: ListedObject | undefined;
+  /** The NAR it points at, when known. */
+  narKey: string | undefined;
+}
+
+export interface PrunePlan {
+  now: Date;
+  policy: PrunePolicy;
+  /** Narinfos to delete, referrers first; no member of a layer references another. */
+  narInfoLayers: PlannedNarInfo[][];
+  /** NARs referenced only by narinfos this plan (or this prune) deletes. */
+  releasedNars: ListedObject[];
+  /** NARs no narinfo references, older than the grace period. */
+  orphanNars: ListedObject[];
+  /** `.ls` listings without a narinfo, older than the grace period. */
+  orphanListings: ListedObject[];
+  staleUploads: PendingUpload[];
+  /** What the bucket holds now (counted objects: narinfos, listings, NARs). */
+  before: { narInfos: Tally; listings: Tally; nars: Tally; bytes: number };
+  /** Per category of deletion. */
+  deleting: {
+    expired: Tally;
+    sizeEvicted: Tally;
+    listings: Tally;
+    releasedNars: Tally;
+    orphanNars: Tally;
+    orphanListings: Tally;
+    staleUploads: number;
+  };
+  /** Counted bytes left after the plan. */
+  bytesAfter: number;
+  kept: {
+    narInfos: number;
+    /** Narinfos within the retention period. */
+    live: number;
+    pinned: number;
+    /** Narinfos that do not parse: kept, with everything they name. */
+    unreadable: { key: string; problem: string }[];
+    /** Unreferenced NARs and listings still inside the grace period. */
+    youngOrphans: Tally;
+    /** Multipart uploads younger than the threshold (or of unknown age, or foreign keys). */
+    uploads: number;
+    /** A kept narinfo whose URL is not a plain key: no NAR can be proven unused. */
+    narDeletionBlockedBy: string | undefined;
+  };
+  /** `nix-cache-info` and keys prune does not recognise: never touched. */
+  untouched: Tally;
+  size:
+    | {
+        maxBytes: number;
+        targetBytes: number;
+        /** What would remain after the age policy alone. */
+        bytesAfterAge: number;
+        triggered: boolean;
+        /** Narinfos refreshed before this were evicted by the size policy. */
+        cutoff: Date | undefined;
+      }
+    | undefined;
+  warnings: string[];
+  /** The reference graph the plan was made from (hash part -> referenced hash parts). */
+  graph: RefGraph;
+}
+
+const NIX32_HASH_PART = /^[0-9abcdfghijklmnpqrsvwxyz]{32}$/;
+
+function hashPartOfListingKey(key: string): string | undefined {
+  if (!key.endsWith(LISTING_SUFFIX)) return undefined;
+  const hp = key.slice(0, -LISTING_SUFFIX.length);
+  return NIX32_HASH_PART.test(hp) ? hp : undefined;
+}
+
+interface Node {
+  hashPart: string;
+  obj: ListedObject;
+  read: NarInfoRead;
+}
+
+const tally = (): Tally => ({ count: 0, bytes: 0 });
+const add = (t: Tally, size: number) => {
+  t.count++;
+  t.bytes += size;
+};
+
+export function planPrune(input: PruneInput): PrunePlan {
+  const policy = checkPolicy(input.policy);
+  const now = input.now.getTime();
+  const pinned = input.pinned ?? new Set<string>();
+  const released = input.released ?? new Set<string>();
+  const warnings: string[] = [];
+
+  // Sort the listing into what prune understands; everything else is left alone.
+  const nodes = new Map<string, Node>();
+  const listings = new Map<string, ListedObject>();
+  const nars = new Map<string, ListedObject>();
+  const untouched = tally();
+  for (const o of input.objects) {
+    const hp = hashPartOfNarInfoKey(o.key);
+    if (hp !== undefined) {
+      const read = input.narInfos.get(o.key);
+      if (read) nodes.set(hp, { hashPart: hp, obj: o, read });
+      continue; // a narinfo that vanished since the listing is not ours to count
+    }
+    const lhp = hashPartOfListingKey(o.key);
+    if (lhp !== undefined) listings.set(lhp, o);
+    else if (isNarKey(o.key)) nars.set(o.key, o);
+    else add(untouched, o.size); // CACHE_INFO_KEY, logs, anything unknown
+  }
+
+  const graph = new Map<string, string[]>();
+  for (const [hp, n] of nodes) {
+    graph.set(
+      hp,
+      n.read.references.filter((r) => r !== hp && nodes.has(r)),
+    );
+  }
+
+  // Roots: live by age, pinned (new since the listing), unreadable (never delete the unknown).
+  const unreadable: { key: string; problem: string }[] = [];
+  const live: string[] = [];
+  const must: string[] = [];
+  for (const [hp, n] of nodes) {
+    if (n.read.problem !== undefined) {
+      unreadable.push({ key: n.obj.key, problem: n.read.problem });
+      must.push(hp);
+    } else if (pinned.has(n.obj.key)) {
+      must.push(hp);
+    } else if (n.obj.lastModified.getTime() >= now - policy.retentionMs) {
+      live.push(hp);
+    }
+  }
+  unreadable.sort((a, b) => (a.key < b.key ? -1 : 1));
+  for (const u of unreadable) warnings.push(`${u.key} does not parse; kept: ${u.problem}`);
+
+  const all = new Set(nodes.keys());
+  const keepByAge = input.keepNarInfos
+    ? new Set(all)
+    : addClosure(graph, [...must, ...live], new Set());
+  const mustKeep = addClosure(graph, must, new Set());
+
+  // Which NARs no kept narinfo can be shown not to need.
+  const referencedByAny = new Set<string>();
+  for (const n of nodes.values()) if (n.read.narKey) referencedByAny.add(n.read.narKey);
+  const blockerIn = (kept: ReadonlySet<string>) => {
+    for (const hp of kept) {
+      const u = nodes.get(hp)!.read.unresolvedUrl;
+      if (u !== undefined) return `${hp}.narinfo (URL ${JSON.stringify(u)})`;
+    }
+    return undefined;
+  };
+  const graceCutoff = now - policy.orphanGraceMs;
+  const isOrphan = (k: string) => !referencedByAny.has(k) && !released.has(k);
+  const youngOrphanNars = [...nars.values()].filter(
+    (o) => isOrphan(o.key) && o.lastModified.getTime() >= graceCutoff,
+  );
+  const orphanListingObjs = [...listings].filter(([hp]) => !nodes.has(hp)).map(([, o]) => o);
+  const youngOrphanListings = orphanListingObjs.filter(
+    (o) => o.lastModified.getTime() >= graceCutoff,
+  );
+
+  const nodeBytes = (hp: string) => nodes.get(hp)!.obj.size + (listings.get(hp)?.size ?? 0);
+
+  /** Counted bytes left if exactly `kept` narinfos stay. */
+  const bytesIfKept = (kept: ReadonlySet<string>) => {
+    let b = 0;
+    for (const o of youngOrphanListings) b += o.size;
+    for (const o of youngOrphanNars) b += o.size;
+    const blocked = blockerIn(kept) !== undefined;
+    const keptNars = new Set<string>();
+    for (const hp of kept) {
+      b += nodeBytes(hp);
+      const k = nodes.get(hp)!.read.narKey;
+      if (k) keptNars.add(k);
+    }
+    for (const o of nars.values()) {
+      if (isOrphan(o.key)) continue; // counted above if young, deleted if old
+      if (blocked || keptNars.has(o.key)) b += o.size;
+    }
+    return b;
+  };
+
+  let kept = keepByAge;
+  let size: PrunePlan['size'];
+  if (policy.maxSizeBytes !== undefined) {
+    const target = targetBytes(policy)!;
+    const bytesAfterAge = bytesIfKept(keepByAge);
+    size = {
+      maxBytes: policy.maxSizeBytes,
+      targetBytes: target,
+      bytesAfterAge,
+      triggered: false,
+      cutoff: undefined,
+    };
+    if (bytesAfterAge > policy.maxSizeBytes && !input.keepNarInfos) {
+      size.triggered = true;
+      // A blocker anywhere makes every NAR undeletable: count them all as fixed.
+      const allNarsFixed = blockerIn(keepByAge) !== undefined;
+      const countedNars = new Set<string>();
+      let bytes = 0;
+      for (const o of youngOrphanListings) bytes += o.size;
+      for (const o of youngOrphanNars) bytes += o.size;
+      if (allNarsFixed) for (const o of nars.values()) if (!isOrphan(o.key)) bytes += o.size;
+      const costOf = (hps: Iterable<string>) => {
+        let c = 0;
+        const newNars: string[] = [];
+        for (const hp of hps) {
+          c += nodeBytes(hp);
+          const k = nodes.get(hp)!.read.narKey;
+          if (!allNarsFixed && k && !countedNars.has(k) && !newNars.includes(k)) {
+            const o = nars.get(k);
+            if (o) {
+              c += o.size;
+              newNars.push(k);
+            }
+          }
+        }
+        return { c, newNars };
+      };
+      const chosen = new Set<string>();
+      const take = (hps: Set<string>) => {
+        const { c, newNars } = costOf(hps);
+        for (const hp of hps) chosen.add(hp);
+        for (const k of newNars) countedNars.add(k);
+        bytes += c;
+        return c;
+      };
+      // What must stay counts first, whatever the budget.
+      take(addClosure(graph, mustKeep, new Set()));
+      const candidates = [...keepByAge]
+        .filter((hp) => !chosen.has(hp))
+        .sort((a, b) => {
+          const d =
+            nodes.get(b)!.obj.lastModified.getTime() - nodes.get(a)!.obj.lastModified.getTime();
+          return d !== 0 ? d : a < b ? -1 : 1;
+        });
+      for (const hp of candidates) {
+        if (chosen.has(hp)) continue;
+        const fresh = closureOutside(graph, hp, chosen);
+        const { c } = costOf(fresh);
+        if (bytes + c > target) {
+          size.cutoff = nodes.get(hp)!.obj.lastModified;
+          break;
+        }
+        take(fresh);
+      }
+      kept = chosen;
+    }
+  }
+
+  // Order the doomed; anything caught in a reference cycle (only a hand-made bucket has
+  // one) cannot be ordered safely, so it and its closure stay.
+  let doomed = new Set([...all].filter((hp) => !kept.has(hp)));
+  let layering = deletionLayers(graph, doomed);
+  if (layering.unordered.length > 0) {
+    warnings.push(
+      `${layering.unordered.length} narinfos are on or below a reference cycle and are kept: ` +
+        layering.unordered.slice(0, 5).join(', '),
+    );
+    kept = addClosure(graph, layering.unordered, new Set(kept));
+    doomed = new Set([...all].filter((hp) => !kept.has(hp)));
+    layering = deletionLayers(graph, doomed);
+  }
+
+  const deleting = {
+    expired: tally(),
+    sizeEvicted: tally(),
+    listings: tally(),
+    releasedNars: tally(),
+    orphanNars: tally(),
+    orphanListings: tally(),
+    staleUploads: 0,
+  };
+  const narInfoLayers = layering.layers.map((layer) =>
+    layer.map((hp): PlannedNarInfo => {
+      const n = nodes.get(hp)!;
+      const reason: DeletionReason = keepByAge.has(hp) ? 'size' : 'expired';
+      add(reason === 'size' ? deleting.sizeEvicted : deleting.expired, n.obj.size);
+      const listing = listings.get(hp);
+      if (listing) add(deleting.listings, listing.size);
+      return {
+        key: n.obj.key,
+        hashPart: hp,
+        size: n.obj.size,
+        lastModified: n.obj.lastModified,
+        reason,
+        listing,
+        narKey: n.read.narKey,
+      };
+    }),
+  );
+
+  // NARs: kept when a remaining narinfo uses them (or when that cannot be known).
+  const blockedBy = blockerIn(kept);
+  if (blockedBy) warnings.push(`no NAR is deleted: ${blockedBy} is not a plain object key`);
+  const keptNarKeys = new Set<string>();
+  for (const hp of kept) {
+    const k = nodes.get(hp)!.read.narKey;
+    if (k) keptNarKeys.add(k);
+  }
+  const releasedNars: ListedObject[] = [];
+  const orphanNars: ListedObject[] = [];
+  const youngOrphans = tally();
+  for (const o of nars.values()) {
+    if (keptNarKeys.has(o.key) || blockedBy) continue;
+    if (!isOrphan(o.key)) {
+      releasedNars.push(o);
+      add(deleting.releasedNars, o.size);
+    } else if (o.lastModified.getTime() < graceCutoff) {
+      orphanNars.push(o);
+      add(deleting.orphanNars, o.size);
+    } else {
+      add(youngOrphans, o.size);
+    }
+  }
+  const orphanListings: ListedObject[] = [];
+  for (const o of orphanListingObjs) {
+    if (o.lastModified.getTime() < graceCutoff) {
+      orphanListings.push(o);
+      add(deleting.orphanListings, o.size);
+    } else {
+      add(youngOrphans, o.size);
+    }
+  }
+
+  // Only uploads to keys a cache writer makes are ours to abort; a bucket may be shared.
+  const staleCutoff = now - policy.staleUploadMs;
+  const staleUploads: PendingUpload[] = [];
+  let keptUploads = 0;
+  for (const u of input.uploads ?? []) {
+    const ours =
+      isNarKey(u.key) || isNarInfoKey(u.key) || hashPartOfListingKey(u.key) !== undefined;
+    if (ours && u.initiated !== undefined && u.initiated.getTime() < staleCutoff) {
+      staleUploads.push(u);
+    } else keptUploads++;
+  }
+  deleting.staleUploads = staleUploads.length;
+
+  const before = {
+    narInfos: tally(),
+    listings: tally(),
+    nars: tally(),
+    bytes: 0,
+  };
+  for (const n of nodes.values()) add(before.narInfos, n.obj.size);
+  for (const o of listings.values()) add(before.listings, o.size);
+  for (const o of nars.values()) add(before.nars, o.size);
+  before.bytes = before.narInfos.bytes + before.listings.bytes + before.nars.bytes;
+  const deletedBytes =
+    deleting.expired.bytes +
+    deleting.sizeEvicted.bytes +
+    deleting.listings.bytes +
+    deleting.releasedNars.bytes +
+    deleting.orphanNars.bytes +
+    deleting.orphanListings.bytes;
+
+  const byKey = (a: ListedObject, b: ListedObject) => (a.key < b.key ? -1 : 1);
+  return {
+    now: input.now,
+    policy,
+    narInfoLayers,
+    releasedNars: releasedNars.sort(byKey),
+    orphanNars: orphanNars.sort(byKey),
+    orphanListings: orphanListings.sort(byKey),
+    staleUploads,
+    before,
+    deleting,
+    bytesAfter: before.bytes - deletedBytes,
+    kept: {
+      narInfos: kept.size,
+      live: live.length,
+      pinned: [...nodes.values()].filter((n) => pinned.has(n.obj.key)).length,
+      unreadable,
+      youngOrphans,
+      uploads: keptUploads,
+      narDeletionBlockedBy: blockedBy,
+    },
+    untouched,
+    size,
+    warnings,
+    graph,
+  };
+}
+
+/** The closure of `root` minus `inside`, which is closure-closed (so the walk stops there). */
+function closureOutside(graph: RefGraph, root: string, inside: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>([root]);
+  const stack = [root];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    for (const ref of graph.get(n) ?? []) {
+      if (!inside.has(ref) && !out.has(ref)) {
+        out.add(ref);
+        stack.push(ref);
+      }
+    }
+  }
+  return out;
+}
+
+/** Every narinfo deletion of a plan, in order. */
+export function narInfoDeletions(plan: PrunePlan): PlannedNarInfo[] {
+  return plan.narInfoLayers.flat();
+}

@@ -1,0 +1,457 @@
+/**
+ * Run a prune against the bucket alone: read it, plan (plan.ts), then delete in an order
+ * that keeps the cache closure-complete at every moment, so a crash anywhere leaves a valid
+ * cache and the next run finishes the job.
+ *
+ * Concurrent pushers (other machines) are handled by three re-checks on top of the
+ * refresh-on-use rule (the README's prune section has the full argument):
+ * 1. `now` is read before the first listing, so anything written later is younger than it.
+ * 2. Just before deleting, the root is listed again: narinfos that appeared or changed since
+ *    the first listing are read and pinned (kept with their closures), and the plan is
+ *    remade from this newer view.
+ * 3. Each batch is checked with HEAD right before its delete: a narinfo refreshed or
+ *    rewritten since the listing is spared with its closure (still intact, because
+ *    referrers go first); a NAR or listing rewritten since is kept.
+ * The NAR phase lists the root once more, so a narinfo published during the narinfo phase
+ * keeps its NAR.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../util/log.js';
+import { mapLimit } from '../util/limit.js';
+import type { BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
+import { hashPartOfNarInfoKey } from '../storage/keys.js';
+import { PruneIncompleteError } from './errors.js';
+import { addClosure } from './graph.js';
+import type { NarInfoRead } from './narinfo-read.js';
+import { planPrune, type PlannedNarInfo, type PrunePlan, type Tally } from './plan.js';
+import type { PrunePolicy } from './policy.js';
+import {
+  NarInfoCache,
+  changedNarInfoKeys,
+  listNars,
+  listRoot,
+  listUploads,
+  readNarInfos,
+  readStoreDir,
+  sameVersion,
+} from './snapshot.js';
+
+/** S3 DeleteObjects takes at most 1,000 keys; a narinfo travels with its listing. */
+export const MAX_NARINFO_BATCH = 500;
+export const MAX_OBJECT_BATCH = 1000;
+
+export interface PruneDeps {
+  blobs: BlobStore;
+  logger: Logger;
+  policy: PrunePolicy;
+  /** Forget deleted paths in the local index (`LocalIndex.forgetPresent`). */
+  forget?: (hashParts: readonly string[]) => unknown;
+  /** Parsed narinfos kept between runs (the service passes the same one each time). */
+  narInfoCache?: NarInfoCache;
+}
+
+export interface PruneOptions {
+  /** Plan and report; delete nothing. */
+  dryRun?: boolean;
+  /** The clock (tests inject it); read once, before the first listing. */
+  now?: Date;
+  /** Stop between batches: what was deleted stays deleted, the rest waits for the next run. */
+  signal?: AbortSignal;
+  /** Narinfo GETs in flight. Default 16. */
+  readConcurrency?: number;
+  /** HEADs in flight when checking a batch. Default 32. */
+  checkConcurrency?: number;
+  /** Narinfos per delete request (each with its listing). Default and maximum 500. */
+  narInfoBatchSize?: number;
+  /** NARs and listings per delete request. Default and maximum 1000. */
+  objectBatchSize?: number;
+}
+
+export interface PruneResult {
+  dryRun: boolean;
+  /** The plan made from the first reading of the bucket (what a dry run shows). */
+  plan: PrunePlan;
+  deleted: {
+    narInfos: Tally;
+    listings: Tally;
+    releasedNars: Tally;
+    orphanNars: Tally;
+    orphanListings: Tally;
+    staleUploads: number;
+  };
+  /** Narinfos found refreshed or rewritten while pruning: kept, with their closures. */
+  spared: string[];
+  /** Objects another process deleted before we did. */
+  alreadyGone: number;
+  /** The signal stopped the prune between batches. */
+  interrupted: boolean;
+  /** Narinfos read from the bucket (the rest came from the cache of parsed narinfos). */
+  narInfosFetched: number;
+  ms: number;
+}
+
+const tally = (): Tally => ({ count: 0, bytes: 0 });
+const add = (t: Tally, size: number) => {
+  t.count++;
+  t.bytes += size;
+};
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function clampBatch(v: number | undefined, max: number): number {
+  if (v === undefined) return max;
+  return Math.max(1, Math.min(max, Math.floor(v)));
+}
+
+export async function prune(deps: PruneDeps, opts: PruneOptions = {}): Promise<PruneResult> {
+  return new PruneRun(deps, opts).run();
+}
+
+class PruneRun {
+  private readonly blobs: BlobStore;
+  private readonly log: Logger;
+  private readonly cache: NarInfoCache;
+  private readonly now: Date;
+  private readonly t0 = performance.now();
+  private readonly readConcurrency: number;
+  private readonly checkConcurrency: number;
+  private storeDir: string | undefined;
+  private stage = 'listing the cache';
+  private readonly result: PruneResult;
+
+  constructor(
+    private readonly deps: PruneDeps,
+    private readonly opts: PruneOptions,
+  ) {
+    this.blobs = deps.blobs;
+    this.log = deps.logger;
+    this.cache = deps.narInfoCache ?? new NarInfoCache();
+    // Before any listing: everything written after this moment counts as younger (rule 1).
+    this.now = opts.now ?? new Date();
+    this.readConcurrency = Math.max(1, opts.readConcurrency ?? 16);
+    this.checkConcurrency = Math.max(1, opts.checkConcurrency ?? 32);
+    this.result = {
+      dryRun: opts.dryRun ?? false,
+      plan: undefined as unknown as PrunePlan,
+      deleted: {
+        narInfos: tally(),
+        listings: tally(),
+        releasedNars: tally(),
+        orphanNars: tally(),
+        orphanListings: tally(),
+        staleUploads: 0,
+      },
+      spared: [],
+      alreadyGone: 0,
+      interrupted: false,
+      narInfosFetched: 0,
+      ms: 0,
+    };
+  }
+
+  private get stopped(): boolean {
+    return this.opts.signal?.aborted === true;
+  }
+
+  async run(): Promise<PruneResult> {
+    try {
+      await this.execute();
+    } catch (e) {
+      if (this.stopped && e === this.opts.signal?.reason) {
+        this.result.interrupted = true;
+      } else {
+        const d = this.result.deleted;
+        throw new PruneIncompleteError(
+          {
+            narInfos: d.narInfos.count,
+            nars: d.releasedNars.count + d.orphanNars.count,
+          },
+          this.stage,
+          e,
+        );
+      }
+    }
+    this.result.ms = performance.now() - this.t0;
+    if (this.result.interrupted) {
+      this.log.warn('prune: stopped early; the next prune finishes the job', this.countFields());
+    } else if (!this.result.dryRun) {
+      this.log.info('prune: done', { ...this.countFields(), ms: Math.round(this.result.ms) });
+    }
+    return this.result;
+  }
+
+  private countFields() {
+    const d = this.result.deleted;
+    return {
+      narInfos: d.narInfos.count,
+      listings: d.listings.count + d.orphanListings.count,
+      nars: d.releasedNars.count + d.orphanNars.count,
+      bytes:
+        d.narInfos.bytes +
+        d.listings.bytes +
+        d.releasedNars.bytes +
+        d.orphanNars.bytes +
+        d.orphanListings.bytes,
+      uploadsAborted: d.staleUploads,
+      spared: this.result.spared.length,
+    };
+  }
+
+  private async execute(): Promise<void> {
+    this.log.info(`prune: reading ${this.blobs.description}`, { now: this.now.toISOString() });
+    const root1 = await listRoot(this.blobs);
+    const nars = await listNars(this.blobs);
+    const uploads = await listUploads(this.blobs);
+    this.storeDir = await readStoreDir(this.blobs, root1);
+
+    this.stage = 'reading narinfos';
+    const reads = await this.read(root1);
+    this.cache.retainOnly(new Set(root1.map((o) => o.key)));
+    const plan = planPrune({
+      now: this.now,
+      policy: this.deps.policy,
+      objects: [...root1, ...nars],
+      narInfos: reads,
+      uploads,
+    });
+    this.result.plan = plan;
+    for (const w of plan.warnings) this.log.warn(`prune: ${w}`);
+    this.log.info('prune: plan', planFields(plan));
+    if (this.result.dryRun) return;
+
+    // Rule 2: look again right before deleting, and pin whatever is new since.
+    this.stage = 'listing the cache again';
+    const root2 = await listRoot(this.blobs);
+    const pinned = changedNarInfoKeys(root1, root2);
+    const reads2 = await this.read(root2);
+    const plan2 = planPrune({
+      now: this.now,
+      policy: this.deps.policy,
+      objects: [...root2, ...nars],
+      narInfos: reads2,
+      uploads,
+      pinned,
+    });
+    if (pinned.size > 0) {
+      this.log.info(`prune: ${pinned.size} narinfos were written while reading; they are kept`);
+    }
+
+    this.stage = 'deleting narinfos';
+    const deletedNarKeys = await this.deleteNarInfos(plan2, reads2);
+    if (this.stopped) {
+      this.result.interrupted = true;
+      return;
+    }
+
+    // The NAR phase works from a fresh look at the narinfos (rule 3 for NARs).
+    this.stage = 'listing the cache before deleting NARs';
+    const root3 = await listRoot(this.blobs);
+    const reads3 = await this.read(root3);
+    const plan3 = planPrune({
+      now: this.now,
+      policy: this.deps.policy,
+      objects: [...root3, ...nars],
+      narInfos: reads3,
+      uploads,
+      released: deletedNarKeys,
+      keepNarInfos: true,
+    });
+    this.stage = 'deleting NARs';
+    await this.deleteObjects(plan3.releasedNars, this.result.deleted.releasedNars, 'NARs');
+    await this.deleteObjects(plan3.orphanNars, this.result.deleted.orphanNars, 'orphan NARs');
+    await this.deleteObjects(
+      plan3.orphanListings,
+      this.result.deleted.orphanListings,
+      'orphan listings',
+    );
+    if (this.stopped) {
+      this.result.interrupted = true;
+      return;
+    }
+    this.stage = 'aborting stale multipart uploads';
+    await this.abortUploads(plan3.staleUploads);
+  }
+
+  /** Read the narinfos of a listing; unchanged ones come from the cache of readings. */
+  private async read(root: readonly ListedObject[]): Promise<Map<string, NarInfoRead>> {
+    let lastLog = performance.now();
+    const { reads, fetched } = await readNarInfos(this.blobs, root, this.cache, {
+      concurrency: this.readConcurrency,
+      storeDir: this.storeDir,
+      signal: this.opts.signal,
+      onRead: (done, total) => {
+        if (performance.now() - lastLog > 5000 || done === total) {
+          lastLog = performance.now();
+          this.log.info(`prune: read ${done}/${total} narinfos`);
+        }
+      },
+    });
+    this.result.narInfosFetched += fetched;
+    return reads;
+  }
+
+  /** Delete the plan's narinfos layer by layer; returns the NAR keys they pointed at. */
+  private async deleteNarInfos(
+    plan: PrunePlan,
+    reads: Map<string, NarInfoRead>,
+  ): Promise<Set<string>> {
+    const pending = new Set(plan.narInfoLayers.flat().map((n) => n.hashPart));
+    const total = pending.size;
+    const deletedNarKeys = new Set<string>();
+    if (total === 0) return deletedNarKeys;
+    const batchSize = clampBatch(this.opts.narInfoBatchSize, MAX_NARINFO_BATCH);
+    // The graph with any rewritten narinfo's new references, for sparing closures.
+    const graph = new Map(plan.graph);
+    let done = 0;
+    for (const layer of plan.narInfoLayers) {
+      for (const batch of chunks(layer, batchSize)) {
+        if (this.stopped) return deletedNarKeys;
+        const todo = batch.filter((n) => pending.has(n.hashPart));
+        if (todo.length === 0) continue;
+        const { go, changed, gone } = await this.check(todo);
+        if (changed.length > 0) await this.spare(changed, graph, pending, reads);
+        const doomed = go.filter((n) => pending.has(n.hashPart));
+        const keys = doomed.flatMap((n) => (n.listing ? [n.key, n.listing.key] : [n.key]));
+        if (keys.length > 0) await this.blobs.deleteMany(keys);
+        for (const n of doomed) {
+          add(this.result.deleted.narInfos, n.size);
+          if (n.listing) add(this.result.deleted.listings, n.listing.size);
+          if (n.narKey) deletedNarKeys.add(n.narKey);
+        }
+        for (const n of gone) if (n.narKey) deletedNarKeys.add(n.narKey);
+        this.result.alreadyGone += gone.length;
+        for (const n of [...doomed, ...gone]) pending.delete(n.hashPart);
+        await this.forget([...doomed, ...gone].map((n) => n.hashPart));
+        done += doomed.length + gone.length;
+        this.log.info(`prune: deleted ${done}/${total} narinfos`, {
+          batch: doomed.length,
+          gone: gone.length,
+          spared: changed.length,
+        });
+      }
+    }
+    return deletedNarKeys;
+  }
+
+  /** HEAD each planned narinfo: still the version we planned from, changed, or gone. */
+  private async check(batch: PlannedNarInfo[]) {
+    const heads = await mapLimit(batch, this.checkConcurrency, (n) => this.blobs.head(n.key));
+    const go: PlannedNarInfo[] = [];
+    const changed: PlannedNarInfo[] = [];
+    const gone: PlannedNarInfo[] = [];
+    batch.forEach((n, i) => {
+      const h = heads[i];
+      if (h === undefined) gone.push(n);
+      else if (sameVersion(h, n)) go.push(n);
+      else changed.push(n);
+    });
+    return { go, changed, gone };
+  }
+
+  /**
+   * Narinfos refreshed or rewritten since the listing are live again: keep them and their
+   * closures. Their references have not been deleted: every reference of a narinfo comes
+   * after it in the deletion order.
+   */
+  private async spare(
+    changed: PlannedNarInfo[],
+    graph: Map<string, readonly string[]>,
+    pending: Set<string>,
+    reads: Map<string, NarInfoRead>,
+  ): Promise<void> {
+    const heads = await mapLimit(changed, this.checkConcurrency, (n) => this.blobs.head(n.key));
+    const fresh = changed.map((n, i) => heads[i]).filter((h) => h !== undefined);
+    const { reads: reread } = await readNarInfos(this.blobs, fresh, this.cache, {
+      concurrency: this.readConcurrency,
+      storeDir: this.storeDir,
+    });
+    for (const [key, read] of reread) {
+      const hp = hashPartOfNarInfoKey(key)!;
+      reads.set(key, read);
+      graph.set(
+        hp,
+        read.references.filter((r) => r !== hp && graph.has(r)),
+      );
+    }
+    const keep = addClosure(
+      graph,
+      changed.map((n) => n.hashPart),
+      new Set(),
+    );
+    let spared = 0;
+    for (const hp of keep) if (pending.delete(hp)) spared++;
+    this.result.spared.push(...changed.map((n) => n.key));
+    this.log.info(
+      `prune: ${changed.length} narinfos were refreshed during the prune; kept with their closures (${spared} narinfos)`,
+    );
+  }
+
+  private async forget(hashParts: string[]): Promise<void> {
+    if (!this.deps.forget || hashParts.length === 0) return;
+    try {
+      await this.deps.forget(hashParts);
+    } catch (e) {
+      // A stale index entry is safe: pushes confirm index-known references remotely.
+      this.log.warn(`prune: could not update the local index: ${(e as Error).message}`);
+    }
+  }
+
+  /** Delete NARs or listings in batches, skipping any rewritten since the listing. */
+  private async deleteObjects(objs: ListedObject[], into: Tally, what: string): Promise<void> {
+    if (objs.length === 0) return;
+    const batchSize = clampBatch(this.opts.objectBatchSize, MAX_OBJECT_BATCH);
+    let done = 0;
+    for (const batch of chunks(objs, batchSize)) {
+      if (this.stopped) return;
+      const heads = await mapLimit(batch, this.checkConcurrency, (o) => this.blobs.head(o.key));
+      const go = batch.filter((o, i) => heads[i] !== undefined && sameVersion(heads[i]!, o));
+      const gone = batch.filter((_, i) => heads[i] === undefined).length;
+      const kept = batch.length - go.length - gone;
+      if (go.length > 0) await this.blobs.deleteMany(go.map((o) => o.key));
+      for (const o of go) add(into, o.size);
+      this.result.alreadyGone += gone;
+      done += batch.length;
+      this.log.info(`prune: deleted ${done}/${objs.length} ${what}`, {
+        batch: go.length,
+        gone,
+        rewritten: kept,
+      });
+    }
+  }
+
+  private async abortUploads(uploads: PendingUpload[]): Promise<void> {
+    if (uploads.length === 0) return;
+    await mapLimit(uploads, this.checkConcurrency, async (u) => {
+      if (this.stopped) return;
+      await this.blobs.abortMultipartUpload(u.key, u.uploadId);
+      this.result.deleted.staleUploads++;
+    });
+    this.log.info(`prune: aborted ${this.result.deleted.staleUploads} stale multipart uploads`);
+  }
+}
+
+/** The plan in log fields: counts and bytes per category. */
+export function planFields(plan: PrunePlan): Record<string, number | string | boolean> {
+  const d = plan.deleting;
+  const fields: Record<string, number | string | boolean> = {
+    narInfos: plan.before.narInfos.count,
+    bytesBefore: plan.before.bytes,
+    expired: d.expired.count,
+    sizeEvicted: d.sizeEvicted.count,
+    listings: d.listings.count,
+    releasedNars: d.releasedNars.count,
+    releasedNarBytes: d.releasedNars.bytes,
+    orphanNars: d.orphanNars.count,
+    orphanNarBytes: d.orphanNars.bytes,
+    orphanListings: d.orphanListings.count,
+    staleUploads: d.staleUploads,
+    kept: plan.kept.narInfos,
+    bytesAfter: plan.bytesAfter,
+  };
+  if (plan.size) fields.sizeTriggered = plan.size.triggered;
+  return fields;
+}
