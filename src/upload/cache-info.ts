@@ -1,4 +1,6 @@
-import { CACHE_INFO_KEY, CONTENT_TYPES, type BlobStore } from '../storage/index.js';
+// keys.js and port.js, not index.js: a push to a local directory need not load the AWS SDK.
+import { CACHE_INFO_KEY, CONTENT_TYPES } from '../storage/keys.js';
+import type { BlobStore } from '../storage/port.js';
 import { CacheInfoInvalidError, CacheStoreDirMismatchError } from './errors.js';
 
 /** What Nix's own binary cache writer puts in nix-cache-info (priority 40 like cache.nixos.org's 40). */

@@ -9,6 +9,7 @@
  * index. NARs run `uploadThreads` at a time, biggest first; narinfos follow as they become
  * valid. A path that fails dooms only the paths that depend on it.
  */
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
@@ -22,7 +23,9 @@ import type { SecretKey } from '../nix/signing.js';
 import type { Compression } from '../compress/index.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { PathInfo } from '../store/path-info.js';
-import { CONTENT_TYPES, listingKey, narInfoKey, narKey, type BlobStore } from '../storage/index.js';
+// keys.js and port.js, not index.js: a push to a local directory need not load the AWS SDK.
+import { CONTENT_TYPES, listingKey, narInfoKey, narKey } from '../storage/keys.js';
+import type { BlobStore } from '../storage/port.js';
 import { ensureCacheInfo } from './cache-info.js';
 import { PushProgress, type PushEvent } from './events.js';
 import { HashTap } from './hash-tap.js';
@@ -250,6 +253,8 @@ class PushRun {
     this.progress = opts.progress ?? new PushProgress();
     this.progress.pathsTotal += toUpload.length;
     this.progress.narBytesTotal += toUpload.reduce((n, i) => n + i.narSize, 0);
+    // One listener per path in flight (uploadThreads of them) is expected, not a leak.
+    setMaxListeners(0, this.abort.signal);
     if (opts.signal) {
       const outer = opts.signal;
       if (outer.aborted) this.abort.abort(outer.reason);

@@ -1,5 +1,6 @@
 import { mapLimit } from '../util/limit.js';
-import { hashPartOfNarInfoKey, narInfoKey, type BlobStore } from '../storage/index.js';
+import { hashPartOfNarInfoKey, narInfoKey } from '../storage/keys.js';
+import type { BlobStore } from '../storage/port.js';
 import type { RemoteNarInfo } from './plan.js';
 
 /** Above this many questions, one listing of the cache's narinfos beats one HEAD each. */
