@@ -305,13 +305,6 @@ class PushRun {
           fileSize: stored.nar.fileSize,
           ms: performance.now() - t,
         });
-        this.result.uploaded.push({
-          path: info.path,
-          narSize: info.narSize,
-          fileSize: stored.nar.fileSize,
-        });
-        this.result.narBytes += info.narSize;
-        this.result.fileBytes += stored.nar.fileSize;
         this.narInfos.set(info.path, {
           narInfo: buildNarInfo(info, stored.nar, this.ctx.store.storeDir, this.ctx.signingKey),
           listing: stored.listing,
@@ -451,6 +444,12 @@ class PushRun {
       contentType: CONTENT_TYPES.narInfo,
     });
     this.narInfos.delete(path);
+    // Counted as uploaded only now: a NAR whose narinfo is never published (a dependency
+    // failed meanwhile) is in the cache for no client.
+    const { narSize, fileSize = 0 } = entry.narInfo;
+    this.result.uploaded.push({ path, narSize, fileSize });
+    this.result.narBytes += narSize;
+    this.result.fileBytes += fileSize;
     const at = (this.opts.now?.() ?? new Date()).getTime();
     this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: at }]);
     this.progress.pathsPublished++;
