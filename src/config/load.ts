@@ -206,6 +206,11 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
     },
     writeNarListing: val['loft.write_nar_listing'],
     daemonSocket: val['loft.daemon_socket'],
+    realStoreDir: val['loft.real_store_dir'],
+    queue: {
+      maxAttempts: val['loft.queue_max_attempts'],
+      retrySeconds: val['loft.queue_retry_seconds'],
+    },
     logFormat: overrides.logFormat ?? val['loft.log_format'],
     logLevel: overrides.debug ? 'debug' : 'info',
   };

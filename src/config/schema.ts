@@ -426,6 +426,35 @@ export const schema = {
     description: 'The nix-daemon socket Loft reads the store through.',
     decode: path,
   }),
+  'loft.real_store_dir': withDefault<string | undefined>({
+    section: 'loft',
+    key: 'real_store_dir',
+    type: 'path',
+    seed: false,
+    default: undefined,
+    defaultDoc: "unset (the daemon's store directory, `/nix/store`)",
+    description:
+      'Where the store directory the service watches is on disk, when it differs from the store directory paths are named in: a chroot store served by `nix-daemon --store <root>` keeps `/nix/store` paths under `<root>/nix/store`.',
+    decode: path,
+  }),
+  'loft.queue_max_attempts': withDefault({
+    section: 'loft',
+    key: 'queue_max_attempts',
+    ...integer(1, 100),
+    seed: false,
+    default: 5,
+    description:
+      'In service mode, how many times a queued path is tried before it is parked (kept in the queue with its error, shown by `--status`, not retried until it is discovered again). Outages of S3 or the daemon do not count as attempts.',
+  }),
+  'loft.queue_retry_seconds': withDefault({
+    section: 'loft',
+    key: 'queue_retry_seconds',
+    ...integer(1, 86_400),
+    seed: false,
+    default: 60,
+    description:
+      'In service mode, the wait before a failed path is tried again; it doubles with each attempt (with jitter), up to an hour.',
+  }),
 } satisfies Record<string, Field<unknown>>;
 
 export type SchemaKey = keyof typeof schema;

@@ -41,6 +41,10 @@ export interface LoftConfig {
   };
   readonly writeNarListing: boolean;
   readonly daemonSocket: string;
+  /** The store directory on disk, when not the daemon's own (chroot stores); else undefined. */
+  readonly realStoreDir: string | undefined;
+  /** Service queue: attempts before a path is parked, and the first retry delay. */
+  readonly queue: { readonly maxAttempts: number; readonly retrySeconds: number };
   /** From `log_format`, overridden by `--log-format`. */
   readonly logFormat: LogFormat;
   /** No TOML key: `--debug` sets it, as the seed's CLI and NixOS module do. */

@@ -74,6 +74,9 @@ const READ: Record<SchemaKey, (c: LoftConfig) => unknown> = {
   'loft.log_format': (c) => c.logFormat,
   'loft.write_nar_listing': (c) => c.writeNarListing,
   'loft.daemon_socket': (c) => c.daemonSocket,
+  'loft.real_store_dir': (c) => c.realStoreDir,
+  'loft.queue_max_attempts': (c) => c.queue.maxAttempts,
+  'loft.queue_retry_seconds': (c) => c.queue.retrySeconds,
 };
 
 test('the seed example loft.toml loads with no warnings and its values', () => {
@@ -178,6 +181,9 @@ prune_schedule = "03:30"
 log_format = "json"
 write_nar_listing = true
 daemon_socket = "/run/nix/socket"
+real_store_dir = "/srv/chroot/nix/store"
+queue_max_attempts = 2
+queue_retry_seconds = 5
 `;
   const { config, warnings } = parseConfig(text, { source: SOURCE, env: ENV });
   assert.deepEqual(warnings, []);
@@ -204,6 +210,9 @@ daemon_socket = "/run/nix/socket"
     'loft.log_format': 'json',
     'loft.write_nar_listing': true,
     'loft.daemon_socket': '/run/nix/socket',
+    'loft.real_store_dir': '/srv/chroot/nix/store',
+    'loft.queue_max_attempts': 2,
+    'loft.queue_retry_seconds': 5,
   };
   for (const key of Object.keys(schema) as SchemaKey[]) {
     assert.deepEqual(READ[key](config), expected[key], key);
