@@ -57,6 +57,52 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'upload queue and discovered paths (service mode)',
+    up(db) {
+      db.exec(`
+        -- The service's durable queue: every store path it discovered and has not yet
+        -- uploaded. A row is written before the upload starts and deleted only after
+        -- the path (with its closure) is in the cache, so a crash loses nothing.
+        --   lane: 0 = live (store watcher, post-build hook, reconciliation), 1 = bulk
+        --         (initial scan); live rows are taken first.
+        --   force: ask the bucket instead of trusting present_paths (--force-scan).
+        --   next_attempt_at: ms since the epoch; the row is due from then on.
+        --   parked_at: set when the path failed queue_max_attempts times; parked rows
+        --         are not retried until the path is discovered again.
+        --   claimed_by: pid of the service uploading it right now (NULL otherwise);
+        --         claims of a crashed service are released at the next start.
+        CREATE TABLE upload_queue (
+          cache INTEGER NOT NULL REFERENCES caches(id) ON DELETE CASCADE,
+          hash_part TEXT NOT NULL,
+          store_path TEXT NOT NULL,
+          source TEXT NOT NULL,
+          lane INTEGER NOT NULL,
+          force INTEGER NOT NULL DEFAULT 0,
+          enqueued_at INTEGER NOT NULL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at INTEGER NOT NULL,
+          last_error TEXT,
+          last_failed_at INTEGER,
+          parked_at INTEGER,
+          claimed_by INTEGER,
+          PRIMARY KEY (cache, hash_part)
+        ) WITHOUT ROWID;
+        CREATE INDEX upload_queue_due ON upload_queue (cache, lane, next_attempt_at)
+          WHERE parked_at IS NULL;
+
+        -- Store paths the service has already discovered (queued, or found cached or
+        -- upstream-signed by the initial scan, or present when it first started), so
+        -- the periodic reconciliation queues only paths that are new since.
+        CREATE TABLE seen_paths (
+          cache INTEGER NOT NULL REFERENCES caches(id) ON DELETE CASCADE,
+          hash_part TEXT NOT NULL,
+          PRIMARY KEY (cache, hash_part)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 /** The schema version this Loft writes. */
