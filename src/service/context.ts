@@ -30,6 +30,49 @@ export interface OpenOptions {
   blobs?: BlobStore;
 }
 
+function s3StoreFor(config: LoftConfig, logger: Logger): BlobStore {
+  return createS3Store({
+    bucket: config.s3.bucket,
+    region: config.s3.region,
+    endpoint: config.s3.endpoint,
+    extraHeaders: config.s3.extraHeaders.toRecord(),
+    maxAttempts: config.s3.maxAttempts,
+    logger,
+  });
+}
+
+/** Only the local index, for commands that need nothing else (--status, --clear-cache). */
+export interface IndexContext {
+  config: LoftConfig;
+  logger: Logger;
+  index: LocalIndex;
+  /** The cache the index rows belong to, for people (`S3 bucket ... at ...`). */
+  cacheDescription: string;
+  close(): void;
+}
+
+/**
+ * Open the local index scoped to the configured cache, without touching S3, the daemon or
+ * the signing key: the cache's identity is derived from the configuration alone.
+ */
+export async function openIndexOnly(
+  config: LoftConfig,
+  logger: Logger,
+  opts: Pick<OpenOptions, 'blobs'> = {},
+): Promise<IndexContext> {
+  const blobs = opts.blobs ?? s3StoreFor(config, logger);
+  const { id, description } = blobs;
+  if (!opts.blobs) await blobs.close();
+  const index = LocalIndex.open(config.localCachePath, id);
+  return {
+    config,
+    logger,
+    index,
+    cacheDescription: description,
+    close: () => index.close(),
+  };
+}
+
 export async function openContext(
   config: LoftConfig,
   logger: Logger,
@@ -41,16 +84,7 @@ export async function openContext(
   const compression = getCompression(config.compression);
   await compression.check();
 
-  const blobs =
-    opts.blobs ??
-    createS3Store({
-      bucket: config.s3.bucket,
-      region: config.s3.region,
-      endpoint: config.s3.endpoint,
-      extraHeaders: config.s3.extraHeaders.toRecord(),
-      maxAttempts: config.s3.maxAttempts,
-      logger,
-    });
+  const blobs = opts.blobs ?? s3StoreFor(config, logger);
   let store: LocalStore | undefined;
   let index: LocalIndex | undefined;
   try {
