@@ -4,13 +4,14 @@
  */
 import { describeError, LoftError } from '../util/errors.js';
 import { formatIssue, loadConfig, type LoftConfig } from '../config/index.js';
-import { openContext, type AppContext } from '../service/context.js';
+import type { AppContext, IndexContext } from '../service/context.js';
 import { parseCliArgs, type OnceAction, type ParsedArgs } from './args.js';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 import { helpText } from './help.js';
 import { createLogger, secretsFromEnv, type CliLogger } from './logger.js';
 import { loftVersion } from './version.js';
-import { runUpload } from './commands/upload.js';
+// Everything that loads the AWS SDK, SQLite or zstd is imported on demand, so the
+// post-build hook (which Nix waits for after every build) starts in Node's own time.
 
 /** Signals: the first asks work to stop starting new things; the second aborts. */
 function signalControllers(logger: CliLogger) {
@@ -37,14 +38,32 @@ function signalControllers(logger: CliLogger) {
   };
 }
 
+/** Actions that need only the local index: no S3 requests, no daemon, no signing key. */
+const INDEX_ONLY = new Set<OnceAction['kind']>(['clear-cache', 'reset-initial-scan']);
+
 async function runAction(
-  ctx: AppContext,
+  ctx: AppContext | IndexContext,
   action: OnceAction,
   signals: { drain: AbortSignal; signal: AbortSignal },
 ): Promise<ExitCode> {
+  const out = process.stdout;
   switch (action.kind) {
-    case 'upload':
-      return runUpload(ctx, action, {
+    case 'clear-cache': {
+      const { clearCache } = await import('./commands/index-actions.js');
+      return clearCache(ctx.index, describeCache(ctx), out);
+    }
+    case 'reset-initial-scan': {
+      const { resetInitialScan } = await import('./commands/index-actions.js');
+      return resetInitialScan(ctx.index, ctx.config.scanOnStartup, out);
+    }
+    case 'populate-cache': {
+      const { populateCache } = await import('./commands/index-actions.js');
+      return populateCache(full(ctx).blobs, ctx.index, out, signals.drain);
+    }
+    case 'upload': {
+      const app = full(ctx);
+      const { runUpload } = await import('./commands/upload.js');
+      const code = await runUpload(app, action, {
         readStdin: async () => {
           const chunks: Buffer[] = [];
           for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -52,9 +71,21 @@ async function runAction(
         },
         out: process.stdout,
         terminal:
-          process.stderr.isTTY && ctx.config.logFormat === 'text' ? process.stderr : undefined,
+          process.stderr.isTTY && app.config.logFormat === 'text' ? process.stderr : undefined,
         ...signals,
       });
+      if (!action.dryRun) {
+        // Parked service paths this upload put in the cache are done: off the parked list.
+        const { UploadQueue } = await import('../index/queue.js');
+        const dropped = new UploadQueue(app.index).dropCachedParked();
+        if (dropped > 0) {
+          app.logger.info(
+            `${dropped} parked paths of the service's queue are now cached; removed from it`,
+          );
+        }
+      }
+      return code;
+    }
     default:
       throw new LoftError(
         'NOT_AVAILABLE',
@@ -62,6 +93,15 @@ async function runAction(
         `--${action.kind} is not available in this build yet`,
       );
   }
+}
+
+function full(ctx: AppContext | IndexContext): AppContext {
+  if (!('blobs' in ctx)) throw new LoftError('CLI_NO_CONTEXT', 'internal', 'opened too little');
+  return ctx;
+}
+
+function describeCache(ctx: AppContext | IndexContext): string {
+  return 'blobs' in ctx ? ctx.blobs.description : ctx.cacheDescription;
 }
 
 async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCode> {
@@ -92,19 +132,37 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
     env,
     secrets: [...secretsFromEnv(env), ...config.s3.extraHeaders.secretValues()],
   });
-  const signals = signalControllers(logger);
-  let ctx: AppContext | undefined;
-  try {
-    if (parsed.mode.kind !== 'once') {
-      throw new LoftError(
-        'NOT_AVAILABLE',
-        'usage',
-        `${parsed.mode.kind} mode is not available in this build yet`,
-      );
+  const mode = parsed.mode;
+  // Quick, signal-free modes first.
+  if (mode.kind === 'post-build-hook' || mode.kind === 'status') {
+    try {
+      if (mode.kind === 'post-build-hook') {
+        const { runPostBuildHook } = await import('./commands/hook.js');
+        return runPostBuildHook(config, { env, logger });
+      }
+      const { runStatus } = await import('./commands/status.js');
+      return await runStatus(config, mode.format, { out: process.stdout, logger });
+    } catch (e) {
+      logger.error(describeError(e));
+      if (!(e instanceof LoftError) && e instanceof Error && e.stack) logger.debug(e.stack);
+      return exitCodeFor(e);
     }
-    ctx = await openContext(config, logger, { env });
+  }
+  const signals = signalControllers(logger);
+  let ctx: AppContext | IndexContext | undefined;
+  try {
+    const { openContext, openIndexOnly } = await import('../service/context.js');
+    if (mode.kind === 'service') {
+      const app = await openContext(config, logger, { env });
+      ctx = app;
+      const { runServiceCommand } = await import('./commands/service.js');
+      return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals });
+    }
+    ctx = mode.actions.every((a) => INDEX_ONLY.has(a.kind))
+      ? await openIndexOnly(config, logger)
+      : await openContext(config, logger, { env });
     let code: ExitCode = EXIT.ok;
-    for (const action of parsed.mode.actions) {
+    for (const action of mode.actions) {
       if (signals.drain.aborted) return EXIT.interrupted;
       const c = await runAction(ctx, action, signals);
       if (c !== EXIT.ok) code = c;
