@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { SeenSet, diffValidPaths, hashPartFast } from '../../../src/watch/reconcile.js';
+
+const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+function hp(i: number): string {
+  let s = '';
+  let n = i;
+  for (let k = 0; k < 8; k++) {
+    s = NIX32[n % 32] + s;
+    n = Math.floor(n / 32);
+  }
+  return 'a'.repeat(24) + s;
+}
+const path = (i: number) => `/nix/store/${hp(i)}-pkg-${i}`;
+
+test('fresh = valid but never seen; gone = seen but no longer valid', () => {
+  const seen = new Set([hp(1), hp(2), hp(9)]);
+  const d = diffValidPaths([path(1), path(2), path(3), path(4)], seen);
+  assert.deepEqual(d.fresh, [path(3), path(4)]);
+  assert.deepEqual(d.gone, [hp(9)]);
+  assert.equal(hashPartFast(path(3)), hp(3));
+});
+
+test('the seen set writes through to its store and loads from it', () => {
+  const stored = new Set<string>([hp(1)]);
+  const store = {
+    seenHashParts: () => [...stored],
+    markSeen: (h: Iterable<string>) => {
+      for (const x of h) stored.add(x);
+    },
+    unsee: (h: Iterable<string>) => {
+      for (const x of h) stored.delete(x);
+    },
+  };
+  const s = new SeenSet(store);
+  assert.ok(s.has(hp(1)));
+  s.add([hp(2), hp(1)]);
+  s.noteQueued([path(3)]); // persisted by the queue itself
+  s.remove([hp(1)]);
+  assert.deepEqual([...stored].sort(), [hp(2)]);
+  assert.deepEqual([...s.view()].sort(), [hp(2), hp(3)].sort());
+});
+
+test('reconciling 100k valid paths against 100k seen is cheap', () => {
+  const valid = Array.from({ length: 100_000 }, (_, i) => path(i));
+  const seen = new Set(Array.from({ length: 100_000 }, (_, i) => hp(i + 10)));
+  const t = performance.now();
+  const d = diffValidPaths(valid, seen);
+  const ms = performance.now() - t;
+  assert.equal(d.fresh.length, 10);
+  assert.equal(d.gone.length, 10);
+  console.log(`diff of 100k paths: ${ms.toFixed(0)} ms (noisy shared machine)`);
+  // Generous: a regression to per-path I/O or quadratic work would take far longer.
+  assert.ok(ms < 2000, `${ms} ms`);
+});
