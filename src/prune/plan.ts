@@ -9,7 +9,8 @@
  * - Size policy: when what remains is still over `maxSizeBytes`, keep the closures of the
  *   most recently refreshed narinfos (newest first, each with its whole closure) while the
  *   total stays within the target, and stop at the first that does not fit: a closure is
- *   kept or dropped whole, never split.
+ *   kept or dropped whole, never split. Narinfos refreshed within `sizeProtectMs` are never
+ *   evicted (a push in flight may rely on them), even if that leaves the cache over target.
  * - Narinfos are deleted in layers, referrers first (see graph.ts), each with its `.ls`.
  * - NARs that no remaining narinfo references are deleted: at once when their narinfos are
  *   deleted by this plan (`released`), after the grace period when no narinfo ever pointed
@@ -21,7 +22,7 @@ import type { ListedObject, PendingUpload } from '../storage/port.js';
 import { LISTING_SUFFIX, hashPartOfNarInfoKey, isNarInfoKey, isNarKey } from '../storage/keys.js';
 import { addClosure, deletionLayers, type RefGraph } from './graph.js';
 import type { NarInfoRead } from './narinfo-read.js';
-import { checkPolicy, targetBytes, type PrunePolicy } from './policy.js';
+import { DAY_MS, checkPolicy, targetBytes, type PrunePolicy } from './policy.js';
 
 export interface PruneInput {
   now: Date;
@@ -109,6 +110,8 @@ export interface PrunePlan {
         triggered: boolean;
         /** Narinfos refreshed before this were evicted by the size policy. */
         cutoff: Date | undefined;
+        /** Bytes the size policy may not touch (protected by age, unreadable, pinned). */
+        protectedBytes: number;
       }
     | undefined;
   warnings: string[];
@@ -244,6 +247,7 @@ export function planPrune(input: PruneInput): PrunePlan {
       bytesAfterAge,
       triggered: false,
       cutoff: undefined,
+      protectedBytes: 0,
     };
     if (bytesAfterAge > policy.maxSizeBytes && !input.keepNarInfos) {
       size.triggered = true;
@@ -278,8 +282,23 @@ export function planPrune(input: PruneInput): PrunePlan {
         bytes += c;
         return c;
       };
-      // What must stay counts first, whatever the budget.
-      take(addClosure(graph, mustKeep, new Set()));
+      // What must stay counts first, whatever the budget: the unreadable, the pinned, and
+      // narinfos too recently refreshed for a push in flight not to rely on them.
+      const protectFrom = now - policy.sizeProtectMs;
+      const young = [...keepByAge].filter(
+        (hp) => nodes.get(hp)!.obj.lastModified.getTime() > protectFrom,
+      );
+      take(addClosure(graph, young, new Set(mustKeep)));
+      size.protectedBytes = bytes;
+      if (bytes > target) {
+        warnings.push(
+          `the cache stays over the size target: ${bytes} bytes must stay (closures ` +
+            `refreshed within the last ${(policy.sizeProtectMs / DAY_MS).toFixed(1)} days, ` +
+            'which pushes in flight may rely on, unreadable narinfos, unreferenced objects ' +
+            'in their grace period); a lower prune_retention_days lets the size policy ' +
+            'reach younger paths',
+        );
+      }
       const candidates = [...keepByAge]
         .filter((hp) => !chosen.has(hp))
         .sort((a, b) => {

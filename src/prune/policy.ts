@@ -21,6 +21,11 @@ export const DEFAULT_STALE_UPLOAD_MS = DAY_MS;
 export interface PrunePolicy {
   /** A narinfo written or refreshed less than this long ago is live. */
   retentionMs: number;
+  /**
+   * The size policy never evicts a narinfo refreshed less than this long ago: a push in
+   * flight may rely on it without refreshing it (see `sizeProtectionMs`).
+   */
+  sizeProtectMs: number;
   /** Size budget in bytes (narinfos + listings + NARs); undefined: no size limit. */
   maxSizeBytes: number | undefined;
   /** A size-triggered prune shrinks the cache to this percentage of `maxSizeBytes`. */
@@ -38,12 +43,24 @@ export interface PruneSettings {
   readonly targetPercentage: number;
 }
 
+/**
+ * How long the size policy must leave a narinfo alone after its last refresh. A push
+ * refreshes what it relies on only when it is older than half the retention, so a younger
+ * narinfo may be relied upon, unrefreshed, by a push still running; pushes are assumed to
+ * finish within a day (the same bound as the orphan grace period), or within half the
+ * retention when that is shorter (the bound the age rule itself needs).
+ */
+export function sizeProtectionMs(retentionMs: number): number {
+  return retentionMs / 2 + Math.min(retentionMs / 2, DAY_MS);
+}
+
 export function policyFromSettings(
   s: PruneSettings,
   extra: Partial<Pick<PrunePolicy, 'orphanGraceMs' | 'staleUploadMs'>> = {},
 ): PrunePolicy {
   return checkPolicy({
     retentionMs: s.retentionDays * DAY_MS,
+    sizeProtectMs: sizeProtectionMs(s.retentionDays * DAY_MS),
     maxSizeBytes: s.maxSizeBytes,
     targetPercentage: s.targetPercentage,
     orphanGraceMs: extra.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
@@ -58,6 +75,9 @@ export function checkPolicy(p: PrunePolicy): PrunePolicy {
       throw new PrunePolicyError(field, v, 'expected a positive number');
   };
   positive('retentionMs', p.retentionMs);
+  if (!Number.isFinite(p.sizeProtectMs) || p.sizeProtectMs < 0) {
+    throw new PrunePolicyError('sizeProtectMs', p.sizeProtectMs, 'expected 0 or more');
+  }
   positive('orphanGraceMs', p.orphanGraceMs);
   positive('staleUploadMs', p.staleUploadMs);
   if (p.maxSizeBytes !== undefined) positive('maxSizeBytes', p.maxSizeBytes);

@@ -205,7 +205,8 @@ test('the size policy evicts the least recently pushed closure whole and ends un
   const r = await withStore(cache, (blobs) =>
     prune(
       { blobs, logger: new MemoryLogger(), policy: policy(30, { maxSizeBytes }) },
-      { now: new Date() },
+      // 20 days on: within the 30-day retention, past the size policy's 16-day protection.
+      { now: new Date(Date.now() + 20 * DAY_MS) },
     ),
   );
   assert.equal(r.plan.size?.triggered, true);

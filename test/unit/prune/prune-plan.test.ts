@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { planPrune, narInfoDeletions, type PrunePlan } from '../../../src/prune/plan.js';
-import { DAY_MS } from '../../../src/prune/policy.js';
+import { DAY_MS, sizeProtectionMs } from '../../../src/prune/policy.js';
 import type { ListedObject } from '../../../src/storage/port.js';
 import type { NarInfoRead } from '../../../src/prune/narinfo-read.js';
 import { NOW, POLICY, bucket, daysAgo, hoursAgo, hp, narKeyOf } from './fixtures.js';
@@ -241,6 +241,35 @@ test('size policy: newest closures kept whole until the target; older ones go', 
   assert.equal(narInfoDeletions(planPrune(input)).length, 0);
 });
 
+test('size policy never evicts closures refreshed within the protection age', () => {
+  const spec = (age: number, refs: number[] = []) => ({ age, refs, narSize: 1000, narInfoSize: 0 });
+  // Roots 1..4 days old over private deps 20 days old; protection 2.5 days.
+  const input = bucket({
+    10: spec(1, [5]),
+    5: spec(20),
+    20: spec(2, [6]),
+    6: spec(20),
+    30: spec(3, [7]),
+    7: spec(20),
+    40: spec(4),
+  });
+  input.policy = {
+    ...POLICY,
+    maxSizeBytes: 2000,
+    targetPercentage: 50,
+    sizeProtectMs: 2.5 * DAY_MS,
+  };
+  const plan = planPrune(input);
+  // 10 and 20 (with their old deps, in their closures) are protected: 4000 B > target 1000.
+  assert.deepEqual(deletedPaths(plan), new Set([hp(30), hp(7), hp(40)]));
+  assert.equal(plan.size?.protectedBytes, 4000);
+  assert.equal(plan.bytesAfter, 4000);
+  assert.ok(plan.warnings.some((w) => /stays over the size target: 4000 bytes/.test(w)));
+  // The default protection: half the retention plus a day (or plus half, if shorter).
+  assert.equal(sizeProtectionMs(30 * DAY_MS), 16 * DAY_MS);
+  assert.equal(sizeProtectionMs(DAY_MS), DAY_MS);
+});
+
 test('size policy counts what must stay first, and may then delete every other closure', () => {
   const input = bucket({
     1: { age: 1, unreadable: true, narSize: 5000 },
@@ -286,6 +315,7 @@ interface Gen {
   pinned: boolean[];
   maxSize: number | undefined;
   target: number;
+  protectDays: number;
 }
 
 const rare = fc.integer({ min: 0, max: 9 }).map((x) => x === 0);
@@ -312,6 +342,7 @@ const genBucket = fc.integer({ min: 1, max: 40 }).chain((n) =>
     unreadable: fc.tuple(...Array.from({ length: n }, () => rare)),
     pinned: fc.tuple(...Array.from({ length: n }, () => rare)),
     maxSize: fc.option(fc.integer({ min: 1, max: 100_000 })),
+    protectDays: fc.constantFrom(0, 10, 45),
     target: fc.integer({ min: 1, max: 99 }),
   }),
 ) as fc.Arbitrary<Gen>;
@@ -334,7 +365,11 @@ function inputOf(g: Gen) {
     };
   }
   const input = bucket(paths, {
-    policy: { maxSizeBytes: g.maxSize ?? undefined, targetPercentage: g.target },
+    policy: {
+      maxSizeBytes: g.maxSize ?? undefined,
+      targetPercentage: g.target,
+      sizeProtectMs: g.protectDays * DAY_MS,
+    },
   });
   input.pinned = new Set(g.pinned.flatMap((p, i) => (p ? [`${hp(i)}.narinfo`] : [])));
   return input;
@@ -391,14 +426,14 @@ test('property: after any prefix of the deletion sequence, what remains is closu
         plan.bytesAfter,
         counted.reduce((s, o) => s + o.size, 0),
       );
-      // Size policy: under the target unless what must stay is already over; evicted
-      // closures are never newer than the cutoff.
+      // Size policy: under the target unless what must stay is already over it; evicted
+      // closures are never newer than the cutoff, nor inside the protection age.
       if (plan.size?.triggered) {
-        const mustOnly = g.unreadable.some((u) => u) || g.pinned.some((p) => p);
-        if (!mustOnly) assert.ok(plan.bytesAfter <= plan.size.targetBytes);
+        assert.ok(plan.bytesAfter <= Math.max(plan.size.targetBytes, plan.size.protectedBytes));
         for (const n of narInfoDeletions(plan)) {
           if (n.reason === 'size') {
             assert.ok(plan.size.cutoff && n.lastModified <= plan.size.cutoff);
+            assert.ok(n.lastModified.getTime() <= NOW.getTime() - g.protectDays * DAY_MS);
           }
         }
       }
