@@ -260,15 +260,15 @@ export function planPrune(input: PruneInput): PrunePlan {
       if (allNarsFixed) for (const o of nars.values()) if (!isOrphan(o.key)) bytes += o.size;
       const costOf = (hps: Iterable<string>) => {
         let c = 0;
-        const newNars: string[] = [];
+        const newNars = new Set<string>();
         for (const hp of hps) {
           c += nodeBytes(hp);
           const k = nodes.get(hp)!.read.narKey;
-          if (!allNarsFixed && k && !countedNars.has(k) && !newNars.includes(k)) {
+          if (!allNarsFixed && k && !countedNars.has(k) && !newNars.has(k)) {
             const o = nars.get(k);
             if (o) {
               c += o.size;
-              newNars.push(k);
+              newNars.add(k);
             }
           }
         }

@@ -69,8 +69,11 @@ export interface PruneOptions {
 
 export interface PruneResult {
   dryRun: boolean;
-  /** The plan made from the first reading of the bucket (what a dry run shows). */
-  plan: PrunePlan;
+  /**
+   * The plan made from the first reading of the bucket (what a dry run shows); undefined
+   * only when the signal stopped the prune before it had one.
+   */
+  plan: PrunePlan | undefined;
   deleted: {
     narInfos: Tally;
     listings: Tally;
@@ -136,7 +139,7 @@ class PruneRun {
     this.checkConcurrency = Math.max(1, opts.checkConcurrency ?? 32);
     this.result = {
       dryRun: opts.dryRun ?? false,
-      plan: undefined as unknown as PrunePlan,
+      plan: undefined,
       deleted: {
         narInfos: tally(),
         listings: tally(),
@@ -161,7 +164,9 @@ class PruneRun {
     try {
       await this.execute();
     } catch (e) {
-      if (this.stopped && e === this.opts.signal?.reason) {
+      // Stopped on purpose: whatever the in-flight request threw (the signal's reason, or
+      // the storage's "aborted"), the prune was interrupted, not broken.
+      if (this.stopped) {
         this.result.interrupted = true;
       } else {
         const d = this.result.deleted;

@@ -106,9 +106,15 @@ export async function readNarInfos(
     else toFetch.push({ o, hashPart });
   }
   let done = 0;
+  let failed = false;
   await mapLimit(toFetch, opts.concurrency, async ({ o, hashPart }) => {
+    // After one failure the whole read fails: the other workers stop asking.
+    if (failed) return;
     opts.signal?.throwIfAborted();
-    const body = await blobs.get(o.key, { signal: opts.signal });
+    const body = await blobs.get(o.key, { signal: opts.signal }).catch((e: unknown) => {
+      failed = true;
+      throw e;
+    });
     if (body !== undefined) {
       const read = readNarInfo(body.toString('utf8'), hashPart, opts.storeDir);
       reads.set(o.key, read);

@@ -61,11 +61,13 @@ export async function runPrune(
       signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
     },
   );
-  io.out.write(
-    action.dryRun
-      ? `${planText(result.plan, ctx.blobs.description)}dry run: nothing was deleted\n`
-      : resultText(result, ctx.blobs.description),
-  );
+  if (result.plan === undefined) {
+    io.out.write('prune stopped before it had a plan; nothing was deleted\n');
+  } else if (action.dryRun) {
+    io.out.write(`${planText(result.plan, ctx.blobs.description)}dry run: nothing was deleted\n`);
+  } else {
+    io.out.write(resultText(result, ctx.blobs.description));
+  }
   return result.interrupted ? EXIT.interrupted : EXIT.ok;
 }
 
@@ -160,6 +162,6 @@ export function resultText(r: PruneResult, description: string): string {
     text += `kept ${r.spared.length} narinfos refreshed while pruning, with their closures\n`;
   }
   if (r.interrupted) text += 'stopped early; the next prune finishes the job\n';
-  for (const w of r.plan.warnings) text += `warning: ${w}\n`;
+  for (const w of r.plan?.warnings ?? []) text += `warning: ${w}\n`;
   return text;
 }

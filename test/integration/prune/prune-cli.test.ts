@@ -51,6 +51,17 @@ test('--prune --dry-run prints the plan and deletes nothing; --prune deletes and
     assert.deepEqual((await inventory(cache.client, cache.bucket)).keys, before.keys);
     assert.deepEqual(forgotten, []);
 
+    // A signal before the narinfos are read: interrupted, no plan, nothing deleted.
+    const early = new AbortController();
+    early.abort();
+    const outEarly: string[] = [];
+    assert.equal(
+      await runPrune(ctx, { dryRun: false }, { ...io(outEarly), drain: early.signal }),
+      EXIT.interrupted,
+    );
+    assert.match(outEarly.join(''), /stopped before it had a plan; nothing was deleted/);
+    assert.deepEqual((await inventory(cache.client, cache.bucket)).keys, before.keys);
+
     const out: string[] = [];
     assert.equal(await runPrune(ctx, { dryRun: false }, io(out)), EXIT.ok);
     assert.match(out.join(''), /deleted 2 narinfos .* 2 NARs/);
@@ -58,7 +69,7 @@ test('--prune --dry-run prints the plan and deletes nothing; --prune deletes and
     assert.deepEqual([...(await inventory(cache.client, cache.bucket)).keys], ['nix-cache-info']);
     assert.deepEqual((await checkCacheIntegrity(cache.client, cache.bucket)).problems, []);
 
-    // A drain signal already raised: the prune plans, stops before deleting, says so.
+    // A signal once the plan is made (nothing left to read): stops before deleting.
     const stop = new AbortController();
     stop.abort();
     const out2: string[] = [];

@@ -115,10 +115,10 @@ test('an old closure goes; a new one sharing its dependencies stays whole and su
     // A dry run shows the plan and deletes nothing.
     const dry = await prune({ blobs, logger, policy: policy(1) }, { dryRun: true, now });
     assert.equal(dry.dryRun, true);
-    assert.equal(dry.plan.deleting.expired.count, 2);
-    assert.equal(dry.plan.deleting.listings.count, 2);
-    assert.equal(dry.plan.deleting.releasedNars.count, 2);
-    assert.equal(dry.plan.kept.narInfos, 2);
+    assert.equal(dry.plan!.deleting.expired.count, 2);
+    assert.equal(dry.plan!.deleting.listings.count, 2);
+    assert.equal(dry.plan!.deleting.releasedNars.count, 2);
+    assert.equal(dry.plan!.kept.narInfos, 2);
     assert.deepEqual((await inventory(cache.client, cache.bucket)).keys, before.keys);
 
     const r = await prune(
@@ -156,8 +156,8 @@ test('an old closure goes; a new one sharing its dependencies stays whole and su
   // A second prune at the same clock has nothing left to do.
   await withStore(cache, async (blobs) => {
     const again = await prune({ blobs, logger, policy: policy(1) }, { now });
-    assert.equal(narInfoDeletions(again.plan).length, 0);
-    assert.equal(again.plan.releasedNars.length + again.plan.orphanNars.length, 0);
+    assert.equal(narInfoDeletions(again.plan!).length, 0);
+    assert.equal(again.plan!.releasedNars.length + again.plan!.orphanNars.length, 0);
   });
 });
 
@@ -209,12 +209,12 @@ test('the size policy evicts the least recently pushed closure whole and ends un
       { now: new Date(Date.now() + 20 * DAY_MS) },
     ),
   );
-  assert.equal(r.plan.size?.triggered, true);
-  assert.equal(r.plan.deleting.expired.count, 0, 'nothing is past retention');
-  assert.equal(r.plan.deleting.sizeEvicted.count, 2, "A's root and private dependency");
+  assert.equal(r.plan!.size?.triggered, true);
+  assert.equal(r.plan!.deleting.expired.count, 0, 'nothing is past retention');
+  assert.equal(r.plan!.deleting.sizeEvicted.count, 2, "A's root and private dependency");
   const after = await inventory(cache.client, cache.bucket);
-  assert.ok(after.bytes <= r.plan.size!.targetBytes, `${after.bytes} <= target`);
-  assert.equal(after.bytes, r.plan.bytesAfter, 'the plan counted what remains');
+  assert.ok(after.bytes <= r.plan!.size!.targetBytes, `${after.bytes} <= target`);
+  assert.equal(after.bytes, r.plan!.bytesAfter, 'the plan counted what remains');
   for (const p of keep) assert.ok(after.keys.has(narInfo(p)), `${p} kept`);
   for (const p of closures[0]!.filter((p) => !keep.has(p))) {
     assert.ok(!after.keys.has(narInfo(p)), `${p} evicted`);
