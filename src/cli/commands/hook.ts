@@ -1,26 +1,53 @@
 /**
  * `--post-build-hook`: what Nix's `post-build-hook` runs, as root, after every build, while
- * the build waits. It records `$OUT_PATHS` as one file in the inbox next to the local index
- * and returns: no SQLite, no S3, no daemon, no signing key, and none of the modules that
- * load them, so it takes about as long as Node takes to start. The running service
+ * the build waits. It records the built paths as one file in the inbox next to the local
+ * index and returns: no SQLite, no S3, no daemon, no signing key, and none of the modules
+ * that load them, so it takes about as long as Node takes to start. The running service
  * uploads the paths (and picks up files left while it was down at its next start).
  *
- * It fails (non-zero, which fails the build in Nix) only when the paths cannot be recorded.
+ * The paths come from `$OUT_PATHS`; when Nix passes it empty (Nix 2.8.0's bug, fixed in
+ * 2.8.1), from the outputs named in `$DRV_PATH`. It fails (non-zero, which fails the build
+ * in Nix) only when the paths cannot be recorded.
  */
+import { readFileSync } from 'node:fs';
 import type { LoftConfig } from '../../config/index.js';
 import type { Logger } from '../../util/log.js';
+import { describeError } from '../../util/errors.js';
 import { hookPathsFromEnv } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { inboxDirFor, writeInboxFile } from '../../watch/inbox.js';
+import { derivationOutputs } from '../../watch/drv-outputs.js';
+
+/** The paths a hook run should record. */
+export function hookPaths(
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+  readDrv: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): string[] {
+  const paths = hookPathsFromEnv(env);
+  const drv = env.DRV_PATH?.trim();
+  if (paths.length > 0 || !drv) return paths;
+  try {
+    const outs = derivationOutputs(readDrv(drv)).map((o) => o.path);
+    logger.debug(`post-build hook: $OUT_PATHS is empty; took ${outs.length} outputs from ${drv}`);
+    return outs;
+  } catch (e) {
+    // The store watcher still finds the outputs; a hook must not fail a build for this.
+    logger.warn(
+      `post-build hook: $OUT_PATHS is empty and ${drv} could not be read: ${describeError(e)}`,
+    );
+    return [];
+  }
+}
 
 export function runPostBuildHook(
   config: LoftConfig,
   io: { env: Readonly<Record<string, string | undefined>>; logger: Logger },
 ): ExitCode {
   const t0 = performance.now();
-  const paths = hookPathsFromEnv(io.env);
+  const paths = hookPaths(io.env, io.logger);
   if (paths.length === 0) {
-    io.logger.debug('post-build hook: $OUT_PATHS is empty; nothing to record');
+    io.logger.debug('post-build hook: no output paths; nothing to record');
     return EXIT.ok;
   }
   const dir = inboxDirFor(config.localCachePath);
