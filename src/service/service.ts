@@ -155,7 +155,8 @@ class Service {
         this.stop.abort();
         throw e;
       });
-      this.startInbox();
+      // Files the hook left while the service was down are queued before anything else.
+      await this.startInbox();
       this.startStoreWatcher();
       await this.discoverExisting();
       this.startTimers();
@@ -314,7 +315,7 @@ class Service {
 
   // ---- the post-build hook's inbox ------------------------------------------------------
 
-  private startInbox(): void {
+  private async startInbox(): Promise<void> {
     try {
       mkdirSync(this.inboxDir, { recursive: true, mode: 0o755 });
       this.inboxWatcher = new InboxWatcher(
@@ -331,7 +332,7 @@ class Service {
         `cannot watch the post-build hook's inbox ${this.inboxDir}: ${(e as Error).message}; reading it every ${this.timing.inboxPollMs / 1000} s`,
       );
     }
-    this.track(this.ingestInbox());
+    await this.ingestInbox().catch((e: unknown) => this.logger.warn(describeError(e)));
   }
 
   /** Read the inbox; serialized, and re-run once if asked while running. */
