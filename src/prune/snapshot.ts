@@ -23,26 +23,56 @@ export function sameVersion(
   );
 }
 
+/** A copy of `s` that shares no memory with the string it was cut from. */
+function ownCopy(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
 /**
  * Parsed narinfos by key, valid while the object's LastModified and size are unchanged
- * (a narinfo is rewritten whole, and a refresh moves its LastModified). Each entry holds
- * only hash parts and a key, a few hundred bytes.
+ * (a narinfo is rewritten whole, and a refresh moves its LastModified). Entries hold only
+ * hash parts and a key. Hash parts are interned: one string per path however many
+ * narinfos reference it, and none keeps the narinfo text it was cut from alive (V8 keeps
+ * the parent of a sliced string), so a service remembering a million narinfos holds tens
+ * of megabytes, not the texts.
  */
 export class NarInfoCache {
   readonly #entries = new Map<string, { size: number; lastModified: Date; read: NarInfoRead }>();
+  #strings = new Map<string, string>();
+
+  #intern(s: string): string {
+    let v = this.#strings.get(s);
+    if (v === undefined) {
+      v = ownCopy(s);
+      this.#strings.set(v, v);
+    }
+    return v;
+  }
 
   get(o: ListedObject): NarInfoRead | undefined {
     const e = this.#entries.get(o.key);
     return e && sameVersion(e, o) ? e.read : undefined;
   }
 
-  set(o: ListedObject, read: NarInfoRead): void {
-    this.#entries.set(o.key, { size: o.size, lastModified: o.lastModified, read });
+  /** Remember a reading; returns the stored (interned) copy to use instead of `read`. */
+  set(o: ListedObject, read: NarInfoRead): NarInfoRead {
+    const stored: NarInfoRead = {
+      ...read,
+      references: read.references.map((r) => this.#intern(r)),
+      narKey: read.narKey === undefined ? undefined : ownCopy(read.narKey),
+    };
+    this.#entries.set(ownCopy(o.key), { size: o.size, lastModified: o.lastModified, read: stored });
+    return stored;
   }
 
-  /** Forget every key not in `keys` (deleted from the bucket). */
+  /** Forget every key not in `keys` (deleted from the bucket), and strings no entry uses. */
   retainOnly(keys: ReadonlySet<string>): void {
     for (const k of this.#entries.keys()) if (!keys.has(k)) this.#entries.delete(k);
+    const used = new Map<string, string>();
+    for (const e of this.#entries.values()) {
+      for (const r of e.read.references) used.set(r, r);
+    }
+    this.#strings = used;
   }
 
   get size(): number {
@@ -116,9 +146,7 @@ export async function readNarInfos(
       throw e;
     });
     if (body !== undefined) {
-      const read = readNarInfo(body.toString('utf8'), hashPart, opts.storeDir);
-      reads.set(o.key, read);
-      cache.set(o, read);
+      reads.set(o.key, cache.set(o, readNarInfo(body.toString('utf8'), hashPart, opts.storeDir)));
     }
     opts.onRead?.(++done, toFetch.length);
   });

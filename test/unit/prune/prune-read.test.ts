@@ -82,9 +82,10 @@ test('versions compare at one-second resolution (HEAD dates have no milliseconds
 test('the narinfo cache answers only for the same version, and forgets deleted keys', () => {
   const cache = new NarInfoCache();
   const o = { key: `${SELF}.narinfo`, size: 100, lastModified: new Date(1000_000) };
-  const read = { references: [], narKey: undefined };
-  cache.set(o, read);
-  assert.equal(cache.get(o), read);
+  const read = { references: ['a'.repeat(32)], narKey: 'nar/x.nar' };
+  const stored = cache.set(o, read);
+  assert.deepEqual(stored, read);
+  assert.equal(cache.get(o), stored);
   assert.equal(cache.get({ ...o, lastModified: new Date(2000_000) }), undefined, 'refreshed');
   assert.equal(cache.get({ ...o, size: 101 }), undefined, 'rewritten');
   cache.retainOnly(new Set(['other']));
