@@ -39,6 +39,8 @@ import {
 /** S3 DeleteObjects takes at most 1,000 keys; a narinfo travels with its listing. */
 export const MAX_NARINFO_BATCH = 500;
 export const MAX_OBJECT_BATCH = 1000;
+/** Progress lines at info level at most this often (every batch at debug level). */
+const PROGRESS_INTERVAL_MS = 5000;
 
 export interface PruneDeps {
   blobs: BlobStore;
@@ -124,6 +126,7 @@ class PruneRun {
   private readonly checkConcurrency: number;
   private storeDir: string | undefined;
   private stage = 'listing the cache';
+  private lastInfo = -Infinity;
   private readonly result: PruneResult;
 
   constructor(
@@ -332,7 +335,7 @@ class PruneRun {
         for (const n of [...doomed, ...gone]) pending.delete(n.hashPart);
         await this.forget([...doomed, ...gone].map((n) => n.hashPart));
         done += doomed.length + gone.length;
-        this.log.info(`prune: deleted ${done}/${total} narinfos`, {
+        this.progress(`prune: deleted ${done}/${total} narinfos`, done === total, {
           batch: doomed.length,
           gone: gone.length,
           spared: changed.length,
@@ -395,6 +398,17 @@ class PruneRun {
     );
   }
 
+  /** Every batch at debug level; at info level the last one and one every few seconds. */
+  private progress(msg: string, last: boolean, fields: Record<string, number>): void {
+    const t = performance.now();
+    if (last || t - this.lastInfo >= PROGRESS_INTERVAL_MS) {
+      this.lastInfo = t;
+      this.log.info(msg, fields);
+    } else {
+      this.log.debug(msg, fields);
+    }
+  }
+
   private async forget(hashParts: string[]): Promise<void> {
     if (!this.deps.forget || hashParts.length === 0) return;
     try {
@@ -420,7 +434,7 @@ class PruneRun {
       for (const o of go) add(into, o.size);
       this.result.alreadyGone += gone;
       done += batch.length;
-      this.log.info(`prune: deleted ${done}/${objs.length} ${what}`, {
+      this.progress(`prune: deleted ${done}/${objs.length} ${what}`, done === objs.length, {
         batch: go.length,
         gone,
         rewritten: kept,

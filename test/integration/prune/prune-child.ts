@@ -13,7 +13,7 @@ const [bucket, nowMs, batch] = process.argv.slice(2);
 const line = (level: string) => (msg: string, fields?: LogFields) =>
   process.stdout.write(`${JSON.stringify({ level, msg, ...fields })}\n`);
 const logger: Logger = {
-  debug: () => {},
+  debug: line('debug'),
   info: line('info'),
   warn: line('warn'),
   error: line('error'),
