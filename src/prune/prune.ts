@@ -21,7 +21,6 @@ import { mapLimit } from '../util/limit.js';
 import type { BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { hashPartOfNarInfoKey } from '../storage/keys.js';
 import { PruneIncompleteError } from './errors.js';
-import { addClosure } from './graph.js';
 import type { NarInfoRead } from './narinfo-read.js';
 import { planPrune, type PlannedNarInfo, type PrunePlan, type Tally } from './plan.js';
 import type { PrunePolicy } from './policy.js';
@@ -236,20 +235,25 @@ class PruneRun {
     const root2 = await listRoot(this.blobs);
     const pinned = changedNarInfoKeys(root1, root2);
     const reads2 = await this.read(root2);
-    const plan2 = planPrune({
-      now: this.now,
-      policy: this.deps.policy,
-      objects: [...root2, ...nars],
-      narInfos: reads2,
-      uploads,
-      pinned,
-    });
+    // Nothing new or changed: the first plan stands (narinfos deleted meanwhile by someone
+    // else are found gone by the checks). Otherwise plan again from the newer view.
+    const plan2 =
+      pinned.size === 0
+        ? plan
+        : planPrune({
+            now: this.now,
+            policy: this.deps.policy,
+            objects: [...root2, ...nars],
+            narInfos: reads2,
+            uploads,
+            pinned,
+          });
     if (pinned.size > 0) {
       this.log.info(`prune: ${pinned.size} narinfos were written while reading; they are kept`);
     }
 
     this.stage = 'deleting narinfos';
-    const deletedNarKeys = await this.deleteNarInfos(plan2, reads2);
+    const deletedNarKeys = await this.deleteNarInfos(plan2);
     if (this.stopped) {
       this.result.interrupted = true;
       return;
@@ -303,17 +307,14 @@ class PruneRun {
   }
 
   /** Delete the plan's narinfos layer by layer; returns the NAR keys they pointed at. */
-  private async deleteNarInfos(
-    plan: PrunePlan,
-    reads: Map<string, NarInfoRead>,
-  ): Promise<Set<string>> {
+  private async deleteNarInfos(plan: PrunePlan): Promise<Set<string>> {
     const pending = new Set(plan.narInfoLayers.flat().map((n) => n.hashPart));
     const total = pending.size;
     const deletedNarKeys = new Set<string>();
     if (total === 0) return deletedNarKeys;
     const batchSize = clampBatch(this.opts.narInfoBatchSize, MAX_NARINFO_BATCH);
-    // The graph with any rewritten narinfo's new references, for sparing closures.
-    const graph = new Map(plan.graph);
+    // References of narinfos rewritten during the prune, read again, for sparing closures.
+    const overrides = new Map<string, readonly string[]>();
     let done = 0;
     for (const layer of plan.narInfoLayers) {
       for (const batch of chunks(layer, batchSize)) {
@@ -321,7 +322,7 @@ class PruneRun {
         const todo = batch.filter((n) => pending.has(n.hashPart));
         if (todo.length === 0) continue;
         const { go, changed, gone } = await this.check(todo);
-        if (changed.length > 0) await this.spare(changed, graph, pending, reads);
+        if (changed.length > 0) await this.spare(changed, plan, overrides, pending);
         const doomed = go.filter((n) => pending.has(n.hashPart));
         const keys = doomed.flatMap((n) => (n.listing ? [n.key, n.listing.key] : [n.key]));
         if (keys.length > 0) await this.blobs.deleteMany(keys);
@@ -367,9 +368,9 @@ class PruneRun {
    */
   private async spare(
     changed: PlannedNarInfo[],
-    graph: Map<string, readonly string[]>,
+    plan: PrunePlan,
+    overrides: Map<string, readonly string[]>,
     pending: Set<string>,
-    reads: Map<string, NarInfoRead>,
   ): Promise<void> {
     const heads = await mapLimit(changed, this.checkConcurrency, (n) => this.blobs.head(n.key));
     const fresh = changed.map((n, i) => heads[i]).filter((h) => h !== undefined);
@@ -377,18 +378,10 @@ class PruneRun {
       concurrency: this.readConcurrency,
       storeDir: this.storeDir,
     });
-    for (const [key, read] of reread) {
-      const hp = hashPartOfNarInfoKey(key)!;
-      reads.set(key, read);
-      graph.set(
-        hp,
-        read.references.filter((r) => r !== hp && graph.has(r)),
-      );
-    }
-    const keep = addClosure(
-      graph,
+    for (const [key, read] of reread) overrides.set(hashPartOfNarInfoKey(key)!, read.references);
+    const keep = plan.graph.closureOfNames(
       changed.map((n) => n.hashPart),
-      new Set(),
+      overrides,
     );
     let spared = 0;
     for (const hp of keep) if (pending.delete(hp)) spared++;
