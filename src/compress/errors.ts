@@ -67,3 +67,22 @@ function describeValue(v: unknown): string {
   }
   return `of type ${typeof v}`;
 }
+
+/**
+ * The compressor's input was not the bytes the caller said it would be (sha256 or size):
+ * the stream errors instead of ending, so nothing made from those bytes is published.
+ */
+export class CompressionInputMismatchError extends LoftError {
+  constructor(
+    readonly expected: { sha256: Buffer; size: number },
+    readonly actual: { sha256: Buffer | undefined; size: number },
+  ) {
+    super(
+      'COMPRESSION_INPUT_MISMATCH',
+      'work',
+      actual.sha256 === undefined
+        ? `compressor input grew past the expected ${expected.size} bytes`
+        : `compressor input has sha256 ${actual.sha256.toString('hex')} (${actual.size} bytes), expected ${expected.sha256.toString('hex')} (${expected.size} bytes)`,
+    );
+  }
+}

@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { PassThrough, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import {
   CompressionToolMissingError,
   CompressionFailedError,
@@ -21,8 +21,11 @@ import { ProcessCompressStream } from './process-stream.js';
 import { Slots } from './slots.js';
 import { ZstdPool } from './zstd-pool.js';
 import { ZstdCompressStream } from './zstd-stream.js';
+import { NoneCompressStream } from './none-stream.js';
+import type { CompressionDigests, InputExpectation } from './digests.js';
 
 export * from './errors.js';
+export type { CompressionDigests, InputExpectation } from './digests.js';
 
 export type CompressionName = 'zstd' | 'xz' | 'none';
 export const compressionNames: readonly CompressionName[] = ['zstd', 'xz', 'none'];
@@ -33,7 +36,21 @@ export interface CompressorOptions {
    * "none" ignores it.
    */
   level?: number;
+  /**
+   * sha256 and size of input and output, readable with `digests()` after 'end'. zstd
+   * computes them in its worker thread, so the main thread never hashes the bytes.
+   */
+  digests?: boolean;
+  /**
+   * What the input must be. When its sha256 or size differs, the stream errors with
+   * COMPRESSION_INPUT_MISMATCH instead of ending (as soon as it grows too big), so a
+   * consumer that completes only on a clean end never completes with other bytes.
+   */
+  expectInput?: InputExpectation;
 }
+
+/** A compressor stream; `digests()` is set once it has ended, when they were asked for. */
+export type Compressor = Duplex & { digests(): CompressionDigests | undefined };
 
 export interface Compression {
   readonly name: CompressionName;
@@ -49,7 +66,7 @@ export interface Compression {
    * COMPRESSION_FAILED) when compression fails; destroying it frees its worker session or
    * kills its process.
    */
-  createCompressor(opts?: CompressorOptions): Duplex;
+  createCompressor(opts?: CompressorOptions): Compressor;
   /**
    * Checks this method can run here (loads zstd in a worker, or runs `xz --version`), so
    * a service can fail at start instead of at its first upload.
@@ -104,7 +121,11 @@ const zstd: Compression = {
   defaultLevel: ZSTD_LEVELS.default,
   createCompressor(opts = {}) {
     const level = checkLevel('zstd', opts.level, ZSTD_LEVELS);
-    return new ZstdCompressStream(pool(), level, { maxInflight: ZSTD_MAX_INFLIGHT });
+    return new ZstdCompressStream(pool(), level, {
+      maxInflight: ZSTD_MAX_INFLIGHT,
+      digests: opts.digests,
+      expectInput: opts.expectInput,
+    });
   },
   async check() {
     const c = this.createCompressor();
@@ -135,6 +156,8 @@ const xz: Compression = {
       command: 'xz',
       args: ['--compress', '--stdout', '--quiet', `-${level}`, '-T1'],
       slots: slots(),
+      digests: opts.digests,
+      expectInput: opts.expectInput,
     });
   },
   check() {
@@ -156,8 +179,8 @@ const none: Compression = {
   defaultLevel: undefined,
   // A level means nothing here and is ignored: the config loader already warns when one
   // is set with compression = "none", and the pipeline passes it through unchanged.
-  createCompressor() {
-    return new PassThrough();
+  createCompressor(opts = {}) {
+    return new NoneCompressStream(opts);
   },
   async check() {},
 };

@@ -9,6 +9,13 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { CompressionFailedError, CompressionToolMissingError } from './errors.js';
 import type { Slots } from './slots.js';
+import {
+  DigestPair,
+  inputMismatch,
+  oversize,
+  type CompressionDigests,
+  type InputExpectation,
+} from './digests.js';
 
 type Callback = (err?: Error | null) => void;
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
@@ -21,6 +28,8 @@ export interface ProcessStreamOptions {
   command: string;
   args: string[];
   slots: Slots;
+  digests?: boolean;
+  expectInput?: InputExpectation;
 }
 
 export class ProcessCompressStream extends Duplex {
@@ -36,9 +45,12 @@ export class ProcessCompressStream extends Duplex {
   private finalCb: Callback | undefined;
   private bytesIn = 0;
   private bytesOut = 0;
+  private readonly hashing: DigestPair | undefined;
+  private finalDigests: CompressionDigests | undefined;
 
   constructor(private readonly opts: ProcessStreamOptions) {
     super();
+    if (opts.digests || opts.expectInput) this.hashing = new DigestPair();
     this.cancelWait = opts.slots.acquire(() => {
       this.cancelWait = undefined;
       this.holdsSlot = true;
@@ -49,6 +61,11 @@ export class ProcessCompressStream extends Duplex {
   /** The tool's process id once started (tests check it is gone after destroy). */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** sha256 and sizes of input and output, once the stream has ended (with `digests`). */
+  digests(): CompressionDigests | undefined {
+    return this.finalDigests;
   }
 
   stats(): { bytesIn: number; bytesOut: number } {
@@ -88,6 +105,7 @@ export class ProcessCompressStream extends Duplex {
     });
     child.stdout.on('data', (b: Buffer) => {
       this.bytesOut += b.length;
+      this.hashing?.out(b);
       if (!this.push(b)) child.stdout.pause();
     });
     child.stdout.on('end', () => {
@@ -112,6 +130,12 @@ export class ProcessCompressStream extends Duplex {
       return;
     }
     this.bytesIn += chunk.length;
+    this.hashing?.in(chunk);
+    const tooBig = oversize(this.bytesIn, this.opts.expectInput);
+    if (tooBig) {
+      cb(tooBig);
+      return;
+    }
     if (child.stdin.write(chunk)) cb();
     else child.stdin.once('drain', () => cb());
   }
@@ -157,6 +181,15 @@ export class ProcessCompressStream extends Duplex {
     if (!this.stdoutEnded) return;
     this.finalCb = undefined;
     if (this.exitStatus.code === 0) {
+      if (this.hashing) {
+        const d = this.hashing.finish();
+        const bad = inputMismatch(d, this.opts.expectInput);
+        if (bad) {
+          cb(bad);
+          return;
+        }
+        this.finalDigests = d;
+      }
       this.push(null);
       cb();
     } else {

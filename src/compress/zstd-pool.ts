@@ -9,11 +9,11 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CompressionFailedError } from './errors.js';
-import type { FromWorker, ToWorker, ZstdSessionParams } from './zstd-protocol.js';
+import type { FromWorker, SessionDigests, ToWorker, ZstdSessionParams } from './zstd-protocol.js';
 
 /** What a session's owner (the compressor stream) hears from its worker. */
 export interface SessionSink {
-  onOutput(out: Buffer[], ended: boolean): void;
+  onOutput(out: Buffer[], ended: boolean, digests?: SessionDigests): void;
   onError(err: Error): void;
 }
 
@@ -94,6 +94,7 @@ class PoolWorker {
     sink.onOutput(
       m.out.map((u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)),
       m.ended,
+      m.digests,
     );
   }
 
@@ -179,7 +180,7 @@ export class ZstdPool {
    * Open a session on the least-loaded worker (starting one if the pool has room).
    * `whole` says the first message will carry all the input: never worth boosting.
    */
-  open(level: number, whole: boolean, sink: SessionSink): ZstdSession {
+  open(level: number, whole: boolean, sink: SessionSink, digests = false): ZstdSession {
     const w = this.pick();
     const id = this.nextId++;
     let nbWorkers = 0;
@@ -188,11 +189,12 @@ export class ZstdPool {
       this.boostedIds.add(id);
     }
     const params: ZstdSessionParams = { level, nbWorkers };
+    if (digests) params.digests = true;
     if (nbWorkers > 0 && this.boostJobSize !== undefined) params.jobSize = this.boostJobSize;
     w.attach(id, {
-      onOutput: (out, ended) => {
+      onOutput: (out, ended, d) => {
         if (ended) this.boostedIds.delete(id);
-        sink.onOutput(out, ended);
+        sink.onOutput(out, ended, d);
       },
       onError: (err) => {
         this.boostedIds.delete(id);

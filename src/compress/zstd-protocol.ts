@@ -11,6 +11,16 @@ export interface ZstdSessionParams {
   nbWorkers: number;
   /** Input per zstd thread job when nbWorkers > 0 (zstd's default when absent). */
   jobSize?: number;
+  /** Hash input and output (sha256) here, and send the digests with the final reply. */
+  digests?: boolean;
+}
+
+/** sha256 digests and sizes of a session's input and output. */
+export interface SessionDigests {
+  inputSha256: Uint8Array;
+  inputSize: number;
+  outputSha256: Uint8Array;
+  outputSize: number;
 }
 
 export type ToWorker =
@@ -37,5 +47,7 @@ export type FromWorker =
       ended: boolean;
       /** The message's input buffer, handed back for reuse. */
       input?: Uint8Array;
+      /** With `ended`, when the session was opened with `digests`. */
+      digests?: SessionDigests;
     }
   | { t: 'error'; id: number; message: string };

@@ -13,10 +13,21 @@
  */
 import { Duplex } from 'node:stream';
 import type { ZstdPool, ZstdSession } from './zstd-pool.js';
+import type { SessionDigests } from './zstd-protocol.js';
+import {
+  inputMismatch,
+  oversize,
+  type CompressionDigests,
+  type InputExpectation,
+} from './digests.js';
 
 export interface ZstdStreamOptions {
   /** Batches at the worker at once: 2 keeps it busy while we handle a reply. */
   maxInflight: number;
+  /** Have the worker hash input and output (see `digests()`). */
+  digests?: boolean;
+  /** Error instead of ending when the input differs (implies `digests`). */
+  expectInput?: InputExpectation;
 }
 
 type Callback = (err?: Error | null) => void;
@@ -42,6 +53,7 @@ export class ZstdCompressStream extends Duplex {
   private finished = false;
   private bytesIn = 0;
   private bytesOut = 0;
+  private finalDigests: CompressionDigests | undefined;
 
   constructor(
     private readonly pool: ZstdPool,
@@ -52,6 +64,11 @@ export class ZstdCompressStream extends Duplex {
       readableHighWaterMark: pool.batchBytes,
       writableHighWaterMark: pool.batchBytes,
     });
+  }
+
+  /** sha256 and sizes of input and output, once the stream has ended (with `digests`). */
+  digests(): CompressionDigests | undefined {
+    return this.finalDigests;
   }
 
   /** Bytes accepted and produced, and input bytes held here or at the worker. */
@@ -66,12 +83,16 @@ export class ZstdCompressStream extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: Callback): void {
     this.accept(chunk);
-    this.admit(cb);
+    const tooBig = oversize(this.bytesIn, this.opts.expectInput);
+    if (tooBig) cb(tooBig);
+    else this.admit(cb);
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: Callback): void {
     for (const c of chunks) this.accept(c.chunk);
-    this.admit(cb);
+    const tooBig = oversize(this.bytesIn, this.opts.expectInput);
+    if (tooBig) cb(tooBig);
+    else this.admit(cb);
   }
 
   override _final(cb: Callback): void {
@@ -149,10 +170,15 @@ export class ZstdCompressStream extends Duplex {
   }
 
   private send(b: Batch | undefined, end: boolean): void {
-    this.session ??= this.pool.open(this.level, end, {
-      onOutput: (out, ended) => this.onOutput(out, ended),
-      onError: (err) => this.destroy(err),
-    });
+    this.session ??= this.pool.open(
+      this.level,
+      end,
+      {
+        onOutput: (out, ended, d) => this.onOutput(out, ended, d),
+        onError: (err) => this.destroy(err),
+      },
+      this.opts.digests === true || this.opts.expectInput !== undefined,
+    );
     const size = b?.len ?? 0;
     this.inflightSizes.push(size);
     this.inflightBytes += size;
@@ -160,9 +186,25 @@ export class ZstdCompressStream extends Duplex {
     this.session.send(b === undefined ? undefined : b.buf.subarray(0, b.len), end);
   }
 
-  private onOutput(out: Buffer[], ended: boolean): void {
+  private onOutput(out: Buffer[], ended: boolean, d?: SessionDigests): void {
     if (this.destroyed || this.finished) return;
     this.inflightBytes -= this.inflightSizes.shift() ?? 0;
+    if (ended && d !== undefined) {
+      const digests: CompressionDigests = {
+        inputSha256: Buffer.from(d.inputSha256),
+        inputSize: d.inputSize,
+        outputSha256: Buffer.from(d.outputSha256),
+        outputSize: d.outputSize,
+      };
+      // Checked before the last bytes go out and before 'end': a consumer that completes
+      // only on a clean end never completes with input that was not what it expected.
+      const bad = inputMismatch(digests, this.opts.expectInput);
+      if (bad) {
+        this.destroy(bad);
+        return;
+      }
+      this.finalDigests = digests;
+    }
     for (const b of out) {
       this.bytesOut += b.length;
       if (!this.push(b)) this.readBlocked = true;

@@ -3,9 +3,10 @@
  * their chunks in message order. zstd-napi's calls are synchronous and take tens of
  * milliseconds per MiB, which is why they run here and never on the main thread.
  */
+import { createHash, type Hash as Hasher } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
-import type { FromWorker, ToWorker, ZstdSessionParams } from './zstd-protocol.js';
+import type { FromWorker, SessionDigests, ToWorker, ZstdSessionParams } from './zstd-protocol.js';
 
 type Binding = typeof import('zstd-napi/binding.js');
 type CCtx = InstanceType<Binding['CCtx']>;
@@ -25,6 +26,8 @@ const MAX_IDLE_MT_CONTEXTS = 1;
 interface Session {
   cctx: CCtx;
   nbWorkers: number;
+  /** Hashing here keeps a NAR's two sha256 passes off the main thread. */
+  hashes?: { input: Hasher; output: Hasher; inputSize: number; outputSize: number };
 }
 const sessions = new Map<number, Session>();
 /** Idle contexts by thread count: a multi-threaded one holds its job buffers (tens of MiB). */
@@ -42,7 +45,16 @@ function openSession(p: ZstdSessionParams): Session {
     cctx.setParameter(zstd.CParameter.nbWorkers, p.nbWorkers);
     if (p.jobSize !== undefined) cctx.setParameter(zstd.CParameter.jobSize, p.jobSize);
   }
-  return { cctx, nbWorkers: p.nbWorkers };
+  const session: Session = { cctx, nbWorkers: p.nbWorkers };
+  if (p.digests) {
+    session.hashes = {
+      input: createHash('sha256'),
+      output: createHash('sha256'),
+      inputSize: 0,
+      outputSize: 0,
+    };
+  }
+  return session;
 }
 
 function releaseSession(id: number): void {
@@ -66,6 +78,7 @@ function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
     sessions.set(m.id, session);
   }
   const cctx = session.cctx;
+  const hashes = session.hashes;
   const out: Uint8Array[] = [];
   let used = 0;
   const emit = () => {
@@ -73,6 +86,10 @@ function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
     // An exact-size copy we own, so the main thread receives it by transfer.
     const b = Buffer.allocUnsafeSlow(used);
     scratch.copy(b, 0, 0, used);
+    if (hashes) {
+      hashes.output.update(b);
+      hashes.outputSize += used;
+    }
     out.push(b);
     used = 0;
   };
@@ -95,11 +112,26 @@ function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
   // message: zstd then knows the whole size, sizes its tables to it, records it in the
   // frame header and skips multi-threading.
   const chunk = m.chunk ?? empty;
+  if (hashes) {
+    hashes.input.update(chunk);
+    hashes.inputSize += chunk.length;
+  }
   if (m.end) run(chunk, zstd.EndDirective.end);
   else if (chunk.length > 0) run(chunk, zstd.EndDirective.continue);
   emit();
+  let digests: SessionDigests | undefined;
+  if (m.end && hashes) {
+    digests = {
+      inputSha256: hashes.input.digest(),
+      inputSize: hashes.inputSize,
+      outputSha256: hashes.output.digest(),
+      outputSize: hashes.outputSize,
+    };
+  }
   if (m.end) releaseSession(m.id);
-  reply(m, { t: 'out', id: m.id, out, ended: m.end }, out);
+  const r: FromWorker = { t: 'out', id: m.id, out, ended: m.end };
+  if (digests) r.digests = digests;
+  reply(m, r, out);
 }
 
 /** Post a reply, handing the input buffer back (zstd has copied what it needs). */
