@@ -187,10 +187,20 @@ export class LocalStore {
    * afresh, not from the cache) and, if given, against `expect` (the path info the caller
    * is about to publish). On any difference the stream errors with NarMismatchError
    * instead of ending. Destroy the stream to abandon it.
+   *
+   * `hashedByCaller` (with `expect`): the caller hashes the bytes itself and must not
+   * publish them unless they match `expect`; sizes are still checked here. The upload
+   * pipeline uses it to hash in the compressor's worker thread instead of twice.
    */
-  narStream(path: string, opts: { expect?: NarExpectation } = {}): Readable {
+  narStream(
+    path: string,
+    opts: { expect?: NarExpectation; hashedByCaller?: boolean } = {},
+  ): Readable {
+    if (opts.hashedByCaller && !opts.expect) {
+      throw new Error('internal: narStream({ hashedByCaller }) needs `expect` to hash against');
+    }
     // The verifier is the stream handed out; the path info it checks against arrives first.
-    const out = new NarVerifier(path);
+    const out = new NarVerifier(path, undefined, opts.hashedByCaller);
     let source: Readable | undefined;
     const start = async () => {
       parseStorePath(path, this.storeDir);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { verifyNar } from '../../../src/store/nar-verify.js';
+import { NarVerifier, verifyNar } from '../../../src/store/nar-verify.js';
 import { NarMismatchError } from '../../../src/store/errors.js';
 import { isLoftError } from '../../../src/util/errors.js';
 
@@ -88,5 +88,33 @@ test('too short: errors at the end with both sizes', async () => {
   await assert.rejects(
     run([nar().subarray(0, 100)], { narHash: HASH, narSize: 120 }),
     (e: unknown) => e instanceof NarMismatchError && /\(100 bytes\)/.test(e.message),
+  );
+});
+
+test('hashedByCaller: sizes are still checked here, the hash is left to the caller', async () => {
+  const collect = async (chunks: Buffer[], expected: { narHash: string; narSize: number }) => {
+    const v = new NarVerifier(P, expected, true);
+    const out: Buffer[] = [];
+    await pipeline(
+      Readable.from(chunks),
+      v,
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          out.push(c);
+          cb();
+        },
+      }),
+    );
+    return Buffer.concat(out);
+  };
+  // Different bytes of the same size pass: the caller (the compressor) hashes them.
+  const other = nar('ho\n');
+  assert.deepEqual(await collect([other], { narHash: HASH, narSize: other.length }), other);
+  // A size difference does not.
+  await assert.rejects(collect([nar('hi there\n')], { narHash: HASH, narSize: 120 }), (e) =>
+    isLoftError(e, 'NAR_MISMATCH'),
+  );
+  await assert.rejects(collect([nar().subarray(0, 100)], { narHash: HASH, narSize: 120 }), (e) =>
+    isLoftError(e, 'NAR_MISMATCH'),
   );
 });
