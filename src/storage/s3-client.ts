@@ -100,6 +100,15 @@ function headersOf(request: unknown): Record<string, string> | undefined {
     : undefined;
 }
 
+/** Bodies at least this big go as UNSIGNED-PAYLOAD (see createS3Client). */
+const UNSIGNED_PAYLOAD_MIN_BYTES = 64 * 1024;
+
+function byteLength(body: unknown): number {
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  if (body instanceof Uint8Array) return body.byteLength;
+  return 0;
+}
+
 export function createS3Client(s: S3ClientSettings): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: s.maxSockets };
   const config: S3ClientConfig = {
@@ -153,6 +162,29 @@ export function createS3Client(s: S3ClientSettings): S3Client {
     relation: 'before',
     toMiddleware: 'httpSigningMiddleware',
     name: 'loftDeleteContentMd5',
+  });
+
+  // NAR bodies are not hashed again for the signature: the pipeline already hashed every
+  // byte (FileHash, and NarHash, which every Nix client verifies on substitution), and
+  // SigV4's payload hash would be a third sha256 pass on the main thread. S3, RGW, MinIO,
+  // Garage and R2 accept UNSIGNED-PAYLOAD; headers, key and bucket stay signed. Small
+  // objects (narinfos) keep a signed payload: hashing them costs nothing.
+  const unsignedBodies = ((next: MwNext, context: MwContext) => async (args: MwArgs) => {
+    const headers = headersOf(args.request);
+    if (
+      headers &&
+      (context.commandName === 'UploadPartCommand' ||
+        (context.commandName === 'PutObjectCommand' &&
+          byteLength((args.request as { body?: unknown }).body) >= UNSIGNED_PAYLOAD_MIN_BYTES))
+    ) {
+      headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    }
+    return next(args);
+  }) as unknown as Middleware;
+  client.middlewareStack.addRelativeTo(unsignedBodies, {
+    relation: 'before',
+    toMiddleware: 'httpSigningMiddleware',
+    name: 'loftUnsignedNarBodies',
   });
 
   // Extra headers go on after SigV4 signing, so they are not in SignedHeaders: an auth
