@@ -20,7 +20,9 @@ import { NarParser } from '../nix/nar-parse.js';
 import { NarListingBuilder } from '../nix/nar-listing.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import type { SecretKey } from '../nix/signing.js';
-import type { Compression } from '../compress/index.js';
+import { CompressionInputMismatchError, type Compression } from '../compress/index.js';
+import { Hash } from '../nix/hash.js';
+import { NarMismatchError } from '../store/errors.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { PathInfo } from '../store/path-info.js';
 // keys.js and port.js, not index.js: a push to a local directory need not load the AWS SDK.
@@ -28,7 +30,6 @@ import { CONTENT_TYPES, listingKey, narInfoKey, narKey } from '../storage/keys.j
 import type { BlobStore } from '../storage/port.js';
 import { ensureCacheInfo } from './cache-info.js';
 import { PushProgress, type PushEvent } from './events.js';
-import { HashTap } from './hash-tap.js';
 import { buildNarInfo, type StoredNar } from './narinfo-build.js';
 import { hashPartOf, planPush, summarizePlan, type PlanSummary } from './plan.js';
 import { PublishOrder } from './publish-order.js';
@@ -118,6 +119,20 @@ function isFatal(e: unknown): boolean {
 function isTransient(e: unknown): boolean {
   if (!(e instanceof LoftError)) return true; // unexpected stream errors: one more try
   return e.code === 'DAEMON_CONNECTION_LOST' || e.code === 'S3_REQUEST_FAILED';
+}
+
+/** The store's own error for bytes that differ from the registered narHash/narSize. */
+function narMismatch(info: PathInfo, e: CompressionInputMismatchError): NarMismatchError {
+  return new NarMismatchError(info.path, {
+    expectedHash: info.narHash,
+    expectedSize: info.narSize,
+    actualHash:
+      e.actual.sha256 === undefined
+        ? undefined
+        : new Hash('sha256', e.actual.sha256).toNix32String(),
+    actualSize: e.actual.size,
+    against: 'registered',
+  });
 }
 
 export async function push(
@@ -347,11 +362,21 @@ class PushRun {
     signal: AbortSignal,
   ): Promise<{ nar: StoredNar; listing?: Buffer }> {
     const { compression, compressionLevel, blobs, store } = this.ctx;
+    // The compressor hashes what it reads (the NAR, against the registered narHash) and
+    // what it writes (the FileHash); zstd does both in its worker thread. It errors instead
+    // of ending on a mismatch, so the upload, which completes only on a clean end, never
+    // completes with bytes other than the store registered. The store checks sizes only.
     const nar: Readable = store.narStream(info.path, {
       expect: { narHash: info.narHash, narSize: info.narSize },
+      hashedByCaller: true,
+    });
+    const compressor = compression.createCompressor({
+      level: compressionLevel,
+      digests: true,
+      expectInput: { sha256: Hash.parse(info.narHash).digest, size: info.narSize },
     });
     let read = 0;
-    let written = 0;
+    let stored = 0;
     nar.on('data', (c: Buffer) => {
       read += c.length;
       this.progress.narBytesRead += c.length;
@@ -370,18 +395,9 @@ class PushRun {
         }
       });
     }
-    const tap = new HashTap((n) => {
-      written += n;
-      this.progress.fileBytesWritten += n;
-    });
-    // pipeline() destroys every stage with the first error, so a NAR that fails its check
-    // errors the tap, and the upload (which only completes on a clean end) is aborted.
-    const body = pipeline(
-      nar,
-      compression.createCompressor({ level: compressionLevel }),
-      tap,
-      () => {},
-    );
+    // pipeline() destroys every stage with the first error, so a NAR that fails a check
+    // errors the compressor, and the upload is aborted.
+    const body = pipeline(nar, compressor, () => {});
     const key = narKey(info.narHash, compression.extension);
     let res;
     try {
@@ -389,27 +405,33 @@ class PushRun {
         contentType: CONTENT_TYPES.nar,
         sizeHint: info.narSize,
         signal,
+        onProgress: (bytes) => {
+          this.progress.fileBytesWritten += bytes - stored;
+          stored = bytes;
+        },
       });
     } catch (e) {
       // A failed attempt's bytes are not progress.
       this.progress.narBytesRead -= read;
-      this.progress.fileBytesWritten -= written;
-      throw e;
+      this.progress.fileBytesWritten -= stored;
+      throw e instanceof CompressionInputMismatchError ? narMismatch(info, e) : e;
     }
-    if (res.size !== tap.bytes) {
+    const digests = compressor.digests();
+    if (digests === undefined || res.size !== digests.outputSize) {
       throw new LoftError(
         'UPLOAD_SIZE_MISMATCH',
         'internal',
-        `storage stored ${res.size} bytes of ${key} but ${tap.bytes} were sent`,
+        `storage stored ${res.size} bytes of ${key} but the compressor produced ${digests?.outputSize}`,
       );
     }
+    this.progress.fileBytesWritten += res.size - stored;
     if (parser) parser.end();
     return {
       nar: {
         url: key,
         compression: compression.narinfoName,
-        fileHash: tap.fileHash(),
-        fileSize: tap.bytes,
+        fileHash: new Hash('sha256', digests.outputSha256).toNix32String(),
+        fileSize: digests.outputSize,
       },
       listing: listing?.toBuffer(),
     };
