@@ -88,32 +88,42 @@ export interface ServiceSetup {
   env: Record<string, string>;
 }
 
-/** A working directory with loft.toml for `cache` and `store`, plus `extra` [loft] lines. */
+/**
+ * A working directory with loft.toml for `cache` and `store`. `loft` overrides or adds
+ * `[loft]` keys, as TOML values (`{ upload_threads: '1', compression: '"xz"' }`).
+ */
 export function setupService(
   cache: TestCache,
   store: ChrootStore | undefined,
-  extra = '',
+  loft: Record<string, string> = {},
 ): ServiceSetup {
   const s3 = s3TestEnv();
   const dir = mkdtempSync(join(tmpdir(), 'loft-svc-'));
   const keyFile = join(dir, 'signing.key');
   writeFileSync(keyFile, cache.key.exportKeyFile(), { mode: 0o600 });
   const toml = join(dir, 'loft.toml');
+  const keys: Record<string, string> = {
+    local_cache_path: JSON.stringify(join(dir, 'state', 'cache.db')),
+    signing_key_path: JSON.stringify(keyFile),
+    skip_signed_by_keys: '[]',
+    upload_threads: '4',
+    ...(store
+      ? {
+          daemon_socket: JSON.stringify(store.socket),
+          real_store_dir: JSON.stringify(store.realStoreDir),
+        }
+      : {}),
+    ...loft,
+  };
   const lines = [
     '[s3]',
     `bucket = "${cache.bucket}"`,
     `endpoint = "${s3.endpoint}"`,
     `region = "${s3.region}"`,
     '[loft]',
-    `local_cache_path = "${join(dir, 'state', 'cache.db')}"`,
-    `signing_key_path = "${keyFile}"`,
-    'skip_signed_by_keys = []',
-    'upload_threads = 4',
+    ...Object.entries(keys).map(([k, v]) => `${k} = ${v}`),
   ];
-  if (store) {
-    lines.push(`daemon_socket = "${store.socket}"`, `real_store_dir = "${store.realStoreDir}"`);
-  }
-  writeFileSync(toml, `${lines.join('\n')}\n${extra}\n`);
+  writeFileSync(toml, `${lines.join('\n')}\n`);
   return {
     dir,
     toml,
