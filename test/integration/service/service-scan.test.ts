@@ -71,7 +71,7 @@ test('the initial scan resumes after a crash, completes once, and obeys --reset-
     let svc = start();
     const queued = await svc.waitEvent('scan-queued');
     assert.deepEqual([queued.valid, queued.upstream, queued.queued], [7, 1, 6]);
-    await svc.waitFor((l) => svc.events('uploaded').length >= 2, 'two paths published');
+    await svc.waitFor(() => svc.events('uploaded').length >= 2, 'two paths published');
     await svc.kill9();
     const mid = svc.uploaded().length;
     assert.ok(mid < 6, `killed mid-scan (${mid} of 6 published)`);
