@@ -155,10 +155,18 @@ export class ServiceProcess {
   private readonly child: ChildProcess;
   private waiters: (() => void)[] = [];
 
-  constructor(setup: ServiceSetup, args: string[] = []) {
+  constructor(setup: ServiceSetup, args: string[] = [], opts: { debug?: boolean } = {}) {
     this.child = spawn(
       process.execPath,
-      [loftBin, '-c', setup.toml, '--log-format', 'json', '--debug', ...args],
+      [
+        loftBin,
+        '-c',
+        setup.toml,
+        '--log-format',
+        'json',
+        ...(opts.debug === false ? [] : ['--debug']),
+        ...args,
+      ],
       { env: setup.env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let buf = '';
