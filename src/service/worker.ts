@@ -22,6 +22,7 @@ import { LoftError, describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { parseStorePath } from '../nix/store-path.js';
 import type { QueueEntry, QueueLane, UploadQueue } from '../index/queue.js';
+import { S3Error } from '../storage/errors.js';
 import { push, type PushContext, type PushOptions, type PushResult } from '../upload/push.js';
 import type { PushEvent } from '../upload/events.js';
 import { MAX_RETRY_DELAY_MS, OUTAGE_BASE_MS, OUTAGE_MAX_MS, retryDelayMs } from './backoff.js';
@@ -52,8 +53,18 @@ export interface WorkerStats {
   parked: number;
 }
 
-/** The batch cannot run at all for reasons outside the paths: wait, do not count attempts. */
+/**
+ * The failure is not the path's: S3 or the daemon is unreachable or refusing, the server
+ * answers 5xx or throttles after the storage layer's own retries, or Loft itself is
+ * misconfigured or broken. The worker waits instead of charging attempts, so an outage of
+ * any length never parks a path. (A 4xx on one object, a corrupt store path, or a path
+ * that vanished are the path's and are counted.)
+ */
 export function isOutage(e: unknown): boolean {
+  if (e instanceof S3Error) {
+    const s = e.failure.status;
+    if (s === undefined || s >= 500 || s === 429 || e.failure.code === 'SlowDown') return true;
+  }
   if (!(e instanceof LoftError)) return false;
   return (
     e.kind === 'environment' || e.kind === 'config' || e.kind === 'format' || e.kind === 'internal'
@@ -250,6 +261,16 @@ export class UploadWorker {
         }
         return;
       }
+      const outage = result.failed.find((f) => isOutage(f.error));
+      if (outage) {
+        // What was published is done; the rest waits for the server, not charged.
+        const failed = new Set(result.failed.map((f) => f.path));
+        const ok = live.filter((e) => !failed.has(e.storePath));
+        this.settle(ok, lane, result, published, started, performance.now() - t0);
+        queue.release(live.filter((e) => failed.has(e.storePath)).map((e) => e.hashPart));
+        this.pause(outage.error);
+        return;
+      }
       this.outageMs = 0;
       this.settle(live, lane, result, published, started, performance.now() - t0);
     } catch (e) {
@@ -262,18 +283,23 @@ export class UploadWorker {
         return;
       }
       queue.release(entries.map((x) => x.hashPart));
-      this.outageMs = Math.min(
-        OUTAGE_MAX_MS,
-        this.outageMs === 0 ? OUTAGE_BASE_MS : this.outageMs * 2,
-      );
-      this.outageUntil = this.now() + this.outageMs;
-      logger.error(
-        `uploads paused for ${Math.round(this.outageMs / 1000)} s: ${describeError(e)}`,
-        { event: 'outage', retryInMs: this.outageMs },
-      );
+      this.pause(e);
     } finally {
       lease?.release();
     }
+  }
+
+  /** Stop taking batches for a while (5 s, doubling to 5 min while it lasts). */
+  private pause(e: unknown): void {
+    this.outageMs = Math.min(
+      OUTAGE_MAX_MS,
+      this.outageMs === 0 ? OUTAGE_BASE_MS : this.outageMs * 2,
+    );
+    this.outageUntil = this.now() + this.outageMs;
+    this.deps.logger.error(
+      `uploads paused for ${Math.round(this.outageMs / 1000)} s: ${describeError(e)}`,
+      { event: 'outage', retryInMs: this.outageMs },
+    );
   }
 
   /** Settle each row of a finished push: done, failed (attempt counted) or back in line. */
