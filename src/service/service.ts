@@ -105,6 +105,10 @@ class Service {
   /** Internal drain: the external one, or a failed start. */
   private readonly stop = new AbortController();
   private scanActive = false;
+  /** The worker started (so there is something to stop and report). */
+  private started = false;
+  /** An error that ended the service from inside (the worker's queue failing). */
+  private fatal: unknown;
   private stopping = false;
   private inboxBusy: Promise<void> | undefined;
   private inboxAgain = false;
@@ -151,10 +155,12 @@ class Service {
         afterBatch: () => this.checkScanDone(),
       });
       workerDone = this.worker.run(this.stop.signal, signal).catch((e: unknown) => {
-        this.logger.error(`the upload worker stopped: ${describeError(e)}`);
+        // The queue itself failed (e.g. the index became unwritable): stop the service
+        // with that error, so it exits non-zero and systemd restarts it.
+        this.fatal ??= e;
         this.stop.abort();
-        throw e;
       });
+      this.started = true;
       // Files the hook left while the service was down are queued before anything else.
       await this.startInbox();
       this.startStoreWatcher();
@@ -198,6 +204,7 @@ class Service {
       this.stop.abort();
       await this.shutdown(pruner, workerDone);
     }
+    if (this.fatal !== undefined) throw this.fatal;
     return { aborted: signal.aborted, stats: this.worker?.stats ?? emptyStats() };
   }
 
@@ -517,10 +524,11 @@ class Service {
     workerDone: Promise<void> | undefined,
   ): Promise<void> {
     this.stopping = true;
-    if (!this.opts.signal.aborted)
+    if (this.started && !this.opts.signal.aborted && this.fatal === undefined) {
       this.logger.info('stopping: no new uploads; finishing those in flight', {
         event: 'stopping',
       });
+    }
     for (const t of this.timers) clearTimeout(t);
     this.timers.length = 0;
     this.inboxWatcher?.close();
@@ -528,8 +536,9 @@ class Service {
     this.storeWatcher?.close();
     await Promise.allSettled([...this.pending]);
     await pruner?.stop();
-    await workerDone?.catch(() => {});
-    const s = this.worker?.stats ?? emptyStats();
+    await workerDone;
+    if (!this.started) return;
+    const s = this.worker.stats;
     this.logger.info(
       `${this.opts.signal.aborted ? 'aborted' : 'stopped'}: ${s.uploadedPaths} paths uploaded since start`,
       { event: 'stopped', aborted: this.opts.signal.aborted, uploaded: s.uploadedPaths },
