@@ -89,13 +89,14 @@ export interface ServiceSetup {
 }
 
 /**
- * A working directory with loft.toml for `cache` and `store`. `loft` overrides or adds
- * `[loft]` keys, as TOML values (`{ upload_threads: '1', compression: '"xz"' }`).
+ * A working directory with loft.toml for `cache` and `store`. `loft` and `s3Keys` override
+ * or add `[loft]` and `[s3]` keys, as TOML values (`{ upload_threads: '1' }`).
  */
 export function setupService(
   cache: TestCache,
   store: ChrootStore | undefined,
   loft: Record<string, string> = {},
+  s3Keys: Record<string, string> = {},
 ): ServiceSetup {
   const s3 = s3TestEnv();
   const dir = mkdtempSync(join(tmpdir(), 'loft-svc-'));
@@ -115,11 +116,15 @@ export function setupService(
       : {}),
     ...loft,
   };
+  const s3Table: Record<string, string> = {
+    bucket: JSON.stringify(cache.bucket),
+    endpoint: JSON.stringify(s3.endpoint),
+    region: JSON.stringify(s3.region),
+    ...s3Keys,
+  };
   const lines = [
     '[s3]',
-    `bucket = "${cache.bucket}"`,
-    `endpoint = "${s3.endpoint}"`,
-    `region = "${s3.region}"`,
+    ...Object.entries(s3Table).map(([k, v]) => `${k} = ${v}`),
     '[loft]',
     ...Object.entries(keys).map(([k, v]) => `${k} = ${v}`),
   ];
