@@ -6,7 +6,7 @@ import type { Logger } from '../util/log.js';
 import { NarInfoCache, policyFromSettings, prune } from '../prune/index.js';
 import type { PruneRunner } from './prune-schedule.js';
 
-const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+const mb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : `${(n / 1e6).toFixed(1)} MB`);
 
 export function pruneRunner(deps: {
   config: LoftConfig;
