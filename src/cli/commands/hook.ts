@@ -15,7 +15,7 @@ import type { Logger } from '../../util/log.js';
 import { describeError } from '../../util/errors.js';
 import { hookPathsFromEnv } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { inboxDirFor, writeInboxFile } from '../../watch/inbox.js';
+import { inboxDirFor, looksLikeStorePath, writeInboxFile } from '../../watch/inbox.js';
 import { derivationOutputs } from '../../watch/drv-outputs.js';
 
 /** The paths a hook run should record. */
@@ -45,7 +45,18 @@ export function runPostBuildHook(
   io: { env: Readonly<Record<string, string | undefined>>; logger: Logger },
 ): ExitCode {
   const t0 = performance.now();
-  const paths = hookPaths(io.env, io.logger);
+  const given = hookPaths(io.env, io.logger);
+  // One odd word must not lose the others, nor fail the build: record what is usable.
+  const paths = given.filter((p) => looksLikeStorePath(p));
+  if (paths.length < given.length) {
+    io.logger.warn(
+      `post-build hook: ignoring ${given.length - paths.length} entries that are not store paths: ${given
+        .filter((p) => !looksLikeStorePath(p))
+        .slice(0, 5)
+        .map((p) => JSON.stringify(p))
+        .join(', ')}`,
+    );
+  }
   if (paths.length === 0) {
     io.logger.debug('post-build hook: no output paths; nothing to record');
     return EXIT.ok;

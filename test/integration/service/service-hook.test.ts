@@ -151,6 +151,18 @@ test('the hook never opens the database and fails only when it cannot record', a
     assert.equal(r.code, 0, 'nothing to record is not an error');
     assert.equal(readdirSync(setup.inboxDir).length, 1);
 
+    // A stray word is reported and skipped; the real paths are still recorded.
+    const q = `/nix/store/${'b'.repeat(32)}-y`;
+    r = await runLoft(['-c', setup.toml, '--post-build-hook'], {
+      ...setup.env,
+      OUT_PATHS: `relative/junk ${q}`,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /ignoring 1 entries that are not store paths: "relative\/junk"/);
+    const files = readdirSync(setup.inboxDir);
+    assert.equal(files.length, 2);
+    assert.ok(files.some((f) => readFileSync(join(setup.inboxDir, f), 'utf8').includes(q)));
+
     r = await runLoft(['-c', setup.toml, '--post-build-hook'], setup.env);
     assert.equal(r.code, 2, 'without $OUT_PATHS it is a usage error');
     assert.match(r.stderr, /OUT_PATHS/);
