@@ -50,7 +50,10 @@ test('the running service uploads a new closure within seconds; real Nix substit
     const queued = svc.events('queued').find((l) => l.source === 'watch');
     assert.ok(queued, 'found by the store watcher');
 
-    await substituteFresh(cache.url, cache.publicKey, [top!]);
+    rmSync(await substituteFresh(cache.url, cache.publicKey, [top!]), {
+      recursive: true,
+      force: true,
+    });
     const report = await checkCacheIntegrity(cache.client, cache.bucket);
     assert.deepEqual(report.problems, []);
     assert.equal(report.narInfos, 3);
