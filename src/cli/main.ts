@@ -86,12 +86,22 @@ async function runAction(
       }
       return code;
     }
-    default:
-      throw new LoftError(
-        'NOT_AVAILABLE',
-        'usage',
-        `--${action.kind} is not available in this build yet`,
-      );
+    case 'prune': {
+      const app = full(ctx);
+      const [{ runPrune }, { STATE }] = await Promise.all([
+        import('./commands/prune.js'),
+        import('../service/state-keys.js'),
+      ]);
+      return runPrune(app, action, {
+        out,
+        index: app.index,
+        ...signals,
+        record: (at, summary) => {
+          app.index.setState(STATE.lastPrune, at.toISOString());
+          app.index.setState(STATE.lastPruneSummary, summary);
+        },
+      });
+    }
   }
 }
 

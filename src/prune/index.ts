@@ -1,5 +1,11 @@
 /** Closure-aware pruning of a binary cache, against the bucket alone. */
-export { prune, planFields, MAX_NARINFO_BATCH, MAX_OBJECT_BATCH } from './prune.js';
+export {
+  prune,
+  planFields,
+  pruneSummaryLine,
+  MAX_NARINFO_BATCH,
+  MAX_OBJECT_BATCH,
+} from './prune.js';
 export type { PruneDeps, PruneOptions, PruneResult } from './prune.js';
 export { planPrune, narInfoDeletions } from './plan.js';
 export type { PruneInput, PrunePlan, PlannedNarInfo, Tally, DeletionReason } from './plan.js';

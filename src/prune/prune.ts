@@ -467,3 +467,12 @@ export function planFields(plan: PrunePlan): Record<string, number | string | bo
   if (plan.size) fields.sizeTriggered = plan.size.triggered;
   return fields;
 }
+
+/** One line for logs and `--status`: what a prune deleted. */
+export function pruneSummaryLine(r: PruneResult): string {
+  const d = r.deleted;
+  const nars = d.releasedNars.count + d.orphanNars.count;
+  const bytes = d.narInfos.bytes + d.releasedNars.bytes + d.orphanNars.bytes;
+  const size = bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
+  return `deleted ${d.narInfos.count} narinfos and ${nars} NARs (${size}), aborted ${d.staleUploads} stale uploads`;
+}

@@ -7,6 +7,7 @@ import type { Logger } from '../../util/log.js';
 import type { BlobStore } from '../../storage/index.js';
 import {
   prune,
+  pruneSummaryLine,
   policyFromSettings,
   type PrunePlan,
   type PruneResult,
@@ -37,6 +38,8 @@ export interface PruneIo {
   signal?: AbortSignal;
   /** The clock (tests). */
   now?: Date;
+  /** Called after a prune that deleted (not a dry run): `--status` shows the last one. */
+  record?: (at: Date, summary: string) => void;
 }
 
 export async function runPrune(
@@ -67,6 +70,7 @@ export async function runPrune(
     io.out.write(`${planText(result.plan, ctx.blobs.description)}dry run: nothing was deleted\n`);
   } else {
     io.out.write(resultText(result, ctx.blobs.description));
+    io.record?.(io.now ?? new Date(), pruneSummaryLine(result));
   }
   return result.interrupted ? EXIT.interrupted : EXIT.ok;
 }
