@@ -39,6 +39,14 @@ class BadPathsError extends LoftError {
   }
 }
 
+/** What a user-given path can be wrong with; anything else (daemon gone...) is not theirs. */
+const BAD_PATH_CODES = new Set([
+  'PATH_MISSING',
+  'PATH_OUTSIDE_STORE',
+  'STORE_PATH_INVALID',
+  'PATH_NOT_VALID',
+]);
+
 /** Every bad path is reported at once, so one run tells the user everything to fix. */
 async function resolveAll(ctx: AppContext, userPaths: string[]): Promise<string[]> {
   const problems: string[] = [];
@@ -47,7 +55,7 @@ async function resolveAll(ctx: AppContext, userPaths: string[]): Promise<string[
     try {
       resolved.push(await ctx.store.resolvePath(p));
     } catch (e) {
-      if (!(e instanceof LoftError) || e.kind !== 'usage') throw e;
+      if (!(e instanceof LoftError) || !BAD_PATH_CODES.has(e.code)) throw e;
       problems.push(describeError(e).replace(/\n\s*/g, ' '));
     }
   }
@@ -158,7 +166,8 @@ export async function runUpload(
     fileBytes: result.fileBytes,
     ms: Math.round(result.ms),
   });
-  return result.complete ? EXIT.ok : EXIT.failed;
+  // A dry run succeeded once it has a plan; otherwise 0 only when every closure is cached.
+  return result.dryRun || result.complete ? EXIT.ok : EXIT.failed;
 }
 
 export function summaryText(r: PushResult): string {

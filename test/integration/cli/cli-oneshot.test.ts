@@ -1,0 +1,101 @@
+/**
+ * The one-shot actions through the real `loft` binary, config file and exit codes:
+ * `--upload-path` (with `--dry-run` and `-` for stdin), `--prune` (with `--dry-run`) and
+ * `--status` showing the manual prune.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { nixBuild, nixRequisites } from '../../support/nix.js';
+import { checkCacheIntegrity, makePublicCache, substituteFresh } from '../../support/cache.js';
+import { listKeysRaw } from '../../support/s3.js';
+import { loftBin, setupService } from '../service/support.js';
+
+function loft(
+  args: string[],
+  env: Record<string, string>,
+  stdin = '',
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [loftBin, ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
+    child.stdin.end(stdin);
+  });
+}
+
+test('--upload-path: dry run writes nothing; the push exits 0 and Nix substitutes it', async () => {
+  const cache = await makePublicCache('cli-upload');
+  const setup = setupService(cache, undefined);
+  const [top] = await nixBuild(`
+    let dep = mk "cli-dep" "mkdir $out; echo dep > $out/f";
+    in mk "cli-top" "echo \${dep} > $out"`);
+  const c = ['-c', setup.toml];
+
+  const dry = await loft([...c, '--upload-path', top!, '--dry-run'], setup.env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /dry run: would upload 2 paths .*nothing was written/);
+  assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), [], 'not even nix-cache-info');
+
+  const run = await loft([...c, '--upload-path', top!], setup.env);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^uploaded 2 paths: .* 0 failed, in /m);
+  assert.deepEqual((await checkCacheIntegrity(cache.client, cache.bucket)).problems, []);
+  await substituteFresh(cache.url, cache.publicKey, [top!]);
+
+  // Paths on stdin, with the index answering: nothing to do, still exit 0.
+  const again = await loft([...c, '--upload-path', '-'], setup.env, `${top}\n`);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /uploaded 0 paths: .* 2 already cached/);
+});
+
+test('--upload-path: paths that are not in the store are a usage error naming each', async () => {
+  const cache = await makePublicCache('cli-badpath');
+  const setup = setupService(cache, undefined);
+  const r = await loft(
+    [
+      '-c',
+      setup.toml,
+      '--upload-path',
+      '/tmp/definitely-not-a-store-path',
+      '--upload-path',
+      '/nix/store/nothing',
+    ],
+    setup.env,
+  );
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /definitely-not-a-store-path/);
+  assert.match(r.stderr, /\/nix\/store\/nothing/);
+  assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), []);
+});
+
+test('--prune: a dry run deletes nothing; a prune keeps live closures and shows in --status', async () => {
+  const cache = await makePublicCache('cli-prune');
+  const setup = setupService(cache, undefined);
+  const [top] = await nixBuild(`mk "cli-prune" "mkdir $out; echo x > $out/f"`);
+  const c = ['-c', setup.toml];
+  assert.equal((await loft([...c, '--upload-path', top!], setup.env)).code, 0);
+  const before = (await listKeysRaw(cache.client, cache.bucket)).sort();
+
+  const dry = await loft([...c, '--prune', '--dry-run'], setup.env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /dry run: nothing was deleted/);
+
+  const run = await loft([...c, '--prune'], setup.env);
+  assert.equal(run.code, 0, run.stderr);
+  // Everything is younger than the retention: the cache is untouched.
+  assert.deepEqual((await listKeysRaw(cache.client, cache.bucket)).sort(), before);
+  await substituteFresh(cache.url, cache.publicKey, await nixRequisites([top!]));
+
+  const status = await loft([...c, '--status', '--log-format', 'json'], setup.env);
+  assert.equal(status.code, 0, status.stderr);
+  const s = JSON.parse(status.stdout) as { prune?: { lastRun?: string; lastSummary?: string } };
+  assert.ok(s.prune?.lastRun, status.stdout);
+  assert.match(s.prune?.lastSummary ?? '', /^deleted 0 narinfos and 0 NARs/);
+});
