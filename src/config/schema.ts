@@ -416,14 +416,15 @@ export const schema = {
       'Also write `<hash>.ls` file listings next to narinfos, as Nix\u2019s `write-nar-listing` does (used by `nix store ls` on the cache).',
     decode: bool,
   }),
-  'loft.daemon_socket': withDefault({
+  'loft.daemon_socket': withDefault<string | undefined>({
     section: 'loft',
     key: 'daemon_socket',
     type: 'path',
     seed: false,
-    default: (ctx: DecodeContext) => ok(ctx.env.NIX_DAEMON_SOCKET_PATH || DEFAULT_DAEMON_SOCKET),
-    defaultDoc: `\`$NIX_DAEMON_SOCKET_PATH\`, else \`${DEFAULT_DAEMON_SOCKET}\``,
-    description: 'The nix-daemon socket Loft reads the store through.',
+    default: undefined,
+    defaultDoc: `unset: \`$NIX_DAEMON_SOCKET_PATH\`, else \`${DEFAULT_DAEMON_SOCKET}\`, else \`nix-daemon --stdio\` (root or single-user installs)`,
+    description:
+      'The nix-daemon socket Loft reads the store through. When set, only this socket is used: a missing one is an error, never a silent fallback to another store.',
     decode: path,
   }),
   'loft.real_store_dir': withDefault<string | undefined>({

@@ -40,7 +40,8 @@ export interface LoftConfig {
     readonly schedule: Schedule;
   };
   readonly writeNarListing: boolean;
-  readonly daemonSocket: string;
+  /** undefined: the usual search (env, default socket, `nix-daemon --stdio`). */
+  readonly daemonSocket: string | undefined;
   /** The store directory on disk, when not the daemon's own (chroot stores); else undefined. */
   readonly realStoreDir: string | undefined;
   /** Service queue: attempts before a path is parked, and the first retry delay. */

@@ -90,7 +90,10 @@ export async function openContext(
   try {
     index = LocalIndex.open(config.localCachePath, blobs.id);
     store = await LocalStore.open({
-      socketPath: config.daemonSocket,
+      // A socket named in the config is the only one: never a silent fallback elsewhere.
+      ...(config.daemonSocket === undefined
+        ? { transport: 'auto' as const }
+        : { transport: 'socket' as const, socketPath: config.daemonSocket }),
       env: opts.env,
       // One connection per NAR in flight, plus one for queries.
       maxConnections: config.uploadThreads + 1,

@@ -99,3 +99,15 @@ test('--prune: a dry run deletes nothing; a prune keeps live closures and shows 
   assert.ok(s.prune?.lastRun, status.stdout);
   assert.match(s.prune?.lastSummary ?? '', /^deleted 0 narinfos and 0 NARs/);
 });
+
+test('a daemon_socket that does not exist is an error naming it, never a fallback', async () => {
+  const cache = await makePublicCache('cli-socket');
+  const setup = setupService(cache, undefined, {
+    daemon_socket: JSON.stringify('/run/no-such-dir/daemon-socket'),
+  });
+  const [p] = await nixBuild(`mk "cli-socket" "echo x > $out"`);
+  const r = await loft(['-c', setup.toml, '--upload-path', p!], setup.env);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /\/run\/no-such-dir\/daemon-socket/);
+  assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), []);
+});

@@ -14,7 +14,7 @@ import {
   ConfigReadError,
   type LoftConfig,
 } from '../../../src/config/index.js';
-import { schema, type SchemaKey, DEFAULT_DAEMON_SOCKET } from '../../../src/config/schema.js';
+import { schema, type SchemaKey } from '../../../src/config/schema.js';
 
 const SOURCE = '/etc/loft/loft.toml';
 const ENV = { HOME: '/home/u' };
@@ -149,7 +149,8 @@ test('every key takes its schema default when absent', () => {
   assert.equal(config.logFormat, 'text');
   assert.equal(config.logLevel, 'info');
   assert.equal(config.writeNarListing, false);
-  assert.equal(config.daemonSocket, DEFAULT_DAEMON_SOCKET);
+  // Unset: the daemon client searches ($NIX_DAEMON_SOCKET_PATH, the default socket, stdio).
+  assert.equal(config.daemonSocket, undefined);
 });
 
 test('every key is read from the file when set', () => {
@@ -230,10 +231,12 @@ test('default paths follow systemd STATE_DIRECTORY, then XDG_STATE_HOME, then HO
   const r = checkConfig(MINIMAL, { source: SOURCE, env: {} });
   assert.equal(r.ok, false);
   assert.ok(!r.ok && r.issues.some((i) => i.path === 'loft.local_cache_path'));
+  // $NIX_DAEMON_SOCKET_PATH is the daemon client's to follow, not copied into the config: a
+  // daemon_socket in the config means "only this socket".
   assert.equal(
     parseConfig(MINIMAL, { source: SOURCE, env: { HOME: '/h', NIX_DAEMON_SOCKET_PATH: '/s' } })
       .config.daemonSocket,
-    '/s',
+    undefined,
   );
 });
 
