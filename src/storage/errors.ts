@@ -216,3 +216,10 @@ export class LocalDirError extends LoftError {
     super('LOCAL_DIR_UNUSABLE', 'environment', message, { hint, cause });
   }
 }
+
+/** The local directory store's "no such object" (S3's is S3NoSuchKeyError): same code. */
+export class LocalNoSuchKeyError extends LoftError {
+  constructor(description: string, key: string) {
+    super('STORAGE_NO_SUCH_KEY', 'work', `no object "${key}" in ${description}`);
+  }
+}

@@ -28,6 +28,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { nullLogger, type Logger } from '../util/log.js';
 import {
   LocalDirError,
+  LocalNoSuchKeyError,
   StorageDeleteError,
   StoreClosedError,
   UploadAbortedError,
@@ -330,7 +331,12 @@ class LocalDirStore implements BlobStore {
     this.#path(to);
     // Through a temp file and rename like every write, so `to` is never seen half-copied,
     // and a copy onto itself refreshes the file's mtime.
-    await this.upload(to, createReadStream(src));
+    try {
+      await this.upload(to, createReadStream(src));
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') throw new LocalNoSuchKeyError(this.description, from);
+      throw e;
+    }
   }
 
   async *listMultipartUploads(prefix = ''): AsyncIterable<PendingUpload> {

@@ -101,7 +101,10 @@ export interface BlobStore {
   list(prefix: string, opts?: ListOptions): AsyncIterable<ListedObject>;
   /** Delete keys; missing keys are fine. Throws `STORAGE_DELETE_FAILED` naming keys that stayed. */
   deleteMany(keys: readonly string[]): Promise<void>;
-  /** Server-side copy; `copy(k, k, { contentType })` refreshes an object's LastModified. */
+  /**
+   * Server-side copy; `copy(k, k, { contentType })` refreshes an object's LastModified. A
+   * missing source rejects with code STORAGE_NO_SUCH_KEY.
+   */
   copy(from: string, to: string, opts?: CopyOptions): Promise<void>;
   listMultipartUploads(prefix?: string): AsyncIterable<PendingUpload>;
   /** Abort one pending upload; an upload that is already gone is not an error. */

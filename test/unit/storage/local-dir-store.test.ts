@@ -239,3 +239,13 @@ test('a directory that cannot be used gives LOCAL_DIR_UNUSABLE with the path', a
     (e) => isLoftError(e, 'LOCAL_DIR_UNUSABLE') && /create the directory/.test(e.hint ?? ''),
   );
 });
+
+test('copy of a missing object rejects with STORAGE_NO_SUCH_KEY, like S3', async (t) => {
+  const { store } = fresh(t);
+  await assert.rejects(store.copy('nope.narinfo', 'nope.narinfo'), (e) =>
+    isLoftError(e, 'STORAGE_NO_SUCH_KEY'),
+  );
+  await store.put('x.narinfo', 'StorePath: x\n');
+  await store.copy('x.narinfo', 'x.narinfo');
+  assert.equal((await store.get('x.narinfo'))?.toString(), 'StorePath: x\n');
+});
