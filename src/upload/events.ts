@@ -6,6 +6,8 @@ export type PushEvent =
   | { type: 'plan'; summary: PlanSummary }
   | { type: 'cache-info-written'; description: string }
   | { type: 'refreshed'; paths: number }
+  /** Cached paths vanished before we could refresh them (a prune elsewhere): planned again. */
+  | { type: 'replanned'; gone: number }
   | { type: 'path-started'; path: string; narSize: number; attempt: number }
   | {
       type: 'path-retrying';

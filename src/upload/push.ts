@@ -13,7 +13,7 @@ import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
-import { LoftError, describeError } from '../util/errors.js';
+import { LoftError, describeError, isLoftError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit, Semaphore, sleep } from '../util/limit.js';
 import { NarParser } from '../nix/nar-parse.js';
@@ -31,7 +31,14 @@ import type { BlobStore } from '../storage/port.js';
 import { ensureCacheInfo } from './cache-info.js';
 import { PushProgress, type PushEvent } from './events.js';
 import { buildNarInfo, type StoredNar } from './narinfo-build.js';
-import { hashPartOf, planPush, summarizePlan, type PlanSummary } from './plan.js';
+import {
+  hashPartOf,
+  planPush,
+  summarizePlan,
+  type CachedPath,
+  type PlanSummary,
+  type PushPlan,
+} from './plan.js';
 import { PublishOrder } from './publish-order.js';
 import { remoteNarInfos } from './remote-lookup.js';
 
@@ -42,6 +49,8 @@ export interface PresenceIndex {
   recordPresent(
     entries: readonly { hashPart: string; storePath?: string; narinfoTime: number }[],
   ): void;
+  /** Paths found gone from the cache. */
+  forgetPresent(hashParts: Iterable<string>): number;
 }
 
 export interface PushContext {
@@ -146,33 +155,11 @@ export async function push(
   const closure = await ctx.store.closure(roots);
   emit({ type: 'closure', roots: roots.length, paths: closure.length });
 
-  const plan = await planPush(
-    closure,
-    {
-      knownPresent: (hps) => {
-        const found = new Map<string, Date>();
-        for (const [hp, e] of ctx.index?.getPresentMany(hps) ?? []) {
-          found.set(hp, new Date(e.narinfoTime));
-        }
-        return found;
-      },
-      remotePresent: (hps) => remoteNarInfos(ctx.blobs, hps),
-    },
-    {
-      skipSignedByKeys: opts.skipSignedByKeys,
-      ignoreIndex: opts.ignoreIndex,
-      refreshBefore:
-        opts.refreshAfterMs === undefined
-          ? undefined
-          : new Date(now().getTime() - opts.refreshAfterMs),
-    },
-  );
-  const summary = summarizePlan(plan);
-  emit({ type: 'plan', summary });
-
+  let plan = await makePlan(ctx, closure, opts, now, opts.ignoreIndex ?? false);
+  emit({ type: 'plan', summary: summarizePlan(plan) });
   const result: PushResult = {
     dryRun: opts.dryRun ?? false,
-    summary,
+    summary: summarizePlan(plan),
     refreshed: 0,
     uploaded: [],
     failed: [],
@@ -187,36 +174,31 @@ export async function push(
     result.ms = performance.now() - t0;
     return result;
   }
+  rememberRemote(ctx, plan, now);
 
-  // What the bucket told us is worth remembering: the next push will not ask again.
-  const learned = plan.alreadyCached.filter((c) => c.source === 'remote');
-  if (learned.length > 0) {
-    ctx.index?.recordPresent(
-      learned.map((c) => ({
-        hashPart: hashPartOf(c.info.path),
-        storePath: c.info.path,
-        narinfoTime: (c.lastModified ?? now()).getTime(),
-      })),
-    );
-  }
   // Before anything is published: a narinfo we write must not lean on a path pruning may
   // take, so paths we rely on that are past half the retention are made young again.
-  if (plan.toRefresh.length > 0) {
-    await mapLimit(plan.toRefresh, REFRESH_CONCURRENCY, async (c) => {
-      const key = narInfoKey(hashPartOf(c.info.path));
-      await ctx.blobs.copy(key, key, { contentType: CONTENT_TYPES.narInfo });
-    });
-    const at = now().getTime();
-    ctx.index?.recordPresent(
-      plan.toRefresh.map((c) => ({
-        hashPart: hashPartOf(c.info.path),
-        storePath: c.info.path,
-        narinfoTime: at,
-      })),
-    );
-    result.refreshed = plan.toRefresh.length;
-    emit({ type: 'refreshed', paths: plan.toRefresh.length });
+  let gone = await refresh(ctx, plan.toRefresh, now);
+  if (gone.length > 0) {
+    // Pruned between our look and the refresh: ask the bucket again about everything.
+    emit({ type: 'replanned', gone: gone.length });
+    ctx.index?.forgetPresent(gone.map(hashPartOf));
+    plan = await makePlan(ctx, closure, opts, now, true);
+    result.summary = summarizePlan(plan);
+    emit({ type: 'plan', summary: result.summary });
+    rememberRemote(ctx, plan, now);
+    gone = await refresh(ctx, plan.toRefresh, now);
+    if (gone.length > 0) {
+      throw new LoftError(
+        'CACHE_CHANGING',
+        'environment',
+        `${gone.length} cached paths vanished from ${ctx.blobs.description} twice while this push read it (${gone[0]}...)`,
+        { hint: 'another machine is pruning this cache right now; run the push again' },
+      );
+    }
   }
+  result.refreshed = plan.toRefresh.length;
+  if (result.refreshed > 0) emit({ type: 'refreshed', paths: result.refreshed });
 
   if ((await ensureCacheInfo(ctx.blobs, ctx.store.storeDir)) === 'written') {
     emit({ type: 'cache-info-written', description: ctx.blobs.description });
@@ -240,6 +222,78 @@ export async function push(
     result.uploaded.length === plan.toUpload.length;
   result.ms = performance.now() - t0;
   return result;
+}
+
+function makePlan(
+  ctx: PushContext,
+  closure: readonly PathInfo[],
+  opts: PushOptions,
+  now: () => Date,
+  ignoreIndex: boolean,
+): Promise<PushPlan> {
+  return planPush(
+    closure,
+    {
+      knownPresent: (hps) => {
+        const found = new Map<string, Date>();
+        for (const [hp, e] of ctx.index?.getPresentMany(hps) ?? []) {
+          found.set(hp, new Date(e.narinfoTime));
+        }
+        return found;
+      },
+      remotePresent: (hps) => remoteNarInfos(ctx.blobs, hps),
+    },
+    {
+      skipSignedByKeys: opts.skipSignedByKeys,
+      ignoreIndex,
+      refreshBefore:
+        opts.refreshAfterMs === undefined
+          ? undefined
+          : new Date(now().getTime() - opts.refreshAfterMs),
+    },
+  );
+}
+
+/** What the bucket told us is worth remembering: the next push will not ask again. */
+function rememberRemote(ctx: PushContext, plan: PushPlan, now: () => Date): void {
+  const learned = plan.alreadyCached.filter((c) => c.source === 'remote');
+  if (learned.length === 0) return;
+  ctx.index?.recordPresent(
+    learned.map((c) => ({
+      hashPart: hashPartOf(c.info.path),
+      storePath: c.info.path,
+      narinfoTime: (c.lastModified ?? now()).getTime(),
+    })),
+  );
+}
+
+/** Renew narinfos (server-side copy onto themselves); returns the paths found gone. */
+async function refresh(
+  ctx: PushContext,
+  paths: readonly CachedPath[],
+  now: () => Date,
+): Promise<string[]> {
+  const gone: string[] = [];
+  const done: CachedPath[] = [];
+  await mapLimit(paths, REFRESH_CONCURRENCY, async (c) => {
+    const key = narInfoKey(hashPartOf(c.info.path));
+    try {
+      await ctx.blobs.copy(key, key, { contentType: CONTENT_TYPES.narInfo });
+      done.push(c);
+    } catch (e) {
+      if (!isLoftError(e, 'STORAGE_NO_SUCH_KEY')) throw e;
+      gone.push(c.info.path);
+    }
+  });
+  const at = now().getTime();
+  ctx.index?.recordPresent(
+    done.map((c) => ({
+      hashPart: hashPartOf(c.info.path),
+      storePath: c.info.path,
+      narinfoTime: at,
+    })),
+  );
+  return gone;
 }
 
 class PushRun {

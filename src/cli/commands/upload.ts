@@ -106,6 +106,12 @@ export async function runUpload(
         );
         break;
       }
+      case 'replanned':
+        say(
+          'warn',
+          `${e.gone} cached paths vanished before they could be refreshed (a prune elsewhere?); asked the bucket again`,
+        );
+        break;
       case 'refreshed':
         say('info', `refreshed ${e.paths} cached narinfos older than half the prune retention`);
         break;

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { nixBuild, nixRequisites } from '../../support/nix.js';
-import { makePublicCache } from '../../support/cache.js';
+import { checkCacheIntegrity, makePublicCache, substituteFresh } from '../../support/cache.js';
 import { storeOptions } from '../../support/s3.js';
 import { countingBlobs, openPushContext } from '../../support/push.js';
 import { LocalIndex } from '../../../src/index/local-index.js';
@@ -105,6 +105,49 @@ test('refresh-on-use renews narinfos older than half the retention before relyin
       now: () => later,
     });
     assert.equal(again.refreshed, 0);
+  } finally {
+    await ctx.close();
+    index.close();
+  }
+});
+
+test('a narinfo pruned between the plan and its refresh is uploaded again, not trusted', async () => {
+  const cache = await makePublicCache('push-vanish');
+  const top = await twoLevelClosure();
+  const deps = (await nixRequisites([top])).filter((p) => p !== top);
+  const dbDir = mkdtempSync(join(tmpdir(), 'loft-index-'));
+  const real = createS3Store(storeOptions(cache.bucket));
+  // Another machine's prune deletes a narinfo right before our refresh copies it.
+  let deleted = 0;
+  const racing = countingBlobs(real);
+  racing.copy = async (from, to, opts) => {
+    if (deleted++ === 0) {
+      await cache.client.send(new DeleteObjectCommand({ Bucket: cache.bucket, Key: from }));
+    }
+    return real.copy(from, to, opts);
+  };
+  const index = LocalIndex.open(join(dbDir, 'cache.db'), real.id);
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key, index, blobs: racing });
+  try {
+    await push(ctx, [deps.find((p) => p.endsWith('-idx-b'))!], {
+      uploadThreads: 2,
+      skipSignedByKeys: [],
+    });
+    const events: string[] = [];
+    const r = await push(ctx, [top], {
+      uploadThreads: 2,
+      skipSignedByKeys: [],
+      refreshAfterMs: 15 * DAY,
+      now: () => new Date(Date.now() + 20 * DAY),
+      onEvent: (e) => events.push(e.type),
+    });
+    assert.ok(events.includes('replanned'), events.join(','));
+    assert.equal(r.complete, true);
+    assert.equal(r.uploaded.length, 2, 'the top and the vanished dependency');
+    const report = await checkCacheIntegrity(cache.client, cache.bucket);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.narInfos, 3);
+    await substituteFresh(cache.url, cache.publicKey, [top]);
   } finally {
     await ctx.close();
     index.close();
