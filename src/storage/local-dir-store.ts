@@ -12,7 +12,6 @@
  * Memory is one source chunk at a time.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import {
   mkdir,
   open,
@@ -331,12 +330,12 @@ class LocalDirStore implements BlobStore {
     this.#path(to);
     // Through a temp file and rename like every write, so `to` is never seen half-copied,
     // and a copy onto itself refreshes the file's mtime.
-    try {
-      await this.upload(to, createReadStream(src));
-    } catch (e) {
+    // Open first: a missing source is a clean "no such key", not a stream error.
+    const handle = await open(src, 'r').catch((e: unknown) => {
       if (errnoOf(e) === 'ENOENT') throw new LocalNoSuchKeyError(this.description, from);
       throw e;
-    }
+    });
+    await this.upload(to, handle.createReadStream());
   }
 
   async *listMultipartUploads(prefix = ''): AsyncIterable<PendingUpload> {
