@@ -78,18 +78,22 @@ export async function openContext(
   logger: Logger,
   opts: OpenOptions = {},
 ): Promise<AppContext> {
-  // The cheap, local checks first, so a bad key or compressor fails before any connection.
+  // The key is local and cheap: a bad one fails before any connection is made.
   const keyText = await readSigningKey(config);
   const signingKey = keyText ? parseSecretKey(keyText.reveal(), keyText.path) : undefined;
   const compression = getCompression(config.compression);
-  await compression.check();
-
   const blobs = opts.blobs ?? s3StoreFor(config, logger);
-  let store: LocalStore | undefined;
-  let index: LocalIndex | undefined;
+  let index: LocalIndex;
   try {
     index = LocalIndex.open(config.localCachePath, blobs.id);
-    store = await LocalStore.open({
+  } catch (e) {
+    await blobs.close();
+    throw e;
+  }
+  // The slow checks wait on other processes (a worker, the daemon, S3): run them together.
+  const [checked, opened, reached] = await Promise.allSettled([
+    compression.check(),
+    LocalStore.open({
       // A socket named in the config is the only one: never a silent fallback elsewhere.
       ...(config.daemonSocket === undefined
         ? { transport: 'auto' as const }
@@ -98,27 +102,30 @@ export async function openContext(
       // One connection per NAR in flight, plus one for queries.
       maxConnections: config.uploadThreads + 1,
       logger,
-    });
-    await blobs.check();
-  } catch (e) {
-    store?.destroy();
-    index?.close();
+    }),
+    blobs.check(),
+  ]);
+  const failed = [checked, opened, reached].find((r) => r.status === 'rejected');
+  if (failed) {
+    if (opened.status === 'fulfilled') opened.value.destroy();
+    index.close();
     await blobs.close();
-    throw e;
+    await shutdownCompression();
+    // In a fixed order (config, daemon, S3), so the same fault always gives the same error.
+    throw failed.reason;
   }
-  const opened = store;
-  const openedIndex = index;
+  const store = (opened as PromiseFulfilledResult<LocalStore>).value;
   return {
     config,
     logger,
-    store: opened,
+    store,
     blobs,
     compression,
     signingKey,
-    index: openedIndex,
+    index,
     async close() {
-      await Promise.allSettled([opened.close(), blobs.close()]);
-      openedIndex.close();
+      await Promise.allSettled([store.close(), blobs.close()]);
+      index.close();
       await shutdownCompression();
     },
   };
