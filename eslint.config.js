@@ -13,7 +13,9 @@ const layers = {
   storage: ['util', 'nix'],
   index: ['util', 'nix'],
   config: ['util', 'nix'],
-  upload: ['util', 'nix', 'store', 'storage', 'index', 'compress'],
+  // Worker threads that read NARs from disk and compress them.
+  pack: ['util', 'nix', 'store', 'compress'],
+  upload: ['util', 'nix', 'store', 'storage', 'index', 'compress', 'pack'],
   watch: ['util', 'nix', 'store', 'index', 'upload'],
   prune: ['util', 'nix', 'storage', 'index'],
   service: [
@@ -23,13 +25,14 @@ const layers = {
     'storage',
     'index',
     'compress',
+    'pack',
     'config',
     'upload',
     'watch',
     'prune',
   ],
   // The CLI sits on top and may use everything.
-  cli: ['util', 'nix', 'daemon', 'store', 'storage', 'index', 'compress', 'config'].concat([
+  cli: ['util', 'nix', 'daemon', 'store', 'storage', 'index', 'compress', 'pack', 'config'].concat([
     'upload',
     'watch',
     'prune',

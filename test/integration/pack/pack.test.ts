@@ -1,0 +1,124 @@
+/**
+ * The NAR packer against real Nix: what it streams decompresses to exactly the bytes of
+ * `nix-store --dump`, its digests and listing are right, and it refuses what does not
+ * match, stops when nobody reads, and lets go when cancelled.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NarPacker, PackSourceError } from '../../../src/pack/index.js';
+import { Hash } from '../../../src/nix/hash.js';
+import { narListing } from '../../../src/nix/nar-listing.js';
+import { isLoftError } from '../../../src/util/errors.js';
+import { nixStoreDump } from '../../support/nix.js';
+
+const packer = new NarPacker();
+after(() => packer.shutdown());
+
+function tree(bigBytes = 0): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'loft-pack-')), 'root');
+  mkdirSync(join(dir, 'sub/empty'), { recursive: true });
+  writeFileSync(join(dir, 'sub/file'), 'hello\n');
+  writeFileSync(join(dir, 'exe'), '#!/bin/sh\n');
+  chmodSync(join(dir, 'exe'), 0o755);
+  symlinkSync('sub/file', join(dir, 'link'));
+  writeFileSync(join(dir, 'Ω-név'), randomBytes(100_000));
+  if (bigBytes > 0) writeFileSync(join(dir, 'big'), randomBytes(bigBytes));
+  return dir;
+}
+
+async function expectation(dir: string) {
+  const nar = await nixStoreDump(dir);
+  return {
+    nar,
+    narHash: new Hash('sha256', createHash('sha256').update(nar).digest()).toNix32String(),
+    narSize: nar.length,
+  };
+}
+
+async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+for (const compression of ['zstd', 'none'] as const) {
+  test(`${compression}: the stream is the NAR of nix-store --dump, with digests and listing`, async () => {
+    const dir = tree(3_000_000);
+    const { nar, narHash, narSize } = await expectation(dir);
+    const s = packer.pack({ path: dir, compression, narHash, narSize, listing: true });
+    const out = await collect(s);
+    const plain =
+      compression === 'zstd'
+        ? execFileSync('zstd', ['-dc'], { input: out, maxBuffer: 1 << 26 })
+        : out;
+    assert.ok(plain.equals(nar), 'decompresses to the NAR Nix makes');
+    const d = s.digests()!;
+    assert.equal(d.inputSize, narSize);
+    assert.equal(new Hash('sha256', d.inputSha256).toNix32String(), narHash);
+    assert.deepEqual(d.outputSha256, createHash('sha256').update(out).digest());
+    assert.equal(d.outputSize, out.length);
+    assert.deepEqual(s.listing(), narListing(nar));
+  });
+}
+
+test('a big NAR streams in many pieces and still decompresses to the NAR', async () => {
+  const dir = tree(40_000_000);
+  const { nar, narHash, narSize } = await expectation(dir);
+  const s = packer.pack({ path: dir, compression: 'zstd', narHash, narSize });
+  let pieces = 0;
+  const parts: Buffer[] = [];
+  for await (const c of s) {
+    pieces++;
+    parts.push(c);
+  }
+  assert.ok(pieces > 10, `${pieces} pieces`);
+  assert.ok(
+    execFileSync('zstd', ['-dc'], { input: Buffer.concat(parts), maxBuffer: 1 << 27 }).equals(nar),
+  );
+});
+
+test('bytes that differ from the registered hash or size error instead of ending', async () => {
+  const dir = tree();
+  const { narHash, narSize } = await expectation(dir);
+  const other = new Hash('sha256', createHash('sha256').update('other').digest()).toNix32String();
+  for (const [h, n] of [
+    [other, narSize],
+    [narHash, narSize - 8],
+    [narHash, narSize + 8],
+  ] as const) {
+    const s = packer.pack({ path: dir, compression: 'zstd', narHash: h, narSize: n });
+    let ended = false;
+    s.on('end', () => (ended = true));
+    await assert.rejects(collect(s), (e) => isLoftError(e, 'COMPRESSION_INPUT_MISMATCH'));
+    assert.equal(ended, false);
+  }
+});
+
+test('a path that is not on disk is a PackSourceError (the caller reads it another way)', async () => {
+  const s = packer.pack({
+    path: '/nonexistent/path',
+    compression: 'zstd',
+    narHash: `sha256:${'0'.repeat(52)}`,
+    narSize: 100,
+  });
+  await assert.rejects(collect(s), (e) => e instanceof PackSourceError && e.errno === 'ENOENT');
+});
+
+test('nobody reading stops the packer; destroying the stream lets the job go', async () => {
+  const dir = tree(30_000_000);
+  const { narHash, narSize } = await expectation(dir);
+  const s = packer.pack({ path: dir, compression: 'none', narHash, narSize });
+  s.pause();
+  await new Promise((r) => setTimeout(r, 1500));
+  // Credit bounds what arrives: the readable buffer plus the messages in flight.
+  assert.ok(s.readableLength < 4 * 1024 * 1024, `${s.readableLength} bytes buffered`);
+  s.destroy();
+  // The packer is free for the next job.
+  const again = packer.pack({ path: dir, compression: 'none', narHash, narSize });
+  assert.equal((await collect(again)).length, narSize);
+});
