@@ -9,6 +9,7 @@ import { getCompression, shutdownCompression } from '../src/compress/index.js';
 import { parseSecretKey } from '../src/nix/signing.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { createLocalDirStore } from '../src/storage/local-dir-store.js';
+import { NarPacker } from '../src/pack/index.js';
 import { push } from '../src/upload/push.js';
 import { nullLogger } from '../src/util/log.js';
 
@@ -18,7 +19,8 @@ if (!dir || !keyFile || roots.length === 0) {
   process.exit(2);
 }
 const store = await LocalStore.open({ maxConnections: 13 });
-const blobs = createLocalDirStore({ dir });
+const blobs = createLocalDirStore({ dir, fsync: process.env.FSYNC !== '0' });
+const packer = new NarPacker();
 try {
   const r = await push(
     {
@@ -29,12 +31,13 @@ try {
       compressionLevel: undefined,
       signingKey: parseSecretKey(readFileSync(keyFile, 'utf8'), keyFile),
       logger: nullLogger,
+      packer,
     },
     roots,
-    { uploadThreads: 12, skipSignedByKeys: [] },
+    { uploadThreads: Number(process.env.THREADS ?? 12), skipSignedByKeys: [] },
   );
   if (!r.complete) throw new Error(`push incomplete: ${JSON.stringify(r.failed)}`);
 } finally {
-  await Promise.all([store.close(), blobs.close()]);
+  await Promise.all([store.close(), blobs.close(), packer.shutdown()]);
   await shutdownCompression();
 }

@@ -11,6 +11,7 @@ import { getCompression, shutdownCompression, type Compression } from '../compre
 import { LocalStore } from '../store/local-store.js';
 import { createS3Store, type BlobStore } from '../storage/index.js';
 import { LocalIndex } from '../index/local-index.js';
+import { NarPacker } from '../pack/index.js';
 
 export interface AppContext {
   config: LoftConfig;
@@ -21,6 +22,10 @@ export interface AppContext {
   signingKey: SecretKey | undefined;
   /** Known-present paths and service state for this cache (scoped by `blobs.id`). */
   index: LocalIndex;
+  /** Packs NARs from disk in worker threads (see src/pack). */
+  packer: NarPacker;
+  /** The store's files on disk, when not at the store dir (chroot stores). */
+  realStoreDir: string | undefined;
   close(): Promise<void>;
 }
 
@@ -115,6 +120,7 @@ export async function openContext(
     throw failed.reason;
   }
   const store = (opened as PromiseFulfilledResult<LocalStore>).value;
+  const packer = new NarPacker();
   return {
     config,
     logger,
@@ -123,10 +129,12 @@ export async function openContext(
     compression,
     signingKey,
     index,
+    packer,
+    realStoreDir: config.realStoreDir,
     async close() {
       await Promise.allSettled([store.close(), blobs.close()]);
       index.close();
-      await shutdownCompression();
+      await Promise.allSettled([shutdownCompression(), packer.shutdown()]);
     },
   };
 }

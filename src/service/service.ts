@@ -209,7 +209,7 @@ class Service {
   }
 
   private pushContext(): PushContext {
-    const { store, blobs, index, compression, signingKey, logger } = this.ctx;
+    const { store, blobs, index, compression, signingKey, logger, packer, realStoreDir } = this.ctx;
     return {
       store,
       blobs,
@@ -218,6 +218,8 @@ class Service {
       compressionLevel: this.config.compressionLevel,
       signingKey,
       logger,
+      packer,
+      realStoreDir,
     };
   }
 

@@ -20,7 +20,13 @@ import { NarParser } from '../nix/nar-parse.js';
 import { NarListingBuilder } from '../nix/nar-listing.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
 import type { SecretKey } from '../nix/signing.js';
-import { CompressionInputMismatchError, type Compression } from '../compress/index.js';
+import {
+  CompressionInputMismatchError,
+  type Compression,
+  type CompressionDigests,
+} from '../compress/index.js';
+import { PackSourceError, type NarPacker } from '../pack/index.js';
+import { parseStorePath } from '../nix/store-path.js';
 import { Hash } from '../nix/hash.js';
 import { NarMismatchError } from '../store/errors.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -61,6 +67,23 @@ export interface PushContext {
   compressionLevel: number | undefined;
   signingKey: SecretKey | undefined;
   logger: Logger;
+  /**
+   * Packs NARs from disk in worker threads (zstd and none), so the NAR never crosses the
+   * main thread; without it, or when a path cannot be read from disk, NARs come from the
+   * nix-daemon and are compressed in the compressor's streams.
+   */
+  packer?: NarPacker;
+  /** Where the store's files are on disk, when not at the store dir (chroot stores). */
+  realStoreDir?: string;
+}
+
+/** One NAR on its way to storage: the compressed bytes, and what was measured of them. */
+interface NarSource {
+  body: Readable;
+  digests(): CompressionDigests | undefined;
+  listing(): Buffer | undefined;
+  /** NAR bytes read so far (for progress). */
+  narBytes(): number;
 }
 
 export interface PushOptions {
@@ -411,15 +434,106 @@ class PushRun {
   }
 
   /** Stream one NAR into storage; resolves only if every byte matched the store's record. */
+  /** Stream one NAR into storage; resolves only if every byte matched the store's record. */
   private async storeNar(
     info: PathInfo,
     signal: AbortSignal,
   ): Promise<{ nar: StoredNar; listing?: Buffer }> {
-    const { compression, compressionLevel, blobs, store } = this.ctx;
-    // The compressor hashes what it reads (the NAR, against the registered narHash) and
-    // what it writes (the FileHash); zstd does both in its worker thread. It errors instead
-    // of ending on a mismatch, so the upload, which completes only on a clean end, never
-    // completes with bytes other than the store registered. The store checks sizes only.
+    const { compression, blobs } = this.ctx;
+    const key = narKey(info.narHash, compression.extension);
+    let source = this.packedSource(info) ?? this.daemonSource(info);
+    let stored = 0;
+    let res;
+    for (;;) {
+      try {
+        res = await blobs.upload(key, source.body, {
+          contentType: CONTENT_TYPES.nar,
+          sizeHint: info.narSize,
+          signal,
+          onProgress: (bytes) => {
+            this.progress.fileBytesWritten += bytes - stored;
+            stored = bytes;
+          },
+        });
+        break;
+      } catch (e) {
+        // A failed attempt's bytes are not progress.
+        this.progress.narBytesRead -= source.narBytes();
+        this.progress.fileBytesWritten -= stored;
+        stored = 0;
+        if (e instanceof PackSourceError) {
+          // Not readable from disk here (permissions, another root): the daemon can read it.
+          this.ctx.logger.debug(`reading ${info.path} through the nix-daemon: ${e.message}`);
+          source = this.daemonSource(info);
+          continue;
+        }
+        throw e instanceof CompressionInputMismatchError ? narMismatch(info, e) : e;
+      }
+    }
+    const digests = source.digests();
+    if (digests === undefined || res.size !== digests.outputSize) {
+      throw new LoftError(
+        'UPLOAD_SIZE_MISMATCH',
+        'internal',
+        `storage stored ${res.size} bytes of ${key} but the compressor produced ${digests?.outputSize}`,
+      );
+    }
+    this.progress.fileBytesWritten += res.size - stored;
+    return {
+      nar: {
+        url: key,
+        compression: compression.narinfoName,
+        fileHash: new Hash('sha256', digests.outputSha256).toNix32String(),
+        fileSize: digests.outputSize,
+      },
+      listing: source.listing(),
+    };
+  }
+
+  /**
+   * The NAR packed from disk in a worker thread: encoded, checked against the registered
+   * narHash/narSize and compressed there. Undefined when there is no packer or the method
+   * needs the stream path (xz runs a program).
+   */
+  private packedSource(info: PathInfo): NarSource | undefined {
+    const { packer, compression, compressionLevel, realStoreDir, store } = this.ctx;
+    if (packer === undefined || (compression.name !== 'zstd' && compression.name !== 'none')) {
+      return undefined;
+    }
+    const onDisk =
+      realStoreDir === undefined
+        ? info.path
+        : `${realStoreDir}/${parseStorePath(info.path, store.storeDir).basename}`;
+    const body = packer.pack({
+      path: onDisk,
+      compression: compression.name,
+      level: compressionLevel,
+      narHash: info.narHash,
+      narSize: info.narSize,
+      listing: this.opts.writeListing,
+    });
+    // The NAR stays in the worker; its size is known once it is done.
+    let counted = 0;
+    body.once('end', () => {
+      counted = info.narSize;
+      this.progress.narBytesRead += counted;
+    });
+    return {
+      body,
+      digests: () => body.digests(),
+      listing: () => body.listing(),
+      narBytes: () => counted,
+    };
+  }
+
+  /**
+   * The NAR from the nix-daemon, compressed by the compressor's stream. The compressor
+   * hashes what it reads (against the registered narHash) and what it writes (the
+   * FileHash); zstd does both in its worker thread. It errors instead of ending on a
+   * mismatch, so the upload never completes with other bytes. The store checks sizes.
+   */
+  private daemonSource(info: PathInfo): NarSource {
+    const { compression, compressionLevel, store } = this.ctx;
     const nar: Readable = store.narStream(info.path, {
       expect: { narHash: info.narHash, narSize: info.narSize },
       hashedByCaller: true,
@@ -430,7 +544,6 @@ class PushRun {
       expectInput: { sha256: Hash.parse(info.narHash).digest, size: info.narSize },
     });
     let read = 0;
-    let stored = 0;
     nar.on('data', (c: Buffer) => {
       read += c.length;
       this.progress.narBytesRead += c.length;
@@ -452,42 +565,14 @@ class PushRun {
     // pipeline() destroys every stage with the first error, so a NAR that fails a check
     // errors the compressor, and the upload is aborted.
     const body = pipeline(nar, compressor, () => {});
-    const key = narKey(info.narHash, compression.extension);
-    let res;
-    try {
-      res = await blobs.upload(key, body, {
-        contentType: CONTENT_TYPES.nar,
-        sizeHint: info.narSize,
-        signal,
-        onProgress: (bytes) => {
-          this.progress.fileBytesWritten += bytes - stored;
-          stored = bytes;
-        },
-      });
-    } catch (e) {
-      // A failed attempt's bytes are not progress.
-      this.progress.narBytesRead -= read;
-      this.progress.fileBytesWritten -= stored;
-      throw e instanceof CompressionInputMismatchError ? narMismatch(info, e) : e;
-    }
-    const digests = compressor.digests();
-    if (digests === undefined || res.size !== digests.outputSize) {
-      throw new LoftError(
-        'UPLOAD_SIZE_MISMATCH',
-        'internal',
-        `storage stored ${res.size} bytes of ${key} but the compressor produced ${digests?.outputSize}`,
-      );
-    }
-    this.progress.fileBytesWritten += res.size - stored;
-    if (parser) parser.end();
     return {
-      nar: {
-        url: key,
-        compression: compression.narinfoName,
-        fileHash: new Hash('sha256', digests.outputSha256).toNix32String(),
-        fileSize: digests.outputSize,
+      body,
+      digests: () => compressor.digests(),
+      listing: () => {
+        parser?.end();
+        return listing?.toBuffer();
       },
-      listing: listing?.toBuffer(),
+      narBytes: () => read,
     };
   }
 

@@ -106,52 +106,62 @@ test('xz compression produces a cache real Nix substitutes', async () => {
   }
 });
 
-test('a corrupt store path is refused and not published; its healthy dependencies are', async () => {
-  const cache = await makePublicCache('push-corrupt');
-  const s = salt();
-  const [top] = await nixBuild(
-    `
+for (const source of ['packer', 'daemon'] as const) {
+  test(`a corrupt store path is refused and not published; its healthy dependencies are (NAR from the ${source})`, async () => {
+    const cache = await makePublicCache(`push-corrupt-${source}`);
+    const s = salt();
+    const [top] = await nixBuild(
+      `
     let
       healthy = mk "corrupt-dep" "mkdir $out; echo fine > $out/file";
       bad = mk "corrupt-mid" "mkdir $out; echo \${healthy} > $out/file; head -c 3000000 /dev/urandom > $out/blob";
     in mk "corrupt-top" "echo \${bad} > $out"`,
-    s,
-  );
-  const closure = await nixRequisites([top!]);
-  const healthy = closure.find((p) => p.endsWith('-corrupt-dep'))!;
-  const bad = closure.find((p) => p.endsWith('-corrupt-mid'))!;
-  // Change the bytes behind Nix's back (this path is only this test's: it carries a salt).
-  chmodSync(bad, 0o755);
-  chmodSync(join(bad, 'file'), 0o644);
-  writeFileSync(join(bad, 'file'), 'tampered\n');
-  chmodSync(join(bad, 'file'), 0o444);
-  chmodSync(bad, 0o555);
-
-  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
-  try {
-    const r = await push(ctx, [top!], { uploadThreads: 3, skipSignedByKeys: [] });
-    assert.equal(r.complete, false);
-    assert.deepEqual(
-      r.uploaded.map((u) => u.path),
-      [healthy],
+      s,
     );
-    const failedBad = r.failed.find((f) => f.path === bad)!;
-    assert.ok(isLoftError(failedBad.error, 'NAR_MISMATCH'), String(failedBad.error));
-    assert.match(failedBad.reason, /looks corrupt/);
-    assert.match(r.failed.find((f) => f.path === top)!.reason, /depends on .*corrupt-mid/);
+    const closure = await nixRequisites([top!]);
+    const healthy = closure.find((p) => p.endsWith('-corrupt-dep'))!;
+    const bad = closure.find((p) => p.endsWith('-corrupt-mid'))!;
+    // Change the bytes behind Nix's back (this path is only this test's: it carries a salt).
+    chmodSync(bad, 0o755);
+    chmodSync(join(bad, 'file'), 0o644);
+    writeFileSync(join(bad, 'file'), 'tampered\n');
+    chmodSync(join(bad, 'file'), 0o444);
+    chmodSync(bad, 0o555);
 
-    const keys = await listKeysRaw(cache.client, cache.bucket);
-    const hp = (p: string) => p.slice('/nix/store/'.length, '/nix/store/'.length + 32);
-    assert.ok(keys.includes(`${hp(healthy)}.narinfo`));
-    assert.ok(!keys.includes(`${hp(bad)}.narinfo`));
-    assert.ok(!keys.includes(`${hp(top!)}.narinfo`));
-    assert.equal(keys.filter((k) => k.startsWith('nar/')).length, 1, 'only the healthy NAR');
-    assert.deepEqual(await listMultipartUploadsRaw(cache.client, cache.bucket), []);
-    assert.deepEqual((await checkCacheIntegrity(cache.client, cache.bucket)).problems, []);
-  } finally {
-    await ctx.close();
-  }
-});
+    const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key, source });
+    try {
+      const r = await push(ctx, [top!], { uploadThreads: 3, skipSignedByKeys: [] });
+      assert.equal(r.complete, false);
+      assert.deepEqual(
+        r.uploaded.map((u) => u.path),
+        [healthy],
+      );
+      const failedBad = r.failed.find((f) => f.path === bad)!;
+      assert.ok(isLoftError(failedBad.error, 'NAR_MISMATCH'), String(failedBad.error));
+      assert.match(failedBad.reason, /looks corrupt/);
+      assert.match(r.failed.find((f) => f.path === top)!.reason, /depends on .*corrupt-mid/);
+
+      const keys = await listKeysRaw(cache.client, cache.bucket);
+      const hp = (p: string) => p.slice('/nix/store/'.length, '/nix/store/'.length + 32);
+      assert.ok(keys.includes(`${hp(healthy)}.narinfo`));
+      assert.ok(!keys.includes(`${hp(bad)}.narinfo`));
+      assert.ok(!keys.includes(`${hp(top!)}.narinfo`));
+      // The corrupt NAR never lands. (The dependent's NAR may, if it finished before the
+      // failure: an orphan no narinfo names, removed by prune; deleting it could break another
+      // machine's narinfo for the same path, so it is left.)
+      const narKeyOf = async (p: string) => {
+        const hash = (await runNix('nix-store', ['-q', '--hash', p])).trim();
+        return `nar/${hash.slice('sha256:'.length)}.nar.zst`;
+      };
+      assert.ok(keys.includes(await narKeyOf(healthy)));
+      assert.ok(!keys.includes(await narKeyOf(bad)), 'no NAR for the corrupt path');
+      assert.deepEqual(await listMultipartUploadsRaw(cache.client, cache.bucket), []);
+      assert.deepEqual((await checkCacheIntegrity(cache.client, cache.bucket)).problems, []);
+    } finally {
+      await ctx.close();
+    }
+  });
+}
 
 test('paths signed by an upstream key are left to upstream', async () => {
   const cache = await makePublicCache('push-upstream');
@@ -252,6 +262,24 @@ test('listings (.ls) are written next to narinfos when asked', async () => {
     );
     assert.equal(await ours.Body!.transformToString(), readFileSync(join(dir, `${hp}.ls`), 'utf8'));
     assert.equal(ours.ContentType, 'application/json');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a path that cannot be read from disk is read through the nix-daemon instead', async () => {
+  const cache = await makePublicCache('push-fallback');
+  const [top] = await nixBuild(`
+    let dep = mk "fallback-dep" "mkdir $out; echo d > $out/f";
+    in mk "fallback-top" "echo \${dep} > $out"`);
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
+  // The packer looks for the files where there are none; the daemon still has them.
+  ctx.realStoreDir = '/nonexistent-store-dir';
+  try {
+    const r = await push(ctx, [top!], { uploadThreads: 2, skipSignedByKeys: [] });
+    assert.equal(r.complete, true, JSON.stringify(r.failed));
+    assert.equal(r.uploaded.length, 2);
+    await substituteFresh(cache.url, cache.publicKey, [top!]);
   } finally {
     await ctx.close();
   }
