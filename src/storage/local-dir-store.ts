@@ -75,6 +75,7 @@ class LocalDirStore implements BlobStore {
   readonly #dir: string;
   readonly #create: boolean;
   readonly #fsync: boolean;
+  readonly #madeDirs = new Set<string>();
   readonly #log: Logger;
   #ready: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -211,13 +212,22 @@ class LocalDirStore implements BlobStore {
     opts: UploadOptions,
   ): Promise<UploadResult> {
     const dir = dirname(path);
-    await mkdir(dir, { recursive: true });
+    // A cache has two directories (the root and nar/): make each once, not per write.
+    if (!this.#madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.#madeDirs.add(dir);
+    }
     const name = path.slice(dir.length + 1);
     const tmp = join(
       dir,
       `${TEMP_PREFIX}${randomBytes(8).toString('hex')}-${name.slice(-MAX_TEMP_TAIL)}`,
     );
-    const fh = await open(tmp, 'wx', 0o644);
+    const fh = await open(tmp, 'wx', 0o644).catch(async (e: unknown) => {
+      if (errnoOf(e) !== 'ENOENT') throw e;
+      // The directory went away (removed by hand?): make it again, once.
+      await mkdir(dir, { recursive: true });
+      return open(tmp, 'wx', 0o644);
+    });
     let size = 0;
     let closed = false;
     // A stalled source would not notice an abort; destroying it ends the loop below.
