@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 pkgs=(
   nix-bin                                 # real Nix 2.8: nix-daemon, nix-store, nix copy
   radosgw ceph-mon ceph-osd uuid-runtime  # a real S3 server for tests (scripts/rgw.sh)
-  curl xz-utils                           # rgw.sh signs with curl; xz compression runs `xz`
+  curl xz-utils zstd                      # rgw.sh signs with curl; xz compression runs `xz`;
+                                          # tests check zstd output with the zstd CLI
   g++ make python3                        # node-gyp builds better-sqlite3 and zstd-napi
 )
 missing=()
