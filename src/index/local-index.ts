@@ -87,7 +87,7 @@ function checkEntry(e: PresentPath): PresentPath {
 }
 
 /** Map SQLite's failures to errors that name the file and say what to do. */
-function translate(path: string, e: unknown): unknown {
+export function translateSqliteError(path: string, e: unknown): unknown {
   if (!(e instanceof Database.SqliteError)) return e;
   const code = e.code;
   if (
@@ -162,7 +162,7 @@ export class LocalIndex {
       return new LocalIndex(path, cacheId, db);
     } catch (e) {
       db?.close();
-      throw translate(path, e);
+      throw translateSqliteError(path, e);
     }
   }
 
@@ -177,7 +177,7 @@ export class LocalIndex {
       return fn();
     } catch (e) {
       // better-sqlite3's transaction() has already rolled back by the time we see this.
-      throw translate(this.path, e);
+      throw translateSqliteError(this.path, e);
     }
   }
 

@@ -11,14 +11,8 @@
  */
 import { HASH_PART_LENGTH } from '../nix/store-path.js';
 import { NIX32_ALPHABET } from '../nix/nixbase32.js';
-import Database from 'better-sqlite3';
-import {
-  IndexArgumentError,
-  IndexBusyError,
-  IndexCorruptError,
-  IndexUnwritableError,
-} from './errors.js';
-import type { LocalIndex } from './local-index.js';
+import { IndexArgumentError } from './errors.js';
+import { translateSqliteError, type LocalIndex } from './local-index.js';
 
 /** Where a queued path was discovered. */
 export type QueueSource = 'watch' | 'hook' | 'reconcile' | 'scan';
@@ -131,28 +125,6 @@ function toEntry(r: Row): QueueEntry {
     parkedAt: r.parked_at ?? undefined,
     claimedBy: r.claimed_by ?? undefined,
   };
-}
-
-/** SQLite failures as the index's own errors (the same mapping LocalIndex applies). */
-function translate(path: string, e: unknown): unknown {
-  if (!(e instanceof Database.SqliteError)) return e;
-  const code = e.code;
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new IndexBusyError(path, e);
-  }
-  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-    return new IndexCorruptError(path, e.message, e);
-  }
-  if (
-    code.startsWith('SQLITE_READONLY') ||
-    code.startsWith('SQLITE_CANTOPEN') ||
-    code.startsWith('SQLITE_IOERR') ||
-    code === 'SQLITE_FULL' ||
-    code === 'SQLITE_PERM'
-  ) {
-    return new IndexUnwritableError(path, e.message, e);
-  }
-  return e;
 }
 
 const COLUMNS = `hash_part, store_path, source, lane, force, enqueued_at, attempts, next_attempt_at,
@@ -271,7 +243,7 @@ export class UploadQueue {
     try {
       return fn();
     } catch (e) {
-      throw translate(this.index.path, e);
+      throw translateSqliteError(this.index.path, e);
     }
   }
 
