@@ -3,6 +3,8 @@
  * own process, for bench/push.ts to time against `nix copy --to file://DIR`.
  *
  *   node dist/bench/push-to-dir.js DIR SECRET_KEY_FILE STORE_PATH...
+ *
+ * For experiments: THREADS=N sets upload_threads (default 12), FSYNC=0 skips fsync.
  */
 import { readFileSync } from 'node:fs';
 import { getCompression, shutdownCompression } from '../src/compress/index.js';

@@ -148,6 +148,31 @@ async function buildClosure(paths: number, totalMb: number): Promise<string> {
   return root!;
 }
 
+/** A bluestore RGW, a work directory with a signing key (sk, pk), and Loft's environment. */
+async function withBenchRgw(
+  fn: (rgw: Rgw, work: string, env: NodeJS.ProcessEnv) => Promise<void>,
+): Promise<void> {
+  console.log('starting Ceph RGW (bluestore) ...');
+  const rgw = await startRgw({ OSD_STORE: 'bluestore' });
+  const work = mkdtempSync(join(tmpdir(), 'loft-bench-push-'));
+  try {
+    await runNix('nix-store', [
+      '--generate-binary-cache-key',
+      'bench-1',
+      join(work, 'sk'),
+      join(work, 'pk'),
+    ]);
+    await fn(rgw, work, {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: rgw.env.LOFT_TEST_S3_ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: rgw.env.LOFT_TEST_S3_SECRET_KEY,
+    });
+  } finally {
+    await rgw.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function closureBench(): Promise<void> {
   const paths = Number(values.paths);
   const runs = Number(values.runs);
@@ -162,21 +187,7 @@ async function closureBench(): Promise<void> {
   const narBytes = infos.reduce((n, i) => n + i.narSize, 0);
   console.log(`closure: ${closure.length} paths, ${(narBytes / MB).toFixed(0)} MB of NAR`);
 
-  console.log('starting Ceph RGW (bluestore) ...');
-  const rgw = await startRgw({ OSD_STORE: 'bluestore' });
-  const work = mkdtempSync(join(tmpdir(), 'loft-bench-push-'));
-  try {
-    await runNix('nix-store', [
-      '--generate-binary-cache-key',
-      'bench-1',
-      join(work, 'sk'),
-      join(work, 'pk'),
-    ]);
-    const env = {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: rgw.env.LOFT_TEST_S3_ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: rgw.env.LOFT_TEST_S3_SECRET_KEY,
-    };
+  await withBenchRgw(async (rgw, work, env) => {
     const client = new S3Client({
       endpoint: rgw.env.LOFT_TEST_S3_ENDPOINT,
       region: 'us-east-1',
@@ -261,29 +272,12 @@ async function closureBench(): Promise<void> {
     console.log(
       `B. to a directory: loft ${(median(loftDir) / 1000).toFixed(2)} s vs nix copy ${(median(nixDir) / 1000).toFixed(2)} s: ratio ${b.toFixed(2)} (target <= 1.0)`,
     );
-  } finally {
-    await rgw.stop();
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 async function rssBench(): Promise<void> {
   const sizes = values.gib.split(',').map(Number);
-  console.log('starting Ceph RGW (bluestore) ...');
-  const rgw = await startRgw({ OSD_STORE: 'bluestore' });
-  const work = mkdtempSync(join(tmpdir(), 'loft-bench-rss-'));
-  try {
-    await runNix('nix-store', [
-      '--generate-binary-cache-key',
-      'bench-1',
-      join(work, 'sk'),
-      join(work, 'pk'),
-    ]);
-    const env = {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: rgw.env.LOFT_TEST_S3_ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: rgw.env.LOFT_TEST_S3_SECRET_KEY,
-    };
+  await withBenchRgw(async (rgw, work, env) => {
     for (const gib of sizes) {
       console.log(
         `building a path with one ${gib} GiB incompressible file (cached after the first run) ...`,
@@ -306,10 +300,7 @@ async function rssBench(): Promise<void> {
       );
       await runNix(join(repoRoot, 'scripts/rgw.sh'), ['gc', rgw.dir]).catch(() => {});
     }
-  } finally {
-    await rgw.stop();
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
