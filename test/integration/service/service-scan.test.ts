@@ -82,8 +82,12 @@ test('the initial scan resumes after a crash, completes once, and obeys --reset-
     assert.match((await svc.waitEvent('scan-start')).msg, /resuming/);
     await svc.waitEvent('scan-complete', () => true, 180_000);
     assert.equal(await svc.stop(), 0);
+    // No path is uploaded twice. (Whether each was: the bucket says, below. A kill -9 can
+    // land between a narinfo's write and its log line, so the logs may miss one.)
     const published = runs.flatMap((r) => r.uploaded());
-    assert.deepEqual([...published].sort(), [...chain].sort(), 'each path published exactly once');
+    assert.equal(new Set(published).size, published.length, `published twice: ${published}`);
+    assert.ok(published.every((p) => chain.includes(p)));
+    for (const p of chain) assert.ok(await hasNarInfo(cache.client, cache.bucket, p), p);
     assert.equal(await hasNarInfo(cache.client, cache.bucket, up!), false, 'upstream path skipped');
     const report = await checkCacheIntegrity(cache.client, cache.bucket);
     assert.deepEqual(report.problems, []);
