@@ -25,7 +25,7 @@ import {
   type Compression,
   type CompressionDigests,
 } from '../compress/index.js';
-import { PackSourceError, type NarPacker } from '../pack/index.js';
+import { PackSourceError, PackStream, type NarPacker } from '../pack/index.js';
 import { parseStorePath } from '../nix/store-path.js';
 import { Hash } from '../nix/hash.js';
 import { NarMismatchError } from '../store/errors.js';
@@ -442,6 +442,7 @@ class PushRun {
     const { compression, blobs } = this.ctx;
     const key = narKey(info.narHash, compression.extension);
     let source = this.packedSource(info) ?? this.daemonSource(info);
+    let packed = source.body instanceof PackStream;
     let stored = 0;
     let res;
     for (;;) {
@@ -461,10 +462,16 @@ class PushRun {
         this.progress.narBytesRead -= source.narBytes();
         this.progress.fileBytesWritten -= stored;
         stored = 0;
-        if (e instanceof PackSourceError) {
-          // Not readable from disk here (permissions, another root): the daemon can read it.
+        if (
+          packed &&
+          (e instanceof PackSourceError || e instanceof CompressionInputMismatchError)
+        ) {
+          // Not readable from disk here (permissions, another root), or the files on disk are
+          // not the daemon's (a chroot store without real_store_dir): the daemon is the
+          // authority on the path's bytes, so it decides whether the path is corrupt.
           this.ctx.logger.debug(`reading ${info.path} through the nix-daemon: ${e.message}`);
           source = this.daemonSource(info);
+          packed = false;
           continue;
         }
         throw e instanceof CompressionInputMismatchError ? narMismatch(info, e) : e;

@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshStoreRoot, nixBuild, nixRequisites, runNix, salt } from '../../support/nix.js';
 import { checkCacheIntegrity, makePublicCache, substituteFresh } from '../../support/cache.js';
@@ -280,6 +281,26 @@ test('a path that cannot be read from disk is read through the nix-daemon instea
     assert.equal(r.complete, true, JSON.stringify(r.failed));
     assert.equal(r.uploaded.length, 2);
     await substituteFresh(cache.url, cache.publicKey, [top!]);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('files on disk that are not the daemon`s path are read through the daemon, not called corrupt', async () => {
+  const cache = await makePublicCache('push-otherdisk');
+  const [p] = await nixBuild(`mk "otherdisk" "mkdir $out; echo real > $out/f"`);
+  // A "store on disk" whose copy of the path has other bytes (a chroot store misconfigured
+  // without real_store_dir would look like this).
+  const fake = mkdtempSync(join(tmpdir(), 'loft-fakestore-'));
+  const copy = join(fake, p!.slice('/nix/store/'.length));
+  mkdirSync(copy);
+  writeFileSync(join(copy, 'f'), 'not the real bytes\n');
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
+  ctx.realStoreDir = fake;
+  try {
+    const r = await push(ctx, [p!], { uploadThreads: 1, skipSignedByKeys: [] });
+    assert.equal(r.complete, true, JSON.stringify(r.failed));
+    await substituteFresh(cache.url, cache.publicKey, [p!]);
   } finally {
     await ctx.close();
   }
