@@ -17,6 +17,16 @@ export async function ensureCacheInfo(
   blobs: BlobStore,
   storeDir: string,
 ): Promise<'present' | 'written'> {
+  // Once per bucket and process: the service pushes many batches into the same cache.
+  if (confirmed.get(blobs) === storeDir) return 'present';
+  const result = await checkOrWrite(blobs, storeDir);
+  confirmed.set(blobs, storeDir);
+  return result;
+}
+
+const confirmed = new WeakMap<BlobStore, string>();
+
+async function checkOrWrite(blobs: BlobStore, storeDir: string): Promise<'present' | 'written'> {
   const existing = await blobs.get(CACHE_INFO_KEY);
   if (existing === undefined) {
     await blobs.put(CACHE_INFO_KEY, formatCacheInfo(storeDir), {
