@@ -12,6 +12,8 @@ import { LocalStore } from '../store/local-store.js';
 import { createS3Store, type BlobStore } from '../storage/index.js';
 import { LocalIndex } from '../index/local-index.js';
 import { NarPacker } from '../pack/index.js';
+import { DAY_MS } from '../prune/index.js';
+import type { PushContext, PushOptions } from '../upload/push.js';
 
 export interface AppContext {
   config: LoftConfig;
@@ -24,9 +26,35 @@ export interface AppContext {
   index: LocalIndex;
   /** Packs NARs from disk in worker threads (see src/pack). */
   packer: NarPacker;
-  /** The store's files on disk, when not at the store dir (chroot stores). */
-  realStoreDir: string | undefined;
   close(): Promise<void>;
+}
+
+/** The push pipeline's view of the app; the CLI and the service push the same way. */
+export function pushContextOf(app: AppContext): PushContext {
+  return {
+    store: app.store,
+    blobs: app.blobs,
+    index: app.index,
+    compression: app.compression,
+    compressionLevel: app.config.compressionLevel,
+    signingKey: app.signingKey,
+    logger: app.logger,
+    packer: app.packer,
+    realStoreDir: app.config.realStoreDir,
+  };
+}
+
+/** What every push takes from the configuration. */
+export function pushOptionsOf(
+  config: LoftConfig,
+): Pick<PushOptions, 'uploadThreads' | 'skipSignedByKeys' | 'refreshAfterMs' | 'writeListing'> {
+  return {
+    uploadThreads: config.uploadThreads,
+    skipSignedByKeys: config.skipSignedByKeys,
+    // Always, even when this machine does not prune: another one sharing the bucket may.
+    refreshAfterMs: (config.prune.retentionDays * DAY_MS) / 2,
+    writeListing: config.writeNarListing,
+  };
 }
 
 export interface OpenOptions {
@@ -130,7 +158,6 @@ export async function openContext(
     signingKey,
     index,
     packer,
-    realStoreDir: config.realStoreDir,
     async close() {
       await Promise.allSettled([store.close(), blobs.close()]);
       index.close();

@@ -23,11 +23,10 @@ import { parseStorePath } from '../nix/store-path.js';
 import type { LoftConfig } from '../config/index.js';
 import { UploadQueue, type QueueSource } from '../index/queue.js';
 import { ensureCacheInfo } from '../upload/cache-info.js';
-import type { PushContext } from '../upload/push.js';
 import { StoreWatcher } from '../watch/store-watcher.js';
 import { InboxWatcher, inboxDirFor, readInbox, removeInboxFile } from '../watch/inbox.js';
 import { SeenSet, diffValidPaths, hashPartFast } from '../watch/reconcile.js';
-import type { AppContext } from './context.js';
+import { pushContextOf, pushOptionsOf, type AppContext } from './context.js';
 import { StoreDirMissingError } from './errors.js';
 import { populateIndex } from './populate.js';
 import { PruneScheduler, type PruneRunner } from './prune-schedule.js';
@@ -72,8 +71,6 @@ export interface ServiceOutcome {
   aborted: boolean;
   stats: WorkerStats;
 }
-
-const DAY_MS = 86_400_000;
 
 function listForLog(paths: readonly string[], max = 20): string {
   const shown = paths.slice(0, max).join(' ');
@@ -140,15 +137,9 @@ class Service {
       await this.prepare();
       this.worker = new UploadWorker({
         queue: this.queue,
-        pushContext: this.pushContext(),
+        pushContext: pushContextOf(this.ctx),
         validPaths: (p) => this.ctx.store.validPaths(p),
-        pushOptions: {
-          uploadThreads: this.config.uploadThreads,
-          skipSignedByKeys: this.config.skipSignedByKeys,
-          // Always, even when this machine does not prune: another one sharing the bucket may.
-          refreshAfterMs: (this.config.prune.retentionDays * DAY_MS) / 2,
-          writeListing: this.config.writeNarListing,
-        },
+        pushOptions: pushOptionsOf(this.config),
         maxAttempts: this.config.queue.maxAttempts,
         retryBaseMs: this.config.queue.retrySeconds * 1000,
         logger: this.logger,
@@ -206,21 +197,6 @@ class Service {
     }
     if (this.fatal !== undefined) throw this.fatal;
     return { aborted: signal.aborted, stats: this.worker?.stats ?? emptyStats() };
-  }
-
-  private pushContext(): PushContext {
-    const { store, blobs, index, compression, signingKey, logger, packer, realStoreDir } = this.ctx;
-    return {
-      store,
-      blobs,
-      index,
-      compression,
-      compressionLevel: this.config.compressionLevel,
-      signingKey,
-      logger,
-      packer,
-      realStoreDir,
-    };
   }
 
   /** Before any intake: the cache's nix-cache-info, stale claims, the store dir, populate. */

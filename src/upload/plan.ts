@@ -5,7 +5,7 @@
  * the service's batches, and tests.
  */
 import type { PathInfo } from '../store/path-info.js';
-import { parseStorePath } from '../nix/store-path.js';
+import { storePathHashPart } from '../nix/store-path.js';
 
 /** What the cache said about one narinfo. */
 export interface RemoteNarInfo {
@@ -24,6 +24,8 @@ export interface PlanLookups {
 }
 
 export interface PlanOptions {
+  /** The store directory the closure's paths are in. */
+  storeDir: string;
   /** Key names (the part before ':' of a signature) of upstream caches. */
   skipSignedByKeys: readonly string[];
   /** Ignore the local index (`--force-scan`): every candidate is checked remotely. */
@@ -63,10 +65,6 @@ export function isUpstream(info: PathInfo, skipSignedByKeys: ReadonlySet<string>
   return info.sigs.some((s) => skipSignedByKeys.has(signatureKeyName(s)));
 }
 
-export function hashPartOf(path: string): string {
-  return parseStorePath(path).hashPart;
-}
-
 /**
  * Plan a push of `closure` (PathInfo for every path, dependencies first, as
  * LocalStore.closure returns it).
@@ -76,6 +74,7 @@ export async function planPush(
   lookups: PlanLookups,
   options: PlanOptions,
 ): Promise<PushPlan> {
+  const hashPartOf = (path: string) => storePathHashPart(path, options.storeDir);
   const skip = new Set(options.skipSignedByKeys);
   const upstream: PathInfo[] = [];
   const candidates: PathInfo[] = [];

@@ -3,11 +3,12 @@
  * published in closure order. One pipeline serves the one-shot `--upload-path` and the
  * service's batches.
  *
- * Per path: NAR stream from the store (checked against the registered narHash and narSize)
- * -> compressor -> FileHash/FileSize tap -> storage, then the narinfo, written only after
- * its NAR is stored and every reference's narinfo exists (PublishOrder), then the local
- * index. NARs run `uploadThreads` at a time, biggest first; narinfos follow as they become
- * valid. A path that fails dooms only the paths that depend on it.
+ * Per path: the NAR, packed from disk in a worker thread (or streamed from the nix-daemon
+ * through a compressor), checked against the registered narHash and narSize, compressed
+ * and hashed (FileHash/FileSize), into storage; then the narinfo, written only after its
+ * NAR is stored and every reference's narinfo exists (PublishOrder); then the local index.
+ * NARs run `uploadThreads` at a time, biggest first; narinfos follow as they become valid.
+ * A path that fails dooms only the paths that depend on it.
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -26,7 +27,7 @@ import {
   type CompressionDigests,
 } from '../compress/index.js';
 import { PackSourceError, PackStream, type NarPacker } from '../pack/index.js';
-import { parseStorePath } from '../nix/store-path.js';
+import { parseStorePath, storePathHashPart } from '../nix/store-path.js';
 import { Hash } from '../nix/hash.js';
 import { NarMismatchError } from '../store/errors.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -38,7 +39,6 @@ import { ensureCacheInfo } from './cache-info.js';
 import { PushProgress, type PushEvent } from './events.js';
 import { buildNarInfo, type StoredNar } from './narinfo-build.js';
 import {
-  hashPartOf,
   planPush,
   summarizePlan,
   type CachedPath,
@@ -125,11 +125,20 @@ export interface PushResult {
   failed: { path: string; reason: string; error: unknown }[];
   /** Planned but never started, because a drain stopped intake. */
   notStarted: string[];
-  narBytes: number;
-  fileBytes: number;
   ms: number;
   /** Every requested closure is in the cache, apart from paths left to upstream. */
   complete: boolean;
+}
+
+/** NAR and compressed bytes of what a push published. */
+export function uploadedBytes(r: Pick<PushResult, 'uploaded'>): { nar: number; file: number } {
+  let nar = 0;
+  let file = 0;
+  for (const u of r.uploaded) {
+    nar += u.narSize;
+    file += u.fileSize;
+  }
+  return { nar, file };
 }
 
 const DEFAULT_PATH_ATTEMPTS = 3;
@@ -179,7 +188,6 @@ export async function push(
   emit({ type: 'closure', roots: roots.length, paths: closure.length });
 
   let plan = await makePlan(ctx, closure, opts, now, opts.ignoreIndex ?? false);
-  emit({ type: 'plan', summary: summarizePlan(plan) });
   const result: PushResult = {
     dryRun: opts.dryRun ?? false,
     summary: summarizePlan(plan),
@@ -187,11 +195,10 @@ export async function push(
     uploaded: [],
     failed: [],
     notStarted: [],
-    narBytes: 0,
-    fileBytes: 0,
     ms: 0,
     complete: false,
   };
+  emit({ type: 'plan', summary: result.summary });
   if (opts.dryRun) {
     result.complete = plan.toUpload.length === 0;
     result.ms = performance.now() - t0;
@@ -205,7 +212,7 @@ export async function push(
   if (gone.length > 0) {
     // Pruned between our look and the refresh: ask the bucket again about everything.
     emit({ type: 'replanned', gone: gone.length });
-    ctx.index?.forgetPresent(gone.map(hashPartOf));
+    ctx.index?.forgetPresent(gone.map((p) => storePathHashPart(p, ctx.store.storeDir)));
     plan = await makePlan(ctx, closure, opts, now, true);
     result.summary = summarizePlan(plan);
     emit({ type: 'plan', summary: result.summary });
@@ -267,6 +274,7 @@ function makePlan(
       remotePresent: (hps) => remoteNarInfos(ctx.blobs, hps),
     },
     {
+      storeDir: ctx.store.storeDir,
       skipSignedByKeys: opts.skipSignedByKeys,
       ignoreIndex,
       refreshBefore:
@@ -283,7 +291,7 @@ function rememberRemote(ctx: PushContext, plan: PushPlan, now: () => Date): void
   if (learned.length === 0) return;
   ctx.index?.recordPresent(
     learned.map((c) => ({
-      hashPart: hashPartOf(c.info.path),
+      hashPart: storePathHashPart(c.info.path, ctx.store.storeDir),
       storePath: c.info.path,
       narinfoTime: (c.lastModified ?? now()).getTime(),
     })),
@@ -299,7 +307,7 @@ async function refresh(
   const gone: string[] = [];
   const done: CachedPath[] = [];
   await mapLimit(paths, REFRESH_CONCURRENCY, async (c) => {
-    const key = narInfoKey(hashPartOf(c.info.path));
+    const key = narInfoKey(storePathHashPart(c.info.path, ctx.store.storeDir));
     try {
       await ctx.blobs.copy(key, key, { contentType: CONTENT_TYPES.narInfo });
       done.push(c);
@@ -311,7 +319,7 @@ async function refresh(
   const at = now().getTime();
   ctx.index?.recordPresent(
     done.map((c) => ({
-      hashPart: hashPartOf(c.info.path),
+      hashPart: storePathHashPart(c.info.path, ctx.store.storeDir),
       storePath: c.info.path,
       narinfoTime: at,
     })),
@@ -433,7 +441,6 @@ class PushRun {
     }
   }
 
-  /** Stream one NAR into storage; resolves only if every byte matched the store's record. */
   /** Stream one NAR into storage; resolves only if every byte matched the store's record. */
   private async storeNar(
     info: PathInfo,
@@ -602,7 +609,7 @@ class PushRun {
   /** Write one narinfo (after its listing); returns the dependents now ready. */
   private async writeNarInfo(path: string): Promise<string[]> {
     const entry = this.narInfos.get(path)!;
-    const hashPart = hashPartOf(path);
+    const hashPart = storePathHashPart(path, this.ctx.store.storeDir);
     if (entry.listing) {
       await this.ctx.blobs.put(listingKey(hashPart), entry.listing, {
         contentType: CONTENT_TYPES.listing,
@@ -616,8 +623,6 @@ class PushRun {
     // failed meanwhile) is in the cache for no client.
     const { narSize, fileSize = 0 } = entry.narInfo;
     this.result.uploaded.push({ path, narSize, fileSize });
-    this.result.narBytes += narSize;
-    this.result.fileBytes += fileSize;
     const at = (this.opts.now?.() ?? new Date()).getTime();
     this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: at }]);
     this.progress.pathsPublished++;

@@ -3,8 +3,8 @@
  * showing progress on a terminal and log lines elsewhere, and always a final summary.
  */
 import { LoftError, describeError } from '../../util/errors.js';
-import type { AppContext } from '../../service/context.js';
-import { push, type PushResult } from '../../upload/push.js';
+import { pushContextOf, pushOptionsOf, type AppContext } from '../../service/context.js';
+import { push, uploadedBytes, type PushResult } from '../../upload/push.js';
 import { PushProgress, type PushEvent } from '../../upload/events.js';
 import { parsePathList } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -28,8 +28,6 @@ export interface UploadIo {
   drain?: AbortSignal;
   signal?: AbortSignal;
 }
-
-const DAY_MS = 86_400_000;
 
 class BadPathsError extends LoftError {
   constructor(problems: string[]) {
@@ -148,14 +146,10 @@ export async function runUpload(
   display?.start();
   let result: PushResult;
   try {
-    result = await push({ ...ctx, compressionLevel: config.compressionLevel }, roots, {
-      uploadThreads: config.uploadThreads,
-      skipSignedByKeys: config.skipSignedByKeys,
+    result = await push(pushContextOf(ctx), roots, {
+      ...pushOptionsOf(config),
       ignoreIndex: action.forceScan,
-      // Always, even when this machine does not prune: another one sharing the bucket may.
-      refreshAfterMs: (config.prune.retentionDays * DAY_MS) / 2,
       dryRun: action.dryRun,
-      writeListing: config.writeNarListing,
       drain: io.drain,
       signal: io.signal,
       onEvent,
@@ -165,11 +159,12 @@ export async function runUpload(
     display?.stop();
   }
   io.out.write(summaryText(result));
+  const bytes = uploadedBytes(result);
   logger.debug('push summary', {
     uploaded: result.uploaded.length,
     failed: result.failed.length,
-    narBytes: result.narBytes,
-    fileBytes: result.fileBytes,
+    narBytes: bytes.nar,
+    fileBytes: bytes.file,
     ms: Math.round(result.ms),
   });
   // A dry run succeeded once it has a plan; otherwise 0 only when every closure is cached.
@@ -184,9 +179,10 @@ export function summaryText(r: PushResult): string {
       `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream; nothing was written\n`
     );
   }
-  const ratio = r.narBytes > 0 ? ` (${((100 * r.fileBytes) / r.narBytes).toFixed(0)}%)` : '';
+  const { nar, file } = uploadedBytes(r);
+  const ratio = nar > 0 ? ` (${((100 * file) / nar).toFixed(0)}%)` : '';
   let text =
-    `uploaded ${r.uploaded.length} paths: ${formatBytes(r.narBytes)} NAR -> ${formatBytes(r.fileBytes)} compressed${ratio}; ` +
+    `uploaded ${r.uploaded.length} paths: ${formatBytes(nar)} NAR -> ${formatBytes(file)} compressed${ratio}; ` +
     `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream, ` +
     `${r.failed.length} failed, in ${formatDuration(r.ms)}\n`;
   if (r.notStarted.length > 0) {

@@ -54,7 +54,10 @@ const closure = [glibc, lib, tool];
 
 test('upstream-signed paths are left to upstream and never looked up', async () => {
   const l = lookups([], []);
-  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
+    skipSignedByKeys: ['cache.nixos.org-1'],
+  });
   assert.deepEqual(
     plan.upstream.map((i) => i.path),
     [glibc.path],
@@ -67,7 +70,10 @@ test('upstream-signed paths are left to upstream and never looked up', async () 
 });
 
 test('a signature by a key not in skip_signed_by_keys does not make a path upstream', async () => {
-  const plan = await planPush(closure, lookups([], []), { skipSignedByKeys: ['other-1'] });
+  const plan = await planPush(closure, lookups([], []), {
+    storeDir: '/nix/store',
+    skipSignedByKeys: ['other-1'],
+  });
   assert.deepEqual(plan.upstream, []);
   assert.equal(plan.toUpload.length, 3);
 });
@@ -75,7 +81,10 @@ test('a signature by a key not in skip_signed_by_keys does not make a path upstr
 test('index-known paths skip the remote check unless an upload references them', async () => {
   // tool is known in the index and nothing uploaded references it: no remote question.
   const l = lookups([h('c')], []);
-  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
+    skipSignedByKeys: ['cache.nixos.org-1'],
+  });
   assert.deepEqual(
     plan.toUpload.map((i) => i.path),
     [lib.path],
@@ -90,7 +99,10 @@ test('index-known paths skip the remote check unless an upload references them',
 test('a stale index entry referenced by an upload is re-checked and uploaded when gone', async () => {
   // lib is in the index but was pruned remotely; tool must be uploaded, so lib is checked.
   const l = lookups([h('b')], []);
-  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
+    skipSignedByKeys: ['cache.nixos.org-1'],
+  });
   assert.deepEqual(
     plan.toUpload.map((i) => i.path),
     [lib.path, tool.path],
@@ -102,7 +114,10 @@ test('a stale index entry referenced by an upload is re-checked and uploaded whe
 
 test('a referenced index entry confirmed remotely stays cached, with its age', async () => {
   const l = lookups([h('b')], [h('b')]);
-  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
+    skipSignedByKeys: ['cache.nixos.org-1'],
+  });
   assert.deepEqual(
     plan.toUpload.map((i) => i.path),
     [tool.path],
@@ -115,7 +130,11 @@ test('a referenced index entry confirmed remotely stays cached, with its age', a
 
 test('ignoreIndex checks every candidate remotely', async () => {
   const l = lookups([h('b'), h('c')], [h('c')]);
-  const plan = await planPush(closure, l, { skipSignedByKeys: [], ignoreIndex: true });
+  const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
+    skipSignedByKeys: [],
+    ignoreIndex: true,
+  });
   assert.deepEqual(l.asked[0], [h('a'), h('b'), h('c')]);
   assert.deepEqual(
     plan.toUpload.map((i) => i.path),
@@ -128,11 +147,15 @@ test('a failing remote check fails the plan instead of counting as missing', asy
     knownPresent: () => new Map(),
     remotePresent: () => Promise.reject(new Error('503 from the cache')),
   };
-  await assert.rejects(planPush(closure, l, { skipSignedByKeys: [] }), /503/);
+  await assert.rejects(
+    planPush(closure, l, { storeDir: '/nix/store', skipSignedByKeys: [] }),
+    /503/,
+  );
 });
 
 test('the summary counts paths and NAR bytes per category', async () => {
   const plan = await planPush(closure, lookups([], [h('b')]), {
+    storeDir: '/nix/store',
     skipSignedByKeys: ['cache.nixos.org-1'],
   });
   assert.deepEqual(summarizePlan(plan), {
@@ -146,6 +169,7 @@ test('refresh-on-use: cached paths past the cutoff are refreshed, younger ones a
   // lib and tool are cached: lib remotely at 20 days old, tool in the index at 1 day old.
   const l = lookups({ [h('c')]: daysAgo(1) }, { [h('b')]: daysAgo(20), [h('c')]: daysAgo(1) });
   const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
     skipSignedByKeys: ['cache.nixos.org-1'],
     refreshBefore: daysAgo(15),
   });
@@ -163,6 +187,7 @@ test('refresh-on-use: an old index entry is confirmed remotely before it is refr
     { [h('b')]: NOW, [h('c')]: daysAgo(2) },
   );
   const plan = await planPush(closure, refreshedElsewhere, {
+    storeDir: '/nix/store',
     skipSignedByKeys: ['cache.nixos.org-1'],
     refreshBefore: daysAgo(15),
   });
@@ -179,6 +204,7 @@ test('refresh-on-use: an old index entry is confirmed remotely before it is refr
   // Still old remotely: refresh it.
   const stillOld = lookups({ [h('c')]: daysAgo(20) }, { [h('b')]: NOW, [h('c')]: daysAgo(20) });
   const plan2 = await planPush(closure, stillOld, {
+    storeDir: '/nix/store',
     skipSignedByKeys: ['cache.nixos.org-1'],
     refreshBefore: daysAgo(15),
   });
@@ -191,6 +217,7 @@ test('refresh-on-use: an old index entry is confirmed remotely before it is refr
 test('refresh-on-use: an old index entry that was pruned remotely is uploaded again', async () => {
   const l = lookups({ [h('b')]: daysAgo(20), [h('c')]: daysAgo(20) }, {});
   const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
     skipSignedByKeys: ['cache.nixos.org-1'],
     refreshBefore: daysAgo(15),
   });
@@ -203,7 +230,10 @@ test('refresh-on-use: an old index entry that was pruned remotely is uploaded ag
 
 test('without a cutoff nothing is refreshed and old index entries are trusted', async () => {
   const l = lookups({ [h('b')]: daysAgo(400), [h('c')]: daysAgo(400) }, {});
-  const plan = await planPush(closure, l, { skipSignedByKeys: ['cache.nixos.org-1'] });
+  const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
+    skipSignedByKeys: ['cache.nixos.org-1'],
+  });
   assert.deepEqual(plan.toRefresh, []);
   assert.deepEqual(l.asked, []);
 });
