@@ -3,6 +3,7 @@
  * showing progress on a terminal and log lines elsewhere, and always a final summary.
  */
 import { LoftError, describeError } from '../../util/errors.js';
+import { mapLimit } from '../../util/limit.js';
 import { pushContextOf, pushOptionsOf, type AppContext } from '../../service/context.js';
 import { push, uploadedBytes, type PushResult } from '../../upload/push.js';
 import { PushProgress, type PushEvent } from '../../upload/events.js';
@@ -45,21 +46,27 @@ const BAD_PATH_CODES = new Set([
   'PATH_NOT_VALID',
 ]);
 
-/** Every bad path is reported at once, so one run tells the user everything to fix. */
+/**
+ * Every bad path is reported at once, so one run tells the user everything to fix. Paths
+ * resolve in parallel: `nix-store -qR ... | loft --upload-path -` gives thousands, each a
+ * daemon round trip.
+ */
 async function resolveAll(ctx: AppContext, userPaths: string[]): Promise<string[]> {
-  const problems: string[] = [];
-  const resolved: string[] = [];
-  for (const p of userPaths) {
-    try {
-      resolved.push(await ctx.store.resolvePath(p));
-    } catch (e) {
-      if (!(e instanceof LoftError) || !BAD_PATH_CODES.has(e.code)) throw e;
-      problems.push(describeError(e).replace(/\n\s*/g, ' '));
-    }
-  }
+  const outcomes = await mapLimit(userPaths, RESOLVE_CONCURRENCY, (p) =>
+    ctx.store.resolvePath(p).then(
+      (path) => ({ path }),
+      (e: unknown) => {
+        if (!(e instanceof LoftError) || !BAD_PATH_CODES.has(e.code)) throw e;
+        return { problem: describeError(e).replace(/\n\s*/g, ' ') };
+      },
+    ),
+  );
+  const problems = outcomes.flatMap((o) => ('problem' in o ? [o.problem] : []));
   if (problems.length > 0) throw new BadPathsError(problems);
-  return [...new Set(resolved)];
+  return [...new Set(outcomes.flatMap((o) => ('path' in o ? [o.path] : [])))];
 }
+
+const RESOLVE_CONCURRENCY = 16;
 
 export async function runUpload(
   ctx: AppContext,
