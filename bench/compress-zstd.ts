@@ -4,18 +4,13 @@
  * compressed files, in the order a walk of the system finds them). Prints MB/s of input
  * and peak RSS for each, and the ratio ours/CLI.
  *
- *   node dist/bench/compress-zstd.js [--size-mb N] [--runs N] [--level N] [--job-mb N]
- *                                    [--only ROW,ROW]
+ *   node dist/bench/compress-zstd.js [--size-mb N] [--runs N] [--level N] [--only ROW,ROW]
  *
- * --job-mb sets the boosted stream's zstd job size (0: zstd's own default), to compare
- * against the pool's default.
- *
- * Ours runs like the upload pipeline will: read 1 MiB chunks -> sha256 -> compressor ->
+ * Ours is the compressor stream of the daemon path (xz aside, pushes normally compress in
+ * src/pack's threads, one single-threaded zstd stream per NAR, as here): read 1 MiB chunks -> sha256 -> compressor ->
  * sha256 -> file, each run in a fresh child process so its peak RSS is its own. The CLI
  * reads the file and writes its output file (no hashing). Rows:
- *   ours            one stream (it gets zstd's own threads: the lone-NAR case)
- *   ours-nothreads  one stream, zstd threads off (what every stream gets while another
- *                   holds the boost)
+ *   ours            one stream (the lone-NAR case; single-threaded zstd)
  *   ours-4streams   four concurrent streams of a quarter each (many NARs at once)
  *   cli -T0 / -T1   the zstd program, all cores / one thread
  * Runs alternate between rows; best and median are shown. The machine is shared, so
@@ -51,21 +46,18 @@ interface Args {
   sizeMb: number;
   runs: number;
   level: number;
-  /** zstd job size for the boosted stream, MiB (0: zstd's default); unset: ours. */
-  jobMb: number | undefined;
   /** Only these rows (comma-separated names). */
   only: string[] | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizeMb: 512, runs: 3, level: 3, jobMb: undefined, only: undefined };
+  const args: Args = { sizeMb: 512, runs: 3, level: 3, only: undefined };
   for (let i = 0; i < argv.length; i += 2) {
     const a = argv[i];
     const v = Number(argv[i + 1]);
     if (a === '--size-mb' && v > 0) args.sizeMb = v;
     else if (a === '--runs' && v > 0) args.runs = v;
     else if (a === '--level' && v > 0) args.level = v;
-    else if (a === '--job-mb' && v >= 0) args.jobMb = v;
     else if (a === '--only' && argv[i + 1]) args.only = (argv[i + 1] as string).split(',');
     else throw new Error(`usage: compress-zstd.js [--size-mb N] [--runs N] [--level N] (bad ${a})`);
   }
@@ -150,19 +142,10 @@ interface Result {
 }
 
 /** Child side: compress `file` (or `streams` parts of it) like the pipeline would. */
-async function child(
-  file: string,
-  out: string,
-  level: number,
-  mode: string,
-  jobMb: string,
-): Promise<void> {
+async function child(file: string, out: string, level: number, mode: string): Promise<void> {
   const size = statSync(file).size;
   const streams = mode === '4streams' ? 4 : 1;
-  const pool = new ZstdPool({
-    maxBoosted: mode === 'nothreads' ? 0 : 1,
-    ...(jobMb === '' ? {} : { boostJobSize: Number(jobMb) * MiB }),
-  });
+  const pool = new ZstdPool();
   const hasher = () => {
     const h = createHash('sha256');
     return new Transform({
@@ -197,11 +180,9 @@ async function child(
   process.stdout.write(JSON.stringify(r));
 }
 
-let jobMbArg = '';
-
 async function runOurs(file: string, out: string, level: number, mode: string): Promise<Result> {
   const self = fileURLToPath(import.meta.url);
-  const p = spawn(process.execPath, [self, '--child', file, out, String(level), mode, jobMbArg], {
+  const p = spawn(process.execPath, [self, '--child', file, out, String(level), mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let text = '';
@@ -247,12 +228,11 @@ function sha256File(cmd: string, args: string[]): string {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') {
-    const [, , , file, out, level, mode, jobMb] = process.argv;
-    await child(file as string, out as string, Number(level), mode as string, jobMb ?? '');
+    const [, , , file, out, level, mode] = process.argv;
+    await child(file as string, out as string, Number(level), mode as string);
     return;
   }
   const args = parseArgs(process.argv.slice(2));
-  if (args.jobMb !== undefined) jobMbArg = String(args.jobMb);
   const dir = mkdtempSync(join(tmpdir(), 'loft-bench-zstd-'));
   try {
     const input = join(dir, 'mix');
@@ -274,7 +254,6 @@ async function main(): Promise<void> {
 
     const rows: Record<string, () => Promise<Result>> = {
       ours: () => runOurs(input, join(dir, 'o.zst'), args.level, 'default'),
-      'ours-nothreads': () => runOurs(input, join(dir, 'o.zst'), args.level, 'nothreads'),
       'ours-4streams': () => runOurs(input, join(dir, 'o.zst'), args.level, '4streams'),
       'cli -T0': () => runCli(input, join(dir, 'c.zst'), args.level, 0),
       'cli -T1': () => runCli(input, join(dir, 'c.zst'), args.level, 1),

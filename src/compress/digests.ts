@@ -14,6 +14,23 @@ export interface CompressionDigests {
   outputSize: number;
 }
 
+/** The same, as it crosses postMessage (Buffers arrive as Uint8Arrays). */
+export interface WireDigests {
+  inputSha256: Uint8Array;
+  inputSize: number;
+  outputSha256: Uint8Array;
+  outputSize: number;
+}
+
+export function digestsFromWire(d: WireDigests): CompressionDigests {
+  return {
+    inputSha256: Buffer.from(d.inputSha256),
+    inputSize: d.inputSize,
+    outputSha256: Buffer.from(d.outputSha256),
+    outputSize: d.outputSize,
+  };
+}
+
 export interface InputExpectation {
   sha256: Buffer;
   size: number;
@@ -38,7 +55,7 @@ export function oversize(
   return new CompressionInputMismatchError(exp, { sha256: undefined, size: bytesIn });
 }
 
-/** Main-thread hashing, for the methods that cannot hash elsewhere (xz, none). */
+/** sha256 and size of input and output, wherever the bytes pass (a worker or the main thread). */
 export class DigestPair {
   private readonly input: Hasher = createHash('sha256');
   private readonly output: Hasher | undefined;
@@ -50,12 +67,17 @@ export class DigestPair {
     this.output = sameBytes ? undefined : createHash('sha256');
   }
 
-  in(chunk: Buffer): void {
+  in(chunk: Uint8Array): void {
     this.input.update(chunk);
     this.inputSize += chunk.length;
   }
 
-  out(chunk: Buffer): void {
+  /** Input bytes so far. */
+  get bytesIn(): number {
+    return this.inputSize;
+  }
+
+  out(chunk: Uint8Array): void {
     this.output?.update(chunk);
     this.outputSize += chunk.length;
   }

@@ -68,6 +68,11 @@ export interface Compression {
    */
   createCompressor(opts?: CompressorOptions): Compressor;
   /**
+   * The level a compressor of this method uses for `level` (the default when undefined);
+   * InvalidCompressionLevelError for one out of range. For compressing elsewhere (src/pack).
+   */
+  resolveLevel(level: number | undefined): number | undefined;
+  /**
    * Checks this method can run here (loads zstd in a worker, or runs `xz --version`), so
    * a service can fail at start instead of at its first upload.
    */
@@ -119,6 +124,7 @@ const zstd: Compression = {
   narinfoName: 'zstd',
   extension: '.zst',
   defaultLevel: ZSTD_LEVELS.default,
+  resolveLevel: (level) => checkLevel('zstd', level, ZSTD_LEVELS),
   createCompressor(opts = {}) {
     const level = checkLevel('zstd', opts.level, ZSTD_LEVELS);
     return new ZstdCompressStream(pool(), level, {
@@ -149,6 +155,7 @@ const xz: Compression = {
   narinfoName: 'xz',
   extension: '.xz',
   defaultLevel: XZ_LEVELS.default,
+  resolveLevel: (level) => checkLevel('xz', level, XZ_LEVELS),
   createCompressor(opts = {}) {
     const level = checkLevel('xz', opts.level, XZ_LEVELS);
     return new ProcessCompressStream({
@@ -179,6 +186,7 @@ const none: Compression = {
   defaultLevel: undefined,
   // A level means nothing here and is ignored: the config loader already warns when one
   // is set with compression = "none", and the pipeline passes it through unchanged.
+  resolveLevel: () => undefined,
   createCompressor(opts = {}) {
     return new NoneCompressStream(opts);
   },
@@ -208,15 +216,13 @@ export async function shutdownCompression(): Promise<void> {
 export function compressionStats(): {
   zstdWorkers: number;
   zstdSessions: number;
-  zstdBoosted: number;
   xzRunning: number;
   xzWaiting: number;
 } {
-  const z = zstdPool?.stats() ?? { workers: 0, sessions: 0, boosted: 0 };
+  const z = zstdPool?.stats() ?? { workers: 0, sessions: 0 };
   return {
     zstdWorkers: z.workers,
     zstdSessions: z.sessions,
-    zstdBoosted: z.boosted,
     xzRunning: xzSlots?.inUse ?? 0,
     xzWaiting: xzSlots?.waiting ?? 0,
   };

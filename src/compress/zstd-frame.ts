@@ -16,35 +16,24 @@ const zstd = require('zstd-napi/binding') as Binding;
 
 export interface ZstdFrameOptions {
   level: number;
-  /** zstd's own threads (0: compress in the calling thread only). */
-  nbWorkers?: number;
-  /** Input per zstd thread job when nbWorkers > 0 (zstd's default when absent). */
-  jobSize?: number;
 }
 
-/** Contexts kept for reuse, by thread count; a multi-threaded one holds tens of MiB. */
+/** Contexts kept for reuse. */
 const MAX_IDLE_CONTEXTS = 4;
-const MAX_IDLE_MT_CONTEXTS = 1;
-const idle = new Map<number, CCtx[]>();
+const idle: CCtx[] = [];
 /** Output scratch shared by every encoder of this thread (calls never overlap). */
 const scratch = Buffer.allocUnsafeSlow(Math.max(zstd.cStreamOutSize(), 512 * 1024));
 const empty = new Uint8Array(0);
 
 export class ZstdFrameEncoder {
   private cctx: CCtx | undefined;
-  private readonly nbWorkers: number;
 
   constructor(opts: ZstdFrameOptions) {
-    this.nbWorkers = opts.nbWorkers ?? 0;
-    const cctx = idle.get(this.nbWorkers)?.pop() ?? new zstd.CCtx();
+    const cctx = idle.pop() ?? new zstd.CCtx();
     cctx.reset(zstd.ResetDirective.sessionAndParameters);
     cctx.setParameter(zstd.CParameter.compressionLevel, opts.level);
     // Same as the zstd CLI's default: a content checksum the decoder verifies.
     cctx.setParameter(zstd.CParameter.checksumFlag, 1);
-    if (this.nbWorkers > 0) {
-      cctx.setParameter(zstd.CParameter.nbWorkers, this.nbWorkers);
-      if (opts.jobSize !== undefined) cctx.setParameter(zstd.CParameter.jobSize, opts.jobSize);
-    }
     this.cctx = cctx;
   }
 
@@ -69,11 +58,9 @@ export class ZstdFrameEncoder {
     const cctx = this.cctx;
     if (cctx === undefined) return;
     this.cctx = undefined;
-    let list = idle.get(this.nbWorkers);
-    if (list === undefined) idle.set(this.nbWorkers, (list = []));
-    if (list.length < (this.nbWorkers > 0 ? MAX_IDLE_MT_CONTEXTS : MAX_IDLE_CONTEXTS)) {
+    if (idle.length < MAX_IDLE_CONTEXTS) {
       cctx.reset(zstd.ResetDirective.sessionOnly);
-      list.push(cctx);
+      idle.push(cctx);
     }
   }
 

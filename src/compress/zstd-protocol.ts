@@ -3,24 +3,13 @@
  * buffer is transferred, not copied, and comes back in the reply for reuse; every data
  * message gets exactly one reply, which is what the main side counts as credit.
  */
+import type { WireDigests } from './digests.js';
 
 /** Compression parameters, sent with a session's first data message. */
 export interface ZstdSessionParams {
   level: number;
-  /** zstd's own threads for this stream (0: compress on the worker thread itself). */
-  nbWorkers: number;
-  /** Input per zstd thread job when nbWorkers > 0 (zstd's default when absent). */
-  jobSize?: number;
   /** Hash input and output (sha256) here, and send the digests with the final reply. */
   digests?: boolean;
-}
-
-/** sha256 digests and sizes of a session's input and output. */
-export interface SessionDigests {
-  inputSha256: Uint8Array;
-  inputSize: number;
-  outputSha256: Uint8Array;
-  outputSize: number;
 }
 
 export type ToWorker =
@@ -48,6 +37,6 @@ export type FromWorker =
       /** The message's input buffer, handed back for reuse. */
       input?: Uint8Array;
       /** With `ended`, when the session was opened with `digests`. */
-      digests?: SessionDigests;
+      digests?: WireDigests;
     }
   | { t: 'error'; id: number; message: string };

@@ -9,16 +9,17 @@
  * by about
  *   (maxInflight + 1) x batchBytes of input + the largest chunk written
  *   + readableHighWaterMark + one batch of output,
- * plus its zstd context in the worker (a few MiB at level 3; tens with boosting).
+ * plus its zstd context in the worker (a few MiB at level 3).
  */
 import { Duplex } from 'node:stream';
 import type { ZstdPool, ZstdSession } from './zstd-pool.js';
-import type { SessionDigests } from './zstd-protocol.js';
 import {
+  digestsFromWire,
   inputMismatch,
   oversize,
   type CompressionDigests,
   type InputExpectation,
+  type WireDigests,
 } from './digests.js';
 
 export interface ZstdStreamOptions {
@@ -172,7 +173,6 @@ export class ZstdCompressStream extends Duplex {
   private send(b: Batch | undefined, end: boolean): void {
     this.session ??= this.pool.open(
       this.level,
-      end,
       {
         onOutput: (out, ended, d) => this.onOutput(out, ended, d),
         onError: (err) => this.destroy(err),
@@ -186,16 +186,11 @@ export class ZstdCompressStream extends Duplex {
     this.session.send(b === undefined ? undefined : b.buf.subarray(0, b.len), end);
   }
 
-  private onOutput(out: Buffer[], ended: boolean, d?: SessionDigests): void {
+  private onOutput(out: Buffer[], ended: boolean, d?: WireDigests): void {
     if (this.destroyed || this.finished) return;
     this.inflightBytes -= this.inflightSizes.shift() ?? 0;
     if (ended && d !== undefined) {
-      const digests: CompressionDigests = {
-        inputSha256: Buffer.from(d.inputSha256),
-        inputSize: d.inputSize,
-        outputSha256: Buffer.from(d.outputSha256),
-        outputSize: d.outputSize,
-      };
+      const digests = digestsFromWire(d);
       // Checked before the last bytes go out and before 'end': a consumer that completes
       // only on a clean end never completes with input that was not what it expected.
       const bad = inputMismatch(digests, this.opts.expectInput);

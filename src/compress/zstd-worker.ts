@@ -3,10 +3,10 @@
  * compresses their chunks in message order. zstd-napi's calls are synchronous and take tens
  * of milliseconds per MiB, which is why they run here and never on the main thread.
  */
-import { createHash, type Hash as Hasher } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
+import { DigestPair } from './digests.js';
 import { ZstdFrameEncoder } from './zstd-frame.js';
-import type { FromWorker, SessionDigests, ToWorker } from './zstd-protocol.js';
+import type { FromWorker, ToWorker } from './zstd-protocol.js';
 
 if (parentPort === null) throw new Error('zstd-worker.js must run as a worker thread');
 const port = parentPort;
@@ -14,7 +14,7 @@ const port = parentPort;
 interface Session {
   encoder: ZstdFrameEncoder;
   /** Hashing here keeps a NAR's two sha256 passes off the main thread. */
-  hashes?: { input: Hasher; output: Hasher; inputSize: number; outputSize: number };
+  digests?: DigestPair;
 }
 const sessions = new Map<number, Session>();
 
@@ -28,41 +28,17 @@ function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
   if (session === undefined) {
     if (m.open === undefined) throw new Error(`no zstd session ${m.id}`);
     session = { encoder: new ZstdFrameEncoder(m.open) };
-    if (m.open.digests) {
-      session.hashes = {
-        input: createHash('sha256'),
-        output: createHash('sha256'),
-        inputSize: 0,
-        outputSize: 0,
-      };
-    }
+    if (m.open.digests) session.digests = new DigestPair();
     sessions.set(m.id, session);
   }
-  const { encoder, hashes } = session;
+  const { encoder, digests } = session;
   const chunk = m.chunk ?? new Uint8Array(0);
-  if (hashes) {
-    hashes.input.update(chunk);
-    hashes.inputSize += chunk.length;
-  }
+  digests?.in(chunk);
   const out = m.end ? encoder.end(chunk) : encoder.write(chunk);
-  let digests: SessionDigests | undefined;
-  if (hashes) {
-    for (const b of out) {
-      hashes.output.update(b);
-      hashes.outputSize += b.length;
-    }
-    if (m.end) {
-      digests = {
-        inputSha256: hashes.input.digest(),
-        inputSize: hashes.inputSize,
-        outputSha256: hashes.output.digest(),
-        outputSize: hashes.outputSize,
-      };
-    }
-  }
+  for (const b of out) digests?.out(b);
   if (m.end) sessions.delete(m.id);
   const r: FromWorker = { t: 'out', id: m.id, out, ended: m.end };
-  if (digests) r.digests = digests;
+  if (m.end && digests) r.digests = digests.finish();
   reply(m, r, out);
 }
 

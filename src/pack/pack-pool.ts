@@ -7,20 +7,18 @@
  */
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
 import { CompressionInputMismatchError } from '../compress/errors.js';
-import type { CompressionDigests } from '../compress/digests.js';
+import { digestsFromWire, type CompressionDigests } from '../compress/digests.js';
+import { ThreadPool, type ThreadJob, type WorkerThread } from '../compress/thread-pool.js';
 import { Hash } from '../nix/hash.js';
 import { PackFailedError, PackSourceError } from './errors.js';
-import type { FromPacker, PackDigests, ToPacker } from './protocol.js';
+import type { FromPacker, ToPacker } from './protocol.js';
 
 export interface PackRequest {
   /** The store path's directory on disk. */
   path: string;
-  /** 'none' stores the NAR as it is. */
-  compression: 'zstd' | 'none';
-  /** zstd level (default 3). */
-  level?: number;
+  /** zstd (at this level), or 'none' to store the NAR as it is. */
+  compression: { name: 'zstd'; level: number } | { name: 'none' };
   /** The registered `sha256:<nix32>` narHash and narSize. */
   narHash: string;
   narSize: number;
@@ -39,30 +37,19 @@ export interface NarPackerOptions {
 const SOURCE_ERRNOS = new Set(['ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP']);
 /** 'out' messages a job may have on their way at once. */
 const INITIAL_CREDIT = 2;
-const DEFAULT_LEVEL = 3;
 
 const workerUrl = new URL('./pack-worker.js', import.meta.url);
 
-function digestsOf(d: PackDigests): CompressionDigests {
-  return {
-    inputSha256: Buffer.from(d.inputSha256),
-    inputSize: d.inputSize,
-    outputSha256: Buffer.from(d.outputSha256),
-    outputSize: d.outputSize,
-  };
-}
-
 /** One job's compressed bytes, in order; `digests()` and `listing()` once it has ended. */
-export class PackStream extends Readable {
+export class PackStream extends Readable implements ThreadJob<FromPacker> {
   private finalDigests: CompressionDigests | undefined;
   private finalListing: Buffer | undefined;
   private owed = 0;
   private ended = false;
 
   constructor(
-    private readonly thread: PackThread,
+    private readonly thread: WorkerThread<ToPacker, FromPacker>,
     readonly id: number,
-    private readonly onSettled: () => void,
   ) {
     super({ highWaterMark: 1024 * 1024 });
   }
@@ -89,7 +76,6 @@ export class PackStream extends Readable {
     cb(err);
   }
 
-  /** @internal */
   receive(m: FromPacker): void {
     if (this.destroyed) return;
     switch (m.t) {
@@ -103,7 +89,7 @@ export class PackStream extends Readable {
       }
       case 'done':
         this.ended = true;
-        this.finalDigests = digestsOf(m.digests);
+        this.finalDigests = digestsFromWire(m.digests);
         if (m.listing) this.finalListing = Buffer.from(m.listing);
         for (const c of m.chunks) this.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
         this.push(null);
@@ -132,79 +118,19 @@ export class PackStream extends Readable {
     }
   }
 
-  /** @internal The thread is gone. */
+  /** The thread is gone (crash, shutdown). */
   fail(err: Error): void {
     this.ended = true;
     this.destroy(err);
   }
 
-  private settled = false;
   private settle(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.onSettled();
-  }
-}
-
-class PackThread {
-  readonly worker: Worker;
-  readonly streams = new Map<number, PackStream>();
-  private idleTimer: NodeJS.Timeout | undefined;
-  private dead = false;
-
-  constructor(
-    private readonly pool: NarPacker,
-    private readonly idleMs: number,
-  ) {
-    this.worker = new Worker(workerUrl);
-    this.worker.unref();
-    this.worker.on('message', (m: FromPacker) => this.streams.get(m.id)?.receive(m));
-    this.worker.on('error', (e) => this.die(e));
-    this.worker.on('exit', (code) => this.die(new Error(`packer thread exited with code ${code}`)));
-  }
-
-  post(m: ToPacker): void {
-    if (!this.dead) this.worker.postMessage(m);
-  }
-
-  attach(s: PackStream): void {
-    clearTimeout(this.idleTimer);
-    if (this.streams.size === 0) this.worker.ref();
-    this.streams.set(s.id, s);
-  }
-
-  detach(id: number): void {
-    if (!this.streams.delete(id) || this.streams.size > 0 || this.dead) return;
-    // No job: the thread must not keep the process alive, and goes after a while.
-    this.worker.unref();
-    this.idleTimer = setTimeout(() => void this.terminate(), this.idleMs);
-    this.idleTimer.unref();
-  }
-
-  private die(cause: Error): void {
-    if (this.dead) return;
-    this.dead = true;
-    clearTimeout(this.idleTimer);
-    this.pool.forget(this);
-    const streams = [...this.streams.values()];
-    this.streams.clear();
-    for (const s of streams)
-      s.fail(new PackFailedError(`packer thread failed: ${cause.message}`, cause));
-  }
-
-  async terminate(): Promise<void> {
-    clearTimeout(this.idleTimer);
-    this.pool.forget(this);
-    this.dead = true;
-    await this.worker.terminate();
+    this.thread.detach(this.id);
   }
 }
 
 export class NarPacker {
-  readonly size: number;
-  private readonly idleMs: number;
-  private readonly threads: PackThread[] = [];
-  private nextId = 1;
+  private readonly threads: ThreadPool<ToPacker, FromPacker>;
 
   /**
    * One NAR is packed by one thread, single-threaded zstd: a closure's many NARs use every
@@ -212,21 +138,27 @@ export class NarPacker {
    * NAR pushed to RGW: 250 MB instead of 205) for no gain when the upload is the limit.
    */
   constructor(opts: NarPackerOptions = {}) {
-    this.size = opts.size ?? Math.max(1, Math.min(availableParallelism(), 4));
-    this.idleMs = opts.idleMs ?? 30_000;
+    this.threads = new ThreadPool<ToPacker, FromPacker>({
+      url: workerUrl,
+      size: opts.size ?? Math.max(1, Math.min(availableParallelism(), 4)),
+      idleMs: opts.idleMs ?? 30_000,
+      failure: (cause) =>
+        cause === undefined
+          ? new PackFailedError('the packer threads were shut down')
+          : new PackFailedError(`packer thread failed: ${cause.message}`, cause),
+    });
   }
 
   /** Start packing one store path; read the result from the returned stream. */
   pack(req: PackRequest): PackStream {
-    const thread = this.pick();
-    const id = this.nextId++;
-    const stream = new PackStream(thread, id, () => thread.detach(id));
-    thread.attach(stream);
+    const { id, thread } = this.threads.take();
+    const stream = new PackStream(thread, id);
+    thread.attach(id, stream);
     thread.post({
       t: 'job',
       id,
       path: req.path,
-      zstd: req.compression === 'zstd' ? { level: req.level ?? DEFAULT_LEVEL } : undefined,
+      zstd: req.compression.name === 'zstd' ? { level: req.compression.level } : undefined,
       expect: { sha256: Hash.parse(req.narHash).digest, size: req.narSize },
       listing: req.listing ?? false,
       credit: INITIAL_CREDIT,
@@ -235,25 +167,7 @@ export class NarPacker {
   }
 
   /** Stop every packer thread now; jobs still running fail. Idempotent. */
-  async shutdown(): Promise<void> {
-    await Promise.all([...this.threads].map((t) => t.terminate()));
-  }
-
-  /** @internal */
-  forget(t: PackThread): void {
-    const i = this.threads.indexOf(t);
-    if (i >= 0) this.threads.splice(i, 1);
-  }
-
-  private pick(): PackThread {
-    let best: PackThread | undefined;
-    for (const t of this.threads) {
-      if (best === undefined || t.streams.size < best.streams.size) best = t;
-    }
-    if (best === undefined || (best.streams.size > 0 && this.threads.length < this.size)) {
-      best = new PackThread(this, this.idleMs);
-      this.threads.push(best);
-    }
-    return best;
+  shutdown(): Promise<void> {
+    return this.threads.shutdown();
   }
 }

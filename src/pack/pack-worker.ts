@@ -7,12 +7,12 @@
  * Several jobs share a thread: each is an async loop that waits on disk reads and on
  * credit, so one slow upload never holds the thread.
  */
-import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { encodeNar } from '../nix/nar-encode.js';
 import { NarListingBuilder } from '../nix/nar-listing.js';
 import { NarParser } from '../nix/nar-parse.js';
 import { createFsNarSource } from '../store/nar-fs.js';
+import { DigestPair } from '../compress/digests.js';
 import { ZstdFrameEncoder } from '../compress/zstd-frame.js';
 import type { FromPacker, ToPacker } from './protocol.js';
 
@@ -45,10 +45,8 @@ async function takeCredit(s: JobState): Promise<void> {
 }
 
 async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<void> {
-  const inHash = createHash('sha256');
-  const outHash = createHash('sha256');
-  let inSize = 0;
-  let outSize = 0;
+  // Stored as it is ("none"), the output is the input: hashed once.
+  const digests = new DigestPair(!job.zstd);
   const encoder = job.zstd ? new ZstdFrameEncoder(job.zstd) : undefined;
   const listing = job.listing ? new NarListingBuilder() : undefined;
   const parser = listing ? new NarParser({ visitor: listing }) : undefined;
@@ -56,8 +54,7 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
   let pendingBytes = 0;
   const keep = (out: Uint8Array[]) => {
     for (const b of out) {
-      outHash.update(b);
-      outSize += b.length;
+      digests.out(b);
       pending.push(b);
       pendingBytes += b.length;
     }
@@ -67,20 +64,21 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
       t: 'mismatch',
       id: job.id,
       expected: job.expect,
-      actual: { sha256, size: inSize },
+      actual: { sha256, size: digests.bytesIn },
     });
   try {
     for await (const chunk of encodeNar(source, job.path)) {
       if (s.cancelled) return;
-      inSize += chunk.length;
-      if (inSize > job.expect.size) {
+      if (digests.bytesIn + chunk.length > job.expect.size) {
+        digests.in(chunk);
         mismatch(undefined);
         return;
       }
-      inHash.update(chunk);
+      digests.in(chunk);
       parser?.push(chunk);
-      // zstd output is ours; uncompressed chunks may view a reused buffer: copy them.
-      keep(encoder ? encoder.write(chunk) : [Buffer.from(chunk)]);
+      // What is posted is transferred, so it must own its whole ArrayBuffer: zstd output
+      // does; an encoder chunk may view a shared or pooled buffer, so "none" copies it.
+      keep(encoder ? encoder.write(chunk) : [ownedCopy(chunk)]);
       if (pendingBytes >= FLUSH_BYTES) {
         await takeCredit(s);
         if (s.cancelled) return;
@@ -91,23 +89,13 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
       }
     }
     if (encoder) keep(encoder.end());
-    const inputSha256 = inHash.digest();
-    if (inSize !== job.expect.size || !inputSha256.equals(Buffer.from(job.expect.sha256))) {
-      mismatch(inputSha256);
+    const d = digests.finish();
+    if (d.inputSize !== job.expect.size || !d.inputSha256.equals(job.expect.sha256)) {
+      mismatch(d.inputSha256);
       return;
     }
     parser?.end();
-    const done: FromPacker = {
-      t: 'done',
-      id: job.id,
-      chunks: pending,
-      digests: {
-        inputSha256,
-        inputSize: inSize,
-        outputSha256: outHash.digest(),
-        outputSize: outSize,
-      },
-    };
+    const done: FromPacker = { t: 'done', id: job.id, chunks: pending, digests: d };
     if (listing) done.listing = listing.toBuffer();
     post(done, pending);
   } catch (e) {
@@ -123,6 +111,12 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
     encoder?.release();
     jobs.delete(job.id);
   }
+}
+
+function ownedCopy(chunk: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafeSlow(chunk.length);
+  b.set(chunk);
+  return b;
 }
 
 port.on('message', (m: ToPacker) => {

@@ -4,14 +4,8 @@
  * holds credit, and the main side grants one back for each it has taken up, so a slow
  * upload stops the packer instead of growing memory.
  */
+import type { WireDigests } from '../compress/digests.js';
 import type { ZstdFrameOptions } from '../compress/zstd-frame.js';
-
-export interface PackDigests {
-  inputSha256: Uint8Array;
-  inputSize: number;
-  outputSha256: Uint8Array;
-  outputSize: number;
-}
 
 export type ToPacker =
   | {
@@ -38,7 +32,7 @@ export type FromPacker =
       id: number;
       /** The last output, sent with the digests (small NARs need only this message). */
       chunks: Uint8Array[];
-      digests: PackDigests;
+      digests: WireDigests;
       listing?: Uint8Array;
     }
   | {

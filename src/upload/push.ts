@@ -520,8 +520,10 @@ class PushRun {
         : `${realStoreDir}/${parseStorePath(info.path, store.storeDir).basename}`;
     const body = packer.pack({
       path: onDisk,
-      compression: compression.name,
-      level: compressionLevel,
+      compression:
+        compression.name === 'zstd'
+          ? { name: 'zstd', level: compression.resolveLevel(compressionLevel)! }
+          : { name: 'none' },
       narHash: info.narHash,
       narSize: info.narSize,
       listing: this.opts.writeListing,

@@ -46,16 +46,15 @@ async function collect(s: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-for (const compression of ['zstd', 'none'] as const) {
-  test(`${compression}: the stream is the NAR of nix-store --dump, with digests and listing`, async () => {
+for (const name of ['zstd', 'none'] as const) {
+  const compression = name === 'zstd' ? { name, level: 3 } : { name };
+  test(`${name}: the stream is the NAR of nix-store --dump, with digests and listing`, async () => {
     const dir = tree(3_000_000);
     const { nar, narHash, narSize } = await expectation(dir);
     const s = packer.pack({ path: dir, compression, narHash, narSize, listing: true });
     const out = await collect(s);
     const plain =
-      compression === 'zstd'
-        ? execFileSync('zstd', ['-dc'], { input: out, maxBuffer: 1 << 26 })
-        : out;
+      name === 'zstd' ? execFileSync('zstd', ['-dc'], { input: out, maxBuffer: 1 << 26 }) : out;
     assert.ok(plain.equals(nar), 'decompresses to the NAR Nix makes');
     const d = s.digests()!;
     assert.equal(d.inputSize, narSize);
@@ -69,7 +68,7 @@ for (const compression of ['zstd', 'none'] as const) {
 test('a big NAR streams in many pieces and still decompresses to the NAR', async () => {
   const dir = tree(40_000_000);
   const { nar, narHash, narSize } = await expectation(dir);
-  const s = packer.pack({ path: dir, compression: 'zstd', narHash, narSize });
+  const s = packer.pack({ path: dir, compression: { name: 'zstd', level: 3 }, narHash, narSize });
   let pieces = 0;
   const parts: Buffer[] = [];
   for await (const c of s) {
@@ -91,7 +90,12 @@ test('bytes that differ from the registered hash or size error instead of ending
     [narHash, narSize - 8],
     [narHash, narSize + 8],
   ] as const) {
-    const s = packer.pack({ path: dir, compression: 'zstd', narHash: h, narSize: n });
+    const s = packer.pack({
+      path: dir,
+      compression: { name: 'zstd', level: 3 },
+      narHash: h,
+      narSize: n,
+    });
     let ended = false;
     s.on('end', () => (ended = true));
     await assert.rejects(collect(s), (e) => isLoftError(e, 'COMPRESSION_INPUT_MISMATCH'));
@@ -102,7 +106,7 @@ test('bytes that differ from the registered hash or size error instead of ending
 test('a path that is not on disk is a PackSourceError (the caller reads it another way)', async () => {
   const s = packer.pack({
     path: '/nonexistent/path',
-    compression: 'zstd',
+    compression: { name: 'zstd', level: 3 },
     narHash: `sha256:${'0'.repeat(52)}`,
     narSize: 100,
   });
@@ -112,13 +116,25 @@ test('a path that is not on disk is a PackSourceError (the caller reads it anoth
 test('nobody reading stops the packer; destroying the stream lets the job go', async () => {
   const dir = tree(30_000_000);
   const { narHash, narSize } = await expectation(dir);
-  const s = packer.pack({ path: dir, compression: 'none', narHash, narSize });
+  const s = packer.pack({ path: dir, compression: { name: 'none' }, narHash, narSize });
   s.pause();
   await new Promise((r) => setTimeout(r, 1500));
   // Credit bounds what arrives: the readable buffer plus the messages in flight.
   assert.ok(s.readableLength < 4 * 1024 * 1024, `${s.readableLength} bytes buffered`);
   s.destroy();
   // The packer is free for the next job.
-  const again = packer.pack({ path: dir, compression: 'none', narHash, narSize });
+  const again = packer.pack({ path: dir, compression: { name: 'none' }, narHash, narSize });
   assert.equal((await collect(again)).length, narSize);
+});
+
+test('shutdown fails the jobs still running instead of leaving them hanging', async () => {
+  const own = new NarPacker({ size: 1 });
+  const dir = tree(20_000_000);
+  const { narHash, narSize } = await expectation(dir);
+  const s = own.pack({ path: dir, compression: { name: 'none' }, narHash, narSize });
+  s.pause();
+  const failed = new Promise<unknown>((resolve) => s.once('error', resolve));
+  await new Promise((r) => setTimeout(r, 200));
+  await own.shutdown();
+  assert.ok(isLoftError(await failed, 'PACK_FAILED'));
 });

@@ -49,12 +49,10 @@ test('zstd: a compressor destroyed mid-stream frees its worker session', async (
     }
     await until(() => pool.stats().sessions === 3, 'three sessions');
     assert.equal(pool.stats().workers, 2);
-    assert.equal(pool.stats().boosted, 1, 'one session at a time gets zstd threads');
     const [a, b, c] = streams as [ZstdCompressStream, ZstdCompressStream, ZstdCompressStream];
     a.destroy();
     await closed(a);
     assert.equal(pool.stats().sessions, 2);
-    assert.equal(pool.stats().boosted, 0, 'the destroyed session was the boosted one');
     b.on('error', () => {});
     b.destroy(new Error('upload aborted'));
     await closed(b);

@@ -1,0 +1,119 @@
+/**
+ * Worker threads for jobs that talk to them by message: the zstd pool's sessions and the
+ * NAR packers' jobs. A job goes to the thread with the fewest (a new one while the pool has
+ * room); threads start lazily, do not keep the process alive while idle (unref), and exit
+ * after an idle period. When a thread goes (crash, exit, shutdown), every job on it fails.
+ */
+import { Worker } from 'node:worker_threads';
+
+/** A job on a thread: hears its messages, and fails when the thread goes. */
+export interface ThreadJob<Out> {
+  receive(m: Out): void;
+  fail(err: Error): void;
+}
+
+export interface ThreadPoolOptions<Out> {
+  url: URL;
+  /** Threads at most. */
+  size: number;
+  /** An idle thread exits after this long. */
+  idleMs: number;
+  /** Every message, before it reaches its job (e.g. buffers handed back to the pool). */
+  onMessage?(m: Out): void;
+  /** The error a thread's jobs fail with: `cause` undefined when the pool was shut down. */
+  failure(cause: Error | undefined): Error;
+}
+
+export class WorkerThread<In, Out extends { id: number }> {
+  private readonly worker: Worker;
+  readonly jobs = new Map<number, ThreadJob<Out>>();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private dead = false;
+  private stopping = false;
+
+  constructor(private readonly pool: ThreadPool<In, Out>) {
+    const opts = pool.options;
+    this.worker = new Worker(opts.url);
+    this.worker.unref();
+    this.worker.on('message', (m: Out) => {
+      opts.onMessage?.(m);
+      this.jobs.get(m.id)?.receive(m);
+    });
+    this.worker.on('error', (e) => this.die(e));
+    this.worker.on('exit', (code) => this.die(new Error(`worker thread exited with code ${code}`)));
+  }
+
+  post(m: In, transfer: ArrayBuffer[] = []): void {
+    if (!this.dead) this.worker.postMessage(m, transfer);
+  }
+
+  attach(id: number, job: ThreadJob<Out>): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.jobs.size === 0) this.worker.ref();
+    this.jobs.set(id, job);
+  }
+
+  /** The job is done; a thread left with none lets the process exit and goes after a while. */
+  detach(id: number): void {
+    if (!this.jobs.delete(id) || this.jobs.size > 0 || this.dead) return;
+    this.worker.unref();
+    this.idleTimer = setTimeout(() => void this.terminate(), this.pool.options.idleMs);
+    this.idleTimer.unref();
+  }
+
+  async terminate(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.idleTimer);
+    this.pool.forget(this);
+    await this.worker.terminate();
+  }
+
+  private die(cause: Error): void {
+    if (this.dead) return;
+    this.dead = true;
+    clearTimeout(this.idleTimer);
+    this.pool.forget(this);
+    const jobs = [...this.jobs.values()];
+    this.jobs.clear();
+    const err = this.pool.options.failure(this.stopping ? undefined : cause);
+    for (const j of jobs) j.fail(err);
+  }
+}
+
+export class ThreadPool<In, Out extends { id: number }> {
+  private readonly threads: WorkerThread<In, Out>[] = [];
+  private nextId = 1;
+
+  constructor(readonly options: ThreadPoolOptions<Out>) {}
+
+  /** A fresh job id and the thread to run it on. */
+  take(): { id: number; thread: WorkerThread<In, Out> } {
+    let best: WorkerThread<In, Out> | undefined;
+    for (const t of this.threads) {
+      if (best === undefined || t.jobs.size < best.jobs.size) best = t;
+    }
+    if (best === undefined || (best.jobs.size > 0 && this.threads.length < this.options.size)) {
+      best = new WorkerThread(this);
+      this.threads.push(best);
+    }
+    return { id: this.nextId++, thread: best };
+  }
+
+  /** Stop every thread now; jobs still running fail. The pool stays usable. */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.threads].map((t) => t.terminate()));
+  }
+
+  stats(): { threads: number; jobs: number } {
+    let jobs = 0;
+    for (const t of this.threads) jobs += t.jobs.size;
+    return { threads: this.threads.length, jobs };
+  }
+
+  /** @internal A thread calls this when it is gone. */
+  forget(t: WorkerThread<In, Out>): void {
+    const i = this.threads.indexOf(t);
+    if (i >= 0) this.threads.splice(i, 1);
+  }
+}
