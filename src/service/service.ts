@@ -275,20 +275,29 @@ class Service {
           },
         );
         this.storeWatcher = undefined;
-        this.later(this.timing.watchRestartMs, () => {
-          if (this.stopping) return;
-          try {
-            this.startStoreWatcher();
-            // Whatever happened while blind is found by looking at the whole store.
-            this.track(this.reconcile());
-          } catch (err) {
-            this.logger.error(describeError(err));
-            this.later(this.timing.watchRestartMs, () => this.startStoreWatcher());
-          }
-        });
+        this.later(this.timing.watchRestartMs, () => this.restartStoreWatcher());
       },
     });
     this.storeWatcher.start();
+  }
+
+  /** Watch again after a failure, for as long as it takes; never throws from a timer. */
+  private restartStoreWatcher(): void {
+    if (this.stopping) return;
+    try {
+      this.startStoreWatcher();
+      // Whatever happened while blind is found by looking at the whole store.
+      this.track(this.reconcile());
+    } catch (err) {
+      this.storeWatcher = undefined;
+      this.logger.error(
+        `${describeError(err)}; watching again in ${this.timing.watchRestartMs} ms`,
+        {
+          event: 'watch-error',
+        },
+      );
+      this.later(this.timing.watchRestartMs, () => this.restartStoreWatcher());
+    }
   }
 
   private async intakeWatched(paths: string[]): Promise<void> {
