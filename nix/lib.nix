@@ -173,7 +173,6 @@ let
 
   unitName = "loft";
   stateRoot = "/var/lib/loft";
-  credentialsDir = "/run/credentials/${unitName}.service";
   envPrefix = "LOFT_EXTRA_HEADER_";
 
   /**
@@ -297,8 +296,9 @@ let
         populate_cache_on_startup = cfg.populateCacheOnStartup;
         local_cache_path = cfg.localCachePath;
         inherit (cfg) compression;
-        # Loft reads the key from the copy systemd loaded, never from the original file.
-        signing_key_path = if cfg.signingKeyPath == null then null else "${credentialsDir}/signing-key";
+        # Not here: the start script points Loft at its own unit's credential copy
+        # ($LOFT_SIGNING_KEY_PATH), since loft-admin's transient units have their own.
+        signing_key_path = null;
         signing_key_name = cfg.signingKeyName;
         skip_signed_by_keys = cfg.skipSignedByKeys;
         prune_enabled = p.enable;
@@ -409,13 +409,25 @@ let
           "export ${c.env}"
         ]) (filter (c: c.env != null) (credentials cfg))
       );
+      # The signing key is read from this unit's copy (loft.service's, or loft-admin's).
+      keyPath =
+        if cfg.signingKeyPath == null then
+          [ ]
+        else
+          [ "export LOFT_SIGNING_KEY_PATH=\"$CREDENTIALS_DIRECTORY\"/signing-key" ];
       args = [ "-c" configFile ] ++ (if cfg.debug then [ "--debug" ] else [ ]);
       # "$@": the service passes nothing; loft-admin passes the one-off command's flags.
     in
     concatStringsSep "\n" (
       [ "set -euo pipefail" ]
-      ++ (if exports == [ ] then [ ] else [ ": \"\${CREDENTIALS_DIRECTORY:?systemd did not load the credentials}\"" ])
+      ++ (
+        if exports == [ ] && keyPath == [ ] then
+          [ ]
+        else
+          [ ": \"\${CREDENTIALS_DIRECTORY:?systemd did not load the credentials}\"" ]
+      )
       ++ exports
+      ++ keyPath
       ++ [ "exec ${shellQuote loft} ${concatStringsSep " " (map shellQuote args)} \"$@\"" ]
     )
     + "\n";
@@ -492,6 +504,5 @@ in
     adminScript
     unitName
     stateRoot
-    credentialsDir
     ;
 }

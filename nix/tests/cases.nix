@@ -106,7 +106,6 @@ let
           populate_cache_on_startup = true;
           local_cache_path = "/var/lib/loft/index/cache.db";
           compression = "xz";
-          signing_key_path = "/run/credentials/loft.service/signing-key";
           signing_key_name = "nix-cache";
           skip_signed_by_keys = [
             "cache.nixos.org-1"

@@ -59,9 +59,13 @@ export function checkCase(name, c, { parseConfig, parseToml }) {
     fail(`document differs\n  got:      ${show(doc)}\n  expected: ${show(c.document)}`);
   }
 
+  // As loft.service runs it: its start script exports the key's credential copy.
+  const env = c.options.signingKeyPath
+    ? { LOFT_SIGNING_KEY_PATH: '/run/credentials/loft.service/signing-key' }
+    : {};
   let result;
   try {
-    result = parseConfig(c.toml, { source: SOURCE, env: {} });
+    result = parseConfig(c.toml, { source: SOURCE, env });
   } catch (e) {
     fail(`Loft refused the file: ${e.message}\n${c.toml}`);
     return problems;

@@ -200,6 +200,12 @@ pkgs.testers.runNixOSTest {
 
       with subtest("loft-admin runs one-off commands as the service's user"):
           assert server.succeed("loft-admin --version").strip() == "loft ${version}"
+          # A command that reads the signing key, from loft-admin's own credentials, also
+          # while loft.service (whose credentials directory it cannot use) is stopped.
+          server.succeed("loft-admin --prune --dry-run")
+          server.succeed("systemctl stop loft.service")
+          server.succeed("loft-admin --prune --dry-run")
+          server.succeed("systemctl start loft.service")
 
       with subtest("a stop drains and is not a failure"):
           server.succeed("systemctl stop loft.service")

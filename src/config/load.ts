@@ -153,7 +153,7 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
       ...at('loft', 'prune_target_percentage'),
     });
   }
-  if (present.has('loft.signing_key_name') && !present.has('loft.signing_key_path')) {
+  if (present.has('loft.signing_key_name') && v['loft.signing_key_path'] === undefined) {
     warnings.push({
       path: 'loft.signing_key_name',
       message: 'is set but loft.signing_key_path is not, so nothing will be signed',

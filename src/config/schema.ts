@@ -318,10 +318,10 @@ export const schema = {
     section: 'loft',
     key: 'signing_key_path',
     type: 'path',
-    default: undefined,
-    defaultDoc: 'unset (narinfos are not signed)',
+    default: (ctx: DecodeContext) => ok(ctx.env.LOFT_SIGNING_KEY_PATH || undefined),
+    defaultDoc: '`$LOFT_SIGNING_KEY_PATH` if set, else unset (narinfos are not signed)',
     description:
-      'Nix secret key file (`name:base64`, as made by `nix-store --generate-binary-cache-key`). Every uploaded narinfo is signed with it. Read at start-up; its contents never reach logs.',
+      'Nix secret key file (`name:base64`, as made by `nix-store --generate-binary-cache-key`). Every uploaded narinfo is signed with it. Read at start-up; its contents never reach logs. The NixOS module passes it as `LOFT_SIGNING_KEY_PATH` (each systemd unit has its own credentials directory).',
     decode: path,
   }),
   'loft.signing_key_name': withDefault<string | undefined>({

@@ -300,6 +300,7 @@ import(${JSON.stringify(configModule)}).then(({ parseConfig }) => {
     argv: process.argv.slice(2),
     env,
     headers: config.s3.extraHeaders.toRecord(),
+    signingKeyPath: config.signingKeyPath,
     warnings: warnings.map((w) => w.path),
   }));
   process.exit(${loftExit});
@@ -364,9 +365,12 @@ test('start script: exports each credential (trailing newline dropped) as the va
       argv: string[];
       env: Record<string, string>;
       headers: Record<string, string>;
+      signingKeyPath?: string;
       warnings: string[];
     };
     assert.deepEqual(out.argv, ['-c', stub.configFile, '--debug', '--status']);
+    // Loft reads the key from this unit's own credential copy.
+    assert.equal(out.signingKeyPath, join(sb.creds, 'signing-key'));
     assert.deepEqual(out.env, {
       AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
       AWS_SECRET_ACCESS_KEY: 'secret/key+value',
@@ -474,9 +478,9 @@ test('loft.toml reaches /etc/loft/loft.toml and is the file the unit and the hoo
   assert.match(stub.configFile, /-loft\.toml$/);
   assert.ok(stub.startScript.includes(`'-c' '${stub.configFile}'`));
   assert.ok(stub.hookScript?.includes(`-c '${stub.configFile}' --post-build-hook`));
-  assert.match(
-    stub.configText,
-    /^signing_key_path = "\/run\/credentials\/loft\.service\/signing-key"$/m,
+  assert.doesNotMatch(stub.configText, /signing_key_path/);
+  assert.ok(
+    stub.startScript.includes('export LOFT_SIGNING_KEY_PATH="$CREDENTIALS_DIRECTORY"/signing-key'),
   );
 });
 
