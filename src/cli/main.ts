@@ -4,7 +4,7 @@
  */
 import { describeError, LoftError } from '../util/errors.js';
 import { formatIssue, loadConfig, type LoftConfig } from '../config/index.js';
-import type { AppContext, IndexContext } from '../service/context.js';
+import type { AppContext, CacheContext, IndexContext } from '../service/context.js';
 import { parseCliArgs, type OnceAction, type ParsedArgs } from './args.js';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 import { helpText } from './help.js';
@@ -40,9 +40,13 @@ function signalControllers(logger: CliLogger) {
 
 /** Actions that need only the local index: no S3 requests, no daemon, no signing key. */
 const INDEX_ONLY = new Set<OnceAction['kind']>(['clear-cache', 'reset-initial-scan']);
+/** Actions that need the bucket and the index, but neither the daemon nor the signing key. */
+const CACHE_ONLY = new Set<OnceAction['kind']>([...INDEX_ONLY, 'populate-cache', 'prune']);
+
+type Context = AppContext | CacheContext | IndexContext;
 
 async function runAction(
-  ctx: AppContext | IndexContext,
+  ctx: Context,
   action: OnceAction,
   signals: { drain: AbortSignal; signal: AbortSignal },
 ): Promise<ExitCode> {
@@ -58,7 +62,7 @@ async function runAction(
     }
     case 'populate-cache': {
       const { populateCache } = await import('./commands/index-actions.js');
-      return populateCache(full(ctx).blobs, ctx.index, out, signals.drain);
+      return populateCache(withBucket(ctx).blobs, ctx.index, out, signals.drain);
     }
     case 'upload': {
       const app = full(ctx);
@@ -87,7 +91,7 @@ async function runAction(
       return code;
     }
     case 'prune': {
-      const app = full(ctx);
+      const app = withBucket(ctx);
       const [{ runPrune }, { STATE }] = await Promise.all([
         import('./commands/prune.js'),
         import('../service/state-keys.js'),
@@ -105,12 +109,17 @@ async function runAction(
   }
 }
 
-function full(ctx: AppContext | IndexContext): AppContext {
+function full(ctx: Context): AppContext {
+  if (!('store' in ctx)) throw new LoftError('CLI_NO_CONTEXT', 'internal', 'opened too little');
+  return ctx;
+}
+
+function withBucket(ctx: Context): CacheContext | AppContext {
   if (!('blobs' in ctx)) throw new LoftError('CLI_NO_CONTEXT', 'internal', 'opened too little');
   return ctx;
 }
 
-function describeCache(ctx: AppContext | IndexContext): string {
+function describeCache(ctx: Context): string {
   return 'blobs' in ctx ? ctx.blobs.description : ctx.cacheDescription;
 }
 
@@ -159,18 +168,22 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
     }
   }
   const signals = signalControllers(logger);
-  let ctx: AppContext | IndexContext | undefined;
+  let ctx: Context | undefined;
   try {
-    const { openContext, openIndexOnly } = await import('../service/context.js');
+    const { openContext, openCacheContext, openIndexOnly } = await import('../service/context.js');
     if (mode.kind === 'service') {
       const app = await openContext(config, logger, { env });
       ctx = app;
       const { runServiceCommand } = await import('./commands/service.js');
       return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals });
     }
-    ctx = mode.actions.every((a) => INDEX_ONLY.has(a.kind))
+    // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
+    const needs = (set: Set<OnceAction['kind']>) => mode.actions.every((a) => set.has(a.kind));
+    ctx = needs(INDEX_ONLY)
       ? await openIndexOnly(config, logger)
-      : await openContext(config, logger, { env });
+      : needs(CACHE_ONLY)
+        ? await openCacheContext(config, logger)
+        : await openContext(config, logger, { env });
     let code: ExitCode = EXIT.ok;
     for (const action of mode.actions) {
       if (signals.drain.aborted) return EXIT.interrupted;

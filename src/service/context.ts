@@ -9,7 +9,8 @@ import type { LoftConfig } from '../config/index.js';
 import { readSigningKey } from '../config/index.js';
 import { getCompression, shutdownCompression, type Compression } from '../compress/index.js';
 import { LocalStore } from '../store/local-store.js';
-import { createS3Store, type BlobStore } from '../storage/index.js';
+import type { BlobStore } from '../storage/port.js';
+import { normaliseEndpoint, s3CacheIdentity } from '../storage/s3-identity.js';
 import { LocalIndex } from '../index/local-index.js';
 import { NarPacker } from '../pack/index.js';
 import { DAY_MS } from '../prune/index.js';
@@ -63,7 +64,9 @@ export interface OpenOptions {
   blobs?: BlobStore;
 }
 
-function s3StoreFor(config: LoftConfig, logger: Logger): BlobStore {
+/** The S3 store; the AWS SDK loads only here, so index-only commands never pay for it. */
+async function s3StoreFor(config: LoftConfig, logger: Logger): Promise<BlobStore> {
+  const { createS3Store } = await import('../storage/s3-store.js');
   return createS3Store({
     bucket: config.s3.bucket,
     region: config.s3.region,
@@ -81,7 +84,7 @@ export interface IndexContext {
   index: LocalIndex;
   /** The cache the index rows belong to, for people (`S3 bucket ... at ...`). */
   cacheDescription: string;
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 /**
@@ -93,9 +96,8 @@ export async function openIndexOnly(
   logger: Logger,
   opts: Pick<OpenOptions, 'blobs'> = {},
 ): Promise<IndexContext> {
-  const blobs = opts.blobs ?? s3StoreFor(config, logger);
-  const { id, description } = blobs;
-  if (!opts.blobs) await blobs.close();
+  // Named without the AWS SDK: these commands never talk to S3.
+  const { id, description } = opts.blobs ?? s3IdentityOf(config);
   const index = LocalIndex.open(config.localCachePath, id);
   return {
     config,
@@ -104,6 +106,44 @@ export async function openIndexOnly(
     cacheDescription: description,
     close: () => index.close(),
   };
+}
+
+/** The bucket and the index, for commands that need neither the daemon nor the key. */
+export interface CacheContext extends IndexContext {
+  blobs: BlobStore;
+}
+
+/** For --prune and --populate-cache: they work against the bucket alone. */
+export async function openCacheContext(config: LoftConfig, logger: Logger): Promise<CacheContext> {
+  const blobs = await s3StoreFor(config, logger);
+  let index: LocalIndex | undefined;
+  try {
+    await blobs.check();
+    index = LocalIndex.open(config.localCachePath, blobs.id);
+  } catch (e) {
+    await blobs.close();
+    throw e;
+  }
+  const opened = index;
+  return {
+    config,
+    logger,
+    index: opened,
+    blobs,
+    cacheDescription: blobs.description,
+    close: async () => {
+      await blobs.close();
+      opened.close();
+    },
+  };
+}
+
+function s3IdentityOf(config: LoftConfig): { id: string; description: string } {
+  return s3CacheIdentity({
+    bucket: config.s3.bucket,
+    endpoint: normaliseEndpoint(config.s3.endpoint),
+    region: config.s3.region,
+  });
 }
 
 export async function openContext(
@@ -115,7 +155,7 @@ export async function openContext(
   const keyText = await readSigningKey(config);
   const signingKey = keyText ? parseSecretKey(keyText.reveal(), keyText.path) : undefined;
   const compression = getCompression(config.compression);
-  const blobs = opts.blobs ?? s3StoreFor(config, logger);
+  const blobs = opts.blobs ?? (await s3StoreFor(config, logger));
   let index: LocalIndex;
   try {
     index = LocalIndex.open(config.localCachePath, blobs.id);

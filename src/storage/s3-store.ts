@@ -37,11 +37,11 @@ import {
   StorageDeleteError,
   StorageOptionsError,
   StoreClosedError,
-  describeTarget,
   type S3Target,
 } from './errors.js';
 import { assertValidKey, assertValidPrefix } from './keys.js';
 import { BufferPool, MemoryBudget } from './memory-budget.js';
+import { normaliseEndpoint, s3CacheIdentity } from './s3-identity.js';
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, MiB, planParts } from './part-size.js';
 import type {
   BlobStore,
@@ -125,31 +125,6 @@ function checkInt(
   return v;
 }
 
-function normaliseEndpoint(endpoint: string | undefined): string | undefined {
-  if (endpoint === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new StorageOptionsError(
-      `S3 endpoint ${JSON.stringify(endpoint)} is not a URL`,
-      'write it with its scheme, e.g. http://garage.example.internal:3900',
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new StorageOptionsError(
-      `S3 endpoint ${JSON.stringify(endpoint)} must start with http:// or https://`,
-    );
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    throw new StorageOptionsError(
-      `S3 endpoint ${JSON.stringify(url.origin + url.pathname)} must not carry credentials, a query or a fragment`,
-      'give keys as credentials, not in the URL',
-    );
-  }
-  return (url.origin + url.pathname).replace(/\/+$/, '');
-}
-
 /** `bucket/key` for x-amz-copy-source, each segment URL-encoded, slashes kept. */
 function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
@@ -222,10 +197,7 @@ class S3BlobStore implements BlobStore {
     this.#log = opts.logger ?? nullLogger;
     this.#bucket = opts.bucket;
     this.#target = { bucket: opts.bucket, endpoint, region };
-    this.id = endpoint
-      ? `s3://${opts.bucket}?endpoint=${endpoint.toLowerCase()}`
-      : `s3://${opts.bucket}?region=${region}`;
-    this.description = `S3 ${describeTarget(this.#target)}`;
+    ({ id: this.id, description: this.description } = s3CacheIdentity(this.#target));
     this.#client = createS3Client({
       endpoint,
       region,

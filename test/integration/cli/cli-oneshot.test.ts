@@ -111,3 +111,14 @@ test('a daemon_socket that does not exist is an error naming it, never a fallbac
   assert.match(r.stderr, /\/run\/no-such-dir\/daemon-socket/);
   assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), []);
 });
+
+test('--prune and --populate-cache work against the bucket alone (no nix-daemon needed)', async () => {
+  const cache = await makePublicCache('cli-nodaemon');
+  const setup = setupService(cache, undefined, {
+    daemon_socket: JSON.stringify('/run/no-such-dir/daemon-socket'),
+  });
+  for (const flag of ['--prune', '--populate-cache']) {
+    const r = await loft(['-c', setup.toml, flag], setup.env);
+    assert.equal(r.code, 0, `${flag}: ${r.stderr}`);
+  }
+});
