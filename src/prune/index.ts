@@ -11,6 +11,7 @@ export { planPrune, narInfoDeletions } from './plan.js';
 export type { PruneInput, PrunePlan, PlannedNarInfo, Tally, DeletionReason } from './plan.js';
 export {
   policyFromSettings,
+  refreshAfterMs,
   checkPolicy,
   targetBytes,
   DAY_MS,

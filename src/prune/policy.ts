@@ -44,14 +44,22 @@ export interface PruneSettings {
 }
 
 /**
- * How long the size policy must leave a narinfo alone after its last refresh. A push
- * refreshes what it relies on only when it is older than half the retention, so a younger
- * narinfo may be relied upon, unrefreshed, by a push still running; pushes are assumed to
- * finish within a day (the same bound as the orphan grace period), or within half the
- * retention when that is shorter (the bound the age rule itself needs).
+ * Refresh-on-use: a push refreshes a cached narinfo it relies on when it is older than
+ * this, half the retention. Pruning's safety argument rests on it (see sizeProtectionMs and
+ * the README), so pushes take it from here.
+ */
+export function refreshAfterMs(retentionMs: number): number {
+  return retentionMs / 2;
+}
+
+/**
+ * How long the size policy must leave a narinfo alone after its last refresh. A younger
+ * narinfo than refreshAfterMs may be relied upon, unrefreshed, by a push still running;
+ * pushes are assumed to finish within a day (the same bound as the orphan grace period), or
+ * within half the retention when that is shorter (the bound the age rule itself needs).
  */
 export function sizeProtectionMs(retentionMs: number): number {
-  return retentionMs / 2 + Math.min(retentionMs / 2, DAY_MS);
+  return refreshAfterMs(retentionMs) + Math.min(retentionMs / 2, DAY_MS);
 }
 
 export function policyFromSettings(

@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/limit.js';
-import type { BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
+import type { ObjectInfo, BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { hashPartOfNarInfoKey } from '../storage/keys.js';
 import { PruneIncompleteError } from './errors.js';
 import type { NarInfoRead } from './narinfo-read.js';
@@ -210,9 +210,12 @@ class PruneRun {
 
   private async execute(): Promise<void> {
     this.log.info(`prune: reading ${this.blobs.description}`, { now: this.now.toISOString() });
-    const root1 = await listRoot(this.blobs);
-    const nars = await listNars(this.blobs);
-    const uploads = await listUploads(this.blobs);
+    // Independent listings, together: on a big bucket each is many pages of round trips.
+    const [root1, nars, uploads] = await Promise.all([
+      listRoot(this.blobs),
+      listNars(this.blobs),
+      listUploads(this.blobs),
+    ]);
     this.storeDir = await readStoreDir(this.blobs, root1);
 
     this.stage = 'reading narinfos';
@@ -234,7 +237,6 @@ class PruneRun {
     this.stage = 'listing the cache again';
     const root2 = await listRoot(this.blobs);
     const pinned = changedNarInfoKeys(root1, root2);
-    const reads2 = await this.read(root2);
     // Nothing new or changed: the first plan stands (narinfos deleted meanwhile by someone
     // else are found gone by the checks). Otherwise plan again from the newer view.
     const plan2 =
@@ -244,7 +246,7 @@ class PruneRun {
             now: this.now,
             policy: this.deps.policy,
             objects: [...root2, ...nars],
-            narInfos: reads2,
+            narInfos: await this.read(root2),
             uploads,
             pinned,
           });
@@ -350,13 +352,13 @@ class PruneRun {
   private async check(batch: PlannedNarInfo[]) {
     const heads = await mapLimit(batch, this.checkConcurrency, (n) => this.blobs.head(n.key));
     const go: PlannedNarInfo[] = [];
-    const changed: PlannedNarInfo[] = [];
+    const changed: { planned: PlannedNarInfo; now: ObjectInfo }[] = [];
     const gone: PlannedNarInfo[] = [];
     batch.forEach((n, i) => {
       const h = heads[i];
       if (h === undefined) gone.push(n);
       else if (sameVersion(h, n)) go.push(n);
-      else changed.push(n);
+      else changed.push({ planned: n, now: h });
     });
     return { go, changed, gone };
   }
@@ -367,13 +369,14 @@ class PruneRun {
    * after it in the deletion order.
    */
   private async spare(
-    changed: PlannedNarInfo[],
+    changedNow: { planned: PlannedNarInfo; now: ObjectInfo }[],
     plan: PrunePlan,
     overrides: Map<string, readonly string[]>,
     pending: Set<string>,
   ): Promise<void> {
-    const heads = await mapLimit(changed, this.checkConcurrency, (n) => this.blobs.head(n.key));
-    const fresh = changed.map((n, i) => heads[i]).filter((h) => h !== undefined);
+    const changed = changedNow.map((c) => c.planned);
+    // Read the versions check() just saw: no second HEAD.
+    const fresh = changedNow.map((c) => c.now);
     const { reads: reread } = await readNarInfos(this.blobs, fresh, this.cache, {
       concurrency: this.readConcurrency,
       storeDir: this.storeDir,

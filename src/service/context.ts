@@ -13,7 +13,7 @@ import type { BlobStore } from '../storage/port.js';
 import { normaliseEndpoint, s3CacheIdentity } from '../storage/s3-identity.js';
 import { LocalIndex } from '../index/local-index.js';
 import { NarPacker } from '../pack/index.js';
-import { DAY_MS } from '../prune/index.js';
+import { DAY_MS, refreshAfterMs } from '../prune/index.js';
 import type { PushContext, PushOptions } from '../upload/push.js';
 
 export interface AppContext {
@@ -53,7 +53,7 @@ export function pushOptionsOf(
     uploadThreads: config.uploadThreads,
     skipSignedByKeys: config.skipSignedByKeys,
     // Always, even when this machine does not prune: another one sharing the bucket may.
-    refreshAfterMs: (config.prune.retentionDays * DAY_MS) / 2,
+    refreshAfterMs: refreshAfterMs(config.prune.retentionDays * DAY_MS),
     writeListing: config.writeNarListing,
   };
 }
