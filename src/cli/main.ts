@@ -92,18 +92,15 @@ async function runAction(
     }
     case 'prune': {
       const app = withBucket(ctx);
-      const [{ runPrune }, { STATE }] = await Promise.all([
+      const [{ runPrune }, { recordPrune }] = await Promise.all([
         import('./commands/prune.js'),
         import('../service/state-keys.js'),
       ]);
       return runPrune(app, action, {
         out,
         index: app.index,
-        ...signals,
-        record: (at, summary) => {
-          app.index.setState(STATE.lastPrune, at.toISOString());
-          app.index.setState(STATE.lastPruneSummary, summary);
-        },
+        drain: signals.drain,
+        record: (at, summary) => recordPrune(app.index, at, summary),
       });
     }
   }

@@ -31,7 +31,7 @@ import { StoreDirMissingError } from './errors.js';
 import { populateIndex } from './populate.js';
 import { PruneScheduler, type PruneRunner } from './prune-schedule.js';
 import { initialScan } from './scan.js';
-import { STATE } from './state-keys.js';
+import { STATE, recordPrune } from './state-keys.js';
 import { UploadWorker, type WorkerStats } from './worker.js';
 
 export interface ServiceTiming {
@@ -165,10 +165,7 @@ class Service {
             const v = this.ctx.index.getState(STATE.lastPrune);
             return v === undefined ? undefined : new Date(v);
           },
-          recordRun: (at, summary) => {
-            this.ctx.index.setState(STATE.lastPrune, at.toISOString());
-            this.ctx.index.setState(STATE.lastPruneSummary, summary);
-          },
+          recordRun: (at, summary) => recordPrune(this.ctx.index, at, summary),
           logger: this.logger,
         });
         if (!this.stop.signal.aborted) pruner.start();

@@ -14,3 +14,13 @@ export const STATE = {
   /** Short text summary of the last prune, or why it failed. */
   lastPruneSummary: 'last_prune_summary',
 } as const;
+
+/** The prune record `--status` reads: the CLI's `--prune` and the scheduler both write it. */
+export function recordPrune(
+  index: { setState(key: string, value: string): void },
+  at: Date,
+  summary: string,
+): void {
+  index.setState(STATE.lastPrune, at.toISOString());
+  index.setState(STATE.lastPruneSummary, summary);
+}

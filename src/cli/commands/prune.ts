@@ -33,9 +33,11 @@ export interface PruneIo {
   out: { write(s: string): unknown };
   /** The local index: deleted paths are forgotten (`LocalIndex` fits). */
   index?: { forgetPresent(hashParts: Iterable<string>): number } | undefined;
-  /** First SIGINT/SIGTERM: stop after the current batch. */
+  /**
+   * First SIGINT/SIGTERM: stop after the current batch. Stopping between batches is always
+   * safe, and the hard-abort signal only ever fires after this one, so it is all prune needs.
+   */
   drain?: AbortSignal;
-  signal?: AbortSignal;
   /** The clock (tests). */
   now?: Date;
   /** Called after a prune that deleted (not a dry run): `--status` shows the last one. */
@@ -48,7 +50,6 @@ export async function runPrune(
   io: PruneIo,
 ): Promise<ExitCode> {
   const policy = policyFromSettings(ctx.config.prune);
-  const signals = [io.drain, io.signal].filter((s): s is AbortSignal => s !== undefined);
   const index = io.index;
   const result = await prune(
     {
@@ -60,8 +61,7 @@ export async function runPrune(
     {
       dryRun: action.dryRun,
       now: io.now,
-      // Stopping between batches is always safe, so the first signal is enough.
-      signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+      signal: io.drain,
     },
   );
   if (result.plan === undefined) {
