@@ -10,7 +10,7 @@
  * pairs inside messages.
  */
 import type { LogFields, Logger, LogLevel } from '../util/log.js';
-import { hasControlChar } from '../config/rules.js';
+import { hasControlChar } from '../util/text.js';
 
 export type LogFormat = 'text' | 'json';
 

@@ -3,6 +3,7 @@
  * and what is expected) or undefined. They never echo secrets; callers decide what to show.
  */
 import { TomlDate } from 'smol-toml';
+import { hasControlChar } from '../util/text.js';
 
 /** A short, safe rendering of a non-secret TOML value for error messages. */
 export function describeValue(raw: unknown): string {
@@ -46,15 +47,6 @@ export function checkBucketName(name: string): string | undefined {
   if (name.includes('..')) return 'must not contain ".."';
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'must not be formatted as an IP address';
   return undefined;
-}
-
-/** True when `s` has a C0 control character or DEL (tab too unless `allowTab`). */
-export function hasControlChar(s: string, allowTab = false): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 0x20 && !(allowTab && c === 0x09)) || c === 0x7f) return true;
-  }
-  return false;
 }
 
 export function checkRegion(region: string): string | undefined {

@@ -39,9 +39,9 @@ test('extra header values with CR, LF or NUL are refused without echoing the val
 
 test('extra header names must be tokens and must not replace signed headers', () => {
   optionsError(() => checkExtraHeaders({ 'Bad Name': 'x' }), /not a valid HTTP header name/);
-  optionsError(() => checkExtraHeaders({ Authorization: 'x' }), /replace a header/);
-  optionsError(() => checkExtraHeaders({ 'X-Amz-Date': 'x' }), /replace a header/);
-  optionsError(() => checkExtraHeaders({ host: 'x' }), /replace a header/);
+  optionsError(() => checkExtraHeaders({ Authorization: 'x' }), /cannot be an extra header/);
+  optionsError(() => checkExtraHeaders({ 'X-Amz-Date': 'x' }), /cannot be an extra header/);
+  optionsError(() => checkExtraHeaders({ host: 'x' }), /cannot be an extra header/);
   optionsError(
     () => checkExtraHeaders({ 'cf-access-client-id': 'a', 'CF-Access-Client-Id': 'b' }),
     /twice/,
