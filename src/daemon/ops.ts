@@ -3,7 +3,7 @@
  * validated here, before anything is written: the daemon parses a request's arguments
  * before it can report errors, so a malformed path would make it drop the connection.
  */
-import { parseStorePath } from '../nix/store-path.js';
+import { isHashPart, parseStorePath } from '../nix/store-path.js';
 import { NIX32_ALPHABET } from '../nix/nixbase32.js';
 import { InvalidStorePathError } from '../nix/errors.js';
 import { LIMITS, MINOR, Op, protocolMinor, type ProtocolVersion } from './constants.js';
@@ -43,10 +43,8 @@ function checkPath(path: string, storeDir: string): string {
   return parseStorePath(path, storeDir).path;
 }
 
-const HASH_PART = new RegExp(`^[${NIX32_ALPHABET}]{32}$`);
-
 function checkHashPart(hashPart: string): string {
-  if (!HASH_PART.test(hashPart)) {
+  if (!isHashPart(hashPart)) {
     throw new InvalidStorePathError(
       hashPart,
       'hash-part',

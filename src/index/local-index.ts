@@ -14,8 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { HASH_PART_LENGTH } from '../nix/store-path.js';
-import { NIX32_ALPHABET } from '../nix/nixbase32.js';
+import { HASH_PART_LENGTH, isHashPart } from '../nix/store-path.js';
 import {
   IndexArgumentError,
   IndexBusyError,
@@ -43,8 +42,6 @@ export interface LocalIndexOptions {
   busyTimeoutMs?: number;
 }
 
-const HASH_PART_RE = new RegExp(`^[${NIX32_ALPHABET}]{${HASH_PART_LENGTH}}$`);
-
 interface Row {
   hash_part: string;
   store_path: string | null;
@@ -60,7 +57,7 @@ function toPresent(r: Row): PresentPath {
 }
 
 function checkHashPart(h: unknown): string {
-  if (typeof h !== 'string' || !HASH_PART_RE.test(h)) {
+  if (typeof h !== 'string' || !isHashPart(h)) {
     throw new IndexArgumentError(
       `not a store path hash part: ${JSON.stringify(h)} (expected ${HASH_PART_LENGTH} nix32 characters)`,
     );

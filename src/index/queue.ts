@@ -9,8 +9,7 @@
  * in-memory facts persisted only so `--status` can show them: `releaseAllClaims` at
  * service start frees the claims of a crashed process. One service per index file.
  */
-import { HASH_PART_LENGTH } from '../nix/store-path.js';
-import { NIX32_ALPHABET } from '../nix/nixbase32.js';
+import { HASH_PART_LENGTH, isHashPart } from '../nix/store-path.js';
 import { IndexArgumentError } from './errors.js';
 import { translateSqliteError, type LocalIndex } from './local-index.js';
 
@@ -94,7 +93,6 @@ interface Row {
   claimed_by: number | null;
 }
 
-const HASH_PART_RE = new RegExp(`^[${NIX32_ALPHABET}]{${HASH_PART_LENGTH}}$`);
 /** Error texts are kept whole up to this length: enough for any message with its hint. */
 const MAX_ERROR_LENGTH = 4000;
 
@@ -102,7 +100,7 @@ const MAX_ERROR_LENGTH = 4000;
 export function hashPartOfPath(storePath: string): string {
   const base = storePath.slice(storePath.lastIndexOf('/') + 1);
   const hp = base.slice(0, HASH_PART_LENGTH);
-  if (!storePath.startsWith('/') || !HASH_PART_RE.test(hp) || base[HASH_PART_LENGTH] !== '-') {
+  if (!storePath.startsWith('/') || !isHashPart(hp) || base[HASH_PART_LENGTH] !== '-') {
     throw new IndexArgumentError(`not a store path: ${JSON.stringify(storePath)}`);
   }
   return hp;

@@ -30,6 +30,11 @@ export interface StorePath {
 const HASH_PART = new RegExp(`^[${NIX32_ALPHABET}]{${HASH_PART_LENGTH}}$`);
 const NAME_CHARS = /^[0-9A-Za-z+\-._?=]*$/;
 
+/** True for a store path hash part: 32 nix32 characters. */
+export function isHashPart(s: string): boolean {
+  return HASH_PART.test(s);
+}
+
 /** Check a store directory: absolute and canonical (no trailing slash, no `.`/`..`/empty parts). */
 export function validateStoreDir(storeDir: string): string {
   const parts = storeDir.split('/');

@@ -4,6 +4,7 @@
  * still be kept: prune never deletes what it cannot read, nor what that might need.
  */
 import { parseNarInfo } from '../nix/narinfo.js';
+import { HASH_PART_LENGTH, isHashPart } from '../nix/store-path.js';
 import { describeError } from '../util/errors.js';
 import { keyOfNarUrl } from '../storage/keys.js';
 
@@ -18,13 +19,11 @@ export interface NarInfoRead {
   problem?: string;
 }
 
-const HASH_PART_OF_BASENAME = /^([0-9abcdfghijklmnpqrsvwxyz]{32})-/;
-
 function hashParts(basenames: readonly string[], self: string | undefined): string[] {
   const out = new Set<string>();
   for (const b of basenames) {
-    const m = HASH_PART_OF_BASENAME.exec(b);
-    if (m && m[1] !== self) out.add(m[1]!);
+    const hp = b.slice(0, HASH_PART_LENGTH);
+    if (b[HASH_PART_LENGTH] === '-' && isHashPart(hp) && hp !== self) out.add(hp);
   }
   return [...out];
 }

@@ -20,8 +20,8 @@
  */
 import type { ListedObject, PendingUpload } from '../storage/port.js';
 import {
-  LISTING_SUFFIX,
   NARINFO_SUFFIX,
+  hashPartOfListingKey,
   hashPartOfNarInfoKey,
   isNarInfoKey,
   isNarKey,
@@ -123,14 +123,6 @@ export interface PrunePlan {
   warnings: string[];
   /** The reference graph the plan was made from. */
   graph: RefGraph;
-}
-
-const NIX32_HASH_PART = /^[0-9abcdfghijklmnpqrsvwxyz]{32}$/;
-
-function hashPartOfListingKey(key: string): string | undefined {
-  if (!key.endsWith(LISTING_SUFFIX)) return undefined;
-  const hp = key.slice(0, -LISTING_SUFFIX.length);
-  return NIX32_HASH_PART.test(hp) ? hp : undefined;
 }
 
 interface Node {

@@ -7,6 +7,8 @@
  *   <hashPart>.ls                  the NAR listing (`.ls` JSON), optional
  *   nar/<nix32 narHash>.nar<ext>   the (compressed) NAR; <ext> is '', '.xz' or '.zst'
  */
+import { NIX32_ALPHABET } from '../nix/nixbase32.js';
+import { isHashPart } from '../nix/store-path.js';
 import { InvalidObjectKeyError } from './errors.js';
 
 export const CACHE_INFO_KEY = 'nix-cache-info';
@@ -22,15 +24,14 @@ export const CONTENT_TYPES = {
   nar: 'application/x-nix-nar',
 } as const;
 
-const NIX32 = '[0-9abcdfghijklmnpqrsvwxyz]';
-const HASH_PART = new RegExp(`^${NIX32}{32}$`);
+const NIX32 = `[${NIX32_ALPHABET}]`;
 const SHA256_NIX32 = new RegExp(`^sha256:(${NIX32}{52})$`);
 const NAR_EXTENSIONS = new Set(['', '.xz', '.zst', '.bz2', '.br', '.lz4', '.lzip', '.gz']);
 const NARINFO_KEY = new RegExp(`^(${NIX32}{32})\\.narinfo$`);
 const NAR_KEY = new RegExp(`^nar/(${NIX32}{52})\\.nar(\\.[a-z0-9]+)?$`);
 
 function checkHashPart(hashPart: string): string {
-  if (!HASH_PART.test(hashPart)) {
+  if (!isHashPart(hashPart)) {
     throw new InvalidObjectKeyError(hashPart, 'a store path hash part is 32 nix32 characters');
   }
   return hashPart;
@@ -69,6 +70,13 @@ export function narKey(narHash: string, extension: string): string {
 /** The hash part of a `<hashPart>.narinfo` key, or `undefined` for any other key. */
 export function hashPartOfNarInfoKey(key: string): string | undefined {
   return NARINFO_KEY.exec(key)?.[1];
+}
+
+/** The hash part of a `<hashPart>.ls` key, or `undefined` for any other key. */
+export function hashPartOfListingKey(key: string): string | undefined {
+  if (!key.endsWith(LISTING_SUFFIX)) return undefined;
+  const hp = key.slice(0, -LISTING_SUFFIX.length);
+  return isHashPart(hp) ? hp : undefined;
 }
 
 export function isNarInfoKey(key: string): boolean {
