@@ -10,6 +10,7 @@ import { NarParser } from '../nix/nar-parse.js';
 import { parseStorePath, DEFAULT_STORE_DIR } from '../nix/store-path.js';
 import type { Logger } from '../util/log.js';
 import { nullLogger } from '../util/log.js';
+import { unrefSleep } from '../util/limit.js';
 import { Op, type ProtocolVersion } from './constants.js';
 import {
   DaemonClosedError,
@@ -51,7 +52,6 @@ export interface NarFromPathResult {
 }
 
 const NAR_CHUNK = 256 << 10;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 interface Pending<T> {
   op: OpSpec<T>;
@@ -101,7 +101,7 @@ export class DaemonConnection {
     readable.on('data', (c: Buffer) => this.reader.push(c));
     readable.on('end', () => {
       // Give a child process a moment to report its exit status and stderr.
-      void Promise.race([transport.gone, sleep(500).then(() => undefined)]).then((detail) => {
+      void Promise.race([transport.gone, unrefSleep(500).then(() => undefined)]).then((detail) => {
         this.goneDetail ??= detail;
         this.reader.end();
       });

@@ -9,6 +9,7 @@ import { userInfo } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../util/log.js';
 import { nullLogger } from '../util/log.js';
+import { unrefSleep } from '../util/limit.js';
 import {
   DaemonConnectionError,
   DaemonOptionError,
@@ -67,8 +68,6 @@ export function currentUser(): string {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-
 class SocketTransport implements Transport {
   readonly kind = 'socket';
   readonly gone: Promise<string | undefined>;
@@ -87,7 +86,7 @@ class SocketTransport implements Transport {
   async end(): Promise<void> {
     if (this.socket.destroyed) return;
     this.socket.end();
-    await Promise.race([this.gone, sleep(2000)]);
+    await Promise.race([this.gone, unrefSleep(2000)]);
     this.socket.destroy();
   }
   destroy(): void {
@@ -178,7 +177,7 @@ export function spawnStdio(command: readonly string[] = DEFAULT_STDIO_COMMAND): 
         async end() {
           if (child.exitCode !== null || child.signalCode !== null) return;
           child.stdin.end();
-          await Promise.race([gone, sleep(2000)]);
+          await Promise.race([gone, unrefSleep(2000)]);
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         },
         destroy() {

@@ -3,6 +3,7 @@
  * we hand the SDK is a Buffer or a string: `put` takes bytes, `upload` buffers each part),
  * so a retry re-sends the same bytes. The caller's classifier decides what is transient.
  */
+import { sleep as abortableSleep } from '../util/limit.js';
 import { retryDelayMs, type RetryPolicy } from './backoff.js';
 
 export interface RetryVerdict {
@@ -29,21 +30,6 @@ export class RetryExhausted extends Error {
   ) {
     super('retries exhausted');
   }
-}
-
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**

@@ -32,6 +32,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A wait that does not keep the process alive (a grace period raced against an event). */
+export function unrefSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 /** A counting semaphore: `run(fn)` waits for one of `size` slots, then runs `fn`. */
 export class Semaphore {
   private active = 0;
