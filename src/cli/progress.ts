@@ -3,7 +3,7 @@
  * ETA, redrawn a few times a second from the pipeline's running totals (PushProgress).
  */
 import type { PushProgress } from '../upload/events.js';
-import { formatBytes, formatDuration, formatRate } from './format.js';
+import { formatBytes, formatDuration, formatRate } from '../util/format.js';
 
 export interface TerminalStream {
   write(chunk: string): unknown;

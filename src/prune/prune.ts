@@ -17,6 +17,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
+import { formatBytes } from '../util/format.js';
 import { mapLimit } from '../util/limit.js';
 import type { ObjectInfo, BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { hashPartOfNarInfoKey } from '../storage/keys.js';
@@ -476,6 +477,5 @@ export function pruneSummaryLine(r: PruneResult): string {
   const d = r.deleted;
   const nars = d.releasedNars.count + d.orphanNars.count;
   const bytes = d.narInfos.bytes + d.releasedNars.bytes + d.orphanNars.bytes;
-  const size = bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
-  return `deleted ${d.narInfos.count} narinfos and ${nars} NARs (${size}), aborted ${d.staleUploads} stale uploads`;
+  return `deleted ${d.narInfos.count} narinfos and ${nars} NARs (${formatBytes(bytes)}), aborted ${d.staleUploads} stale uploads`;
 }

@@ -17,6 +17,7 @@
  * Abort (second signal): uploads in flight are aborted; nothing half-written is published.
  */
 import { mkdirSync, statSync } from 'node:fs';
+import { formatBytes } from '../util/format.js';
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { parseStorePath } from '../nix/store-path.js';
@@ -488,7 +489,7 @@ class Service {
     const s = this.worker.stats;
     const c = this.queue.counts();
     this.logger.info(
-      `since start: ${s.uploadedPaths} paths uploaded (${(s.fileBytes / 1e6).toFixed(1)} MB stored); queue: ${c.pending} pending, ${c.retrying} retrying, ${c.parked} parked`,
+      `since start: ${s.uploadedPaths} paths uploaded (${formatBytes(s.fileBytes)} stored); queue: ${c.pending} pending, ${c.retrying} retrying, ${c.parked} parked`,
       {
         event: 'heartbeat',
         uploaded: s.uploadedPaths,

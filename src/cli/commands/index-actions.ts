@@ -7,7 +7,7 @@ import type { BlobStore } from '../../storage/port.js';
 import { populateIndex } from '../../service/populate.js';
 import { STATE } from '../../service/state-keys.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { formatDuration } from '../format.js';
+import { formatDuration } from '../../util/format.js';
 
 type Out = { write(s: string): unknown };
 

@@ -15,7 +15,7 @@ import {
   type Tally,
 } from '../../prune/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { formatBytes, formatDuration } from '../format.js';
+import { formatBytes, formatDuration } from '../../util/format.js';
 
 export interface PruneAction {
   dryRun: boolean;

@@ -9,7 +9,7 @@ import { push, uploadedBytes, type PushResult } from '../../upload/push.js';
 import { PushProgress, type PushEvent } from '../../upload/events.js';
 import { parsePathList } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { formatBytes, formatDuration } from '../format.js';
+import { formatBytes, formatDuration } from '../../util/format.js';
 import { ProgressDisplay, type TerminalStream } from '../progress.js';
 
 export interface UploadAction {
