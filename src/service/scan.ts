@@ -7,7 +7,8 @@
  *
  * Paths are filtered before they are queued: those the index knows as present (unless
  * `force`), and those signed by an upstream key (`skip_signed_by_keys`), which costs one
- * path-info query per unknown path, once.
+ * path-info query per unknown path, once, and only when such keys are configured (a path
+ * that vanishes before its upload is the worker's to notice either way).
  */
 import { mapLimit } from '../util/limit.js';
 import type { Logger } from '../util/log.js';
@@ -36,7 +37,7 @@ export interface ScanResult {
   cached: number;
   /** Signed by an upstream key (not queued). */
   upstream: number;
-  /** Gone between the listing and the path-info query. */
+  /** Gone between the listing and the path-info query (only asked with upstream keys). */
   vanished: number;
   queued: number;
   interrupted: boolean;
@@ -73,14 +74,17 @@ export async function initialScan(
       : deps.index.getPresentMany(step.map(hashPartFast));
     const unknown = step.filter((p) => !present.has(hashPartFast(p)));
     result.cached += step.length - unknown.length;
-    const infos = await mapLimit(unknown, INFO_CONCURRENCY, (p) => deps.store.queryPathInfo(p));
-    const toQueue: string[] = [];
-    unknown.forEach((p, k) => {
-      const info = infos[k];
-      if (info === undefined) result.vanished++;
-      else if (skip.size > 0 && isUpstream(info, skip)) result.upstream++;
-      else toQueue.push(p);
-    });
+    let toQueue = unknown;
+    if (skip.size > 0) {
+      const infos = await mapLimit(unknown, INFO_CONCURRENCY, (p) => deps.store.queryPathInfo(p));
+      toQueue = [];
+      unknown.forEach((p, k) => {
+        const info = infos[k];
+        if (info === undefined) result.vanished++;
+        else if (isUpstream(info, skip)) result.upstream++;
+        else toQueue.push(p);
+      });
+    }
     if (toQueue.length > 0) {
       deps.queue.enqueue(toQueue, { source: 'scan', force: opts.force, now: now() });
       deps.seen.noteQueued(toQueue);

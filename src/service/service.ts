@@ -33,7 +33,7 @@ import { populateIndex } from './populate.js';
 import { PruneScheduler, type PruneRunner } from './prune-schedule.js';
 import { initialScan } from './scan.js';
 import { STATE, recordPrune } from './state-keys.js';
-import { UploadWorker, type WorkerStats } from './worker.js';
+import { UploadWorker, emptyWorkerStats, type WorkerStats } from './worker.js';
 
 export interface ServiceTiming {
   /** Reconciliation against QueryAllValidPaths. */
@@ -194,7 +194,7 @@ class Service {
       await this.shutdown(pruner, workerDone);
     }
     if (this.fatal !== undefined) throw this.fatal;
-    return { aborted: signal.aborted, stats: this.worker?.stats ?? emptyStats() };
+    return { aborted: signal.aborted, stats: this.worker?.stats ?? emptyWorkerStats() };
   }
 
   /** Before any intake: the cache's nix-cache-info, stale claims, the store dir, populate. */
@@ -529,8 +529,4 @@ class Service {
       { event: 'stopped', aborted: this.opts.signal.aborted, uploaded: s.uploadedPaths },
     );
   }
-}
-
-function emptyStats(): WorkerStats {
-  return { batches: 0, uploadedPaths: 0, narBytes: 0, fileBytes: 0, failedAttempts: 0, parked: 0 };
 }

@@ -71,15 +71,12 @@ export function isOutage(e: unknown): boolean {
   );
 }
 
+export function emptyWorkerStats(): WorkerStats {
+  return { batches: 0, uploadedPaths: 0, narBytes: 0, fileBytes: 0, failedAttempts: 0, parked: 0 };
+}
+
 export class UploadWorker {
-  readonly stats: WorkerStats = {
-    batches: 0,
-    uploadedPaths: 0,
-    narBytes: 0,
-    fileBytes: 0,
-    failedAttempts: 0,
-    parked: 0,
-  };
+  readonly stats: WorkerStats = emptyWorkerStats();
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private current: { lane: QueueLane; drain: AbortController } | undefined;
@@ -99,11 +96,6 @@ export class UploadWorker {
       this.current.drain.abort();
     }
     this.wakeUp?.();
-  }
-
-  /** Is a batch running now? */
-  get busy(): boolean {
-    return this.current !== undefined;
   }
 
   /**

@@ -61,7 +61,7 @@ export class StoreWatcher {
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly logger: Logger;
-  /** Lock removals seen since start (for the heartbeat and tests). */
+  /** Lock removals seen since start (what the tests count). */
   events = 0;
 
   constructor(private readonly opts: StoreWatcherOptions) {
