@@ -131,7 +131,7 @@ test('a header value with a line break is refused before any request, value not 
       ),
     (e) => {
       assert.ok(isLoftError(e, 'STORAGE_INVALID_OPTIONS'));
-      assert.match(e.message, /CF-Access-Client-Secret.*CR, LF or NUL/);
+      assert.match(e.message, /CF-Access-Client-Secret.*line break \(CR or LF/);
       assert.ok(!describeError(e).includes('secret\r'));
       return true;
     },
