@@ -64,10 +64,6 @@ export class ExtraHeaders {
     this.#entries = entries;
   }
 
-  static empty(): ExtraHeaders {
-    return new ExtraHeaders();
-  }
-
   get size(): number {
     return this.#entries.size;
   }

@@ -1,4 +1,4 @@
-export { loadConfig, parseConfig, checkConfig, CONFIG_KEYS } from './load.js';
+export { loadConfig, parseConfig, checkConfig } from './load.js';
 export type { ParseOptions, LoadOptions, ConfigResult, ConfigCheck } from './load.js';
 export type { LoftConfig, ConfigOverrides, CompressionName, LogFormat } from './types.js';
 export {

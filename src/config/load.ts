@@ -23,7 +23,6 @@ import {
   COMPRESSION_LEVELS,
   SECTIONS,
   fields,
-  schema,
   type DecodeContext,
   type SchemaKey,
   type SchemaValues,
@@ -253,6 +252,3 @@ export async function loadConfig(opts: LoadOptions): Promise<ConfigResult> {
     overrides: opts.overrides,
   });
 }
-
-/** The schema's key paths, e.g. for tests that every key is covered. */
-export const CONFIG_KEYS = Object.keys(schema) as SchemaKey[];

@@ -7,7 +7,6 @@ import type { Readable } from 'node:stream';
 import { DEFAULT_STORE_DIR, validateStoreDir } from '../nix/store-path.js';
 import type { Logger } from '../util/log.js';
 import { nullLogger } from '../util/log.js';
-import type { ProtocolVersion } from './constants.js';
 import { DaemonConnection } from './connection.js';
 import { DaemonClosedError } from './errors.js';
 import type { HandshakeResult } from './handshake.js';
@@ -19,10 +18,8 @@ import {
   queryPathInfoOp,
   queryValidPathsOp,
   type DaemonPathInfo,
-  type OpSpec,
 } from './ops.js';
 import { DaemonPool } from './pool.js';
-import type { StderrEvent } from './stderr.js';
 import { createConnector, type TransportOptions } from './transport.js';
 
 export interface DaemonClientOptions extends TransportOptions {
@@ -33,9 +30,6 @@ export interface DaemonClientOptions extends TransportOptions {
   /** Requests in flight per connection at most; default 32. */
   maxPipeline?: number;
   logger?: Logger;
-  onEvent?(event: StderrEvent): void;
-  /** Advertised protocol version (tests lower it). */
-  clientVersion?: ProtocolVersion;
 }
 
 export class DaemonClient {
@@ -56,8 +50,6 @@ export class DaemonClient {
       const conn = await DaemonConnection.open(transport, {
         storeDir: this.storeDir,
         logger,
-        onEvent: opts.onEvent,
-        clientVersion: opts.clientVersion,
       });
       this.firstInfo ??= conn.info;
       this.endpointSeen ??= conn.endpoint;
@@ -96,10 +88,6 @@ export class DaemonClient {
   /** Live pooled connections. */
   get connections(): number {
     return this.pool.size;
-  }
-
-  run<T>(op: OpSpec<T>): Promise<T> {
-    return this.pool.run(op);
   }
 
   isValidPath(path: string): Promise<boolean> {

@@ -32,8 +32,6 @@ export interface ConnectionOptions {
   logger?: Logger;
   /** Every stderr event the daemon sends (log lines, activities, results). */
   onEvent?(event: StderrEvent): void;
-  /** Advertised protocol version (tests lower it). */
-  clientVersion?: ProtocolVersion;
 }
 
 /** What a pool wants to hear from its connections. */
@@ -125,7 +123,6 @@ export class DaemonConnection {
     try {
       conn.handshakeResult = await clientHandshake(conn.reader, (b) => conn.write(b), {
         endpoint: conn.endpoint,
-        clientVersion: opts.clientVersion,
         onEvent: (e) => conn.event(e),
       });
     } catch (e) {

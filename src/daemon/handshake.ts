@@ -39,10 +39,6 @@ export interface HandshakeResult {
 export interface HandshakeOptions {
   /** Where we are talking to, for error messages. */
   endpoint: string;
-  /** Advertised version; default 1.38. Tests lower it to pin older paths. */
-  clientVersion?: ProtocolVersion;
-  /** Features we support (1.38+); none so far. */
-  features?: string[];
   onEvent?(event: StderrEvent): void;
 }
 
@@ -51,8 +47,7 @@ export async function clientHandshake(
   write: (data: Buffer) => void,
   opts: HandshakeOptions,
 ): Promise<HandshakeResult> {
-  const clientVersion = opts.clientVersion ?? CLIENT_PROTOCOL_VERSION;
-  write(new WireWriter().u64(WORKER_MAGIC_1).u64(clientVersion).toBuffer());
+  write(new WireWriter().u64(WORKER_MAGIC_1).u64(CLIENT_PROTOCOL_VERSION).toBuffer());
 
   const magic = await r.u64big('daemon magic');
   if (magic !== BigInt(WORKER_MAGIC_2)) {
@@ -69,11 +64,11 @@ export async function clientHandshake(
       formatProtocolVersion(MIN_DAEMON_PROTOCOL_VERSION),
     );
   }
-  const version = Math.min(daemonProtocol, clientVersion);
+  const version = Math.min(daemonProtocol, CLIENT_PROTOCOL_VERSION);
   const minor = protocolMinor(version);
 
   const w = new WireWriter();
-  if (minor >= MINOR.features) w.strings(opts.features ?? []);
+  if (minor >= MINOR.features) w.strings([]); // features we support (1.38+): none
   w.u64(0); // obsolete CPU affinity (1.14+): none
   w.u64(0); // obsolete reserveSpace (1.11+): false
   write(w.toBuffer());

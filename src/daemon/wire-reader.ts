@@ -36,11 +36,6 @@ export class WireReader {
     private readonly highWater = 1 << 20,
   ) {}
 
-  /** Bytes received and not yet read. */
-  get buffered(): number {
-    return this.size;
-  }
-
   /** Feed bytes from the transport. */
   push(chunk: Buffer): void {
     if (chunk.length === 0 || this.ended) return;

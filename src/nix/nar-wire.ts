@@ -10,8 +10,3 @@ export const NAR_MAGIC = 'nix-archive-1';
 export function padding(len: number): number {
   return (8 - (len % 8)) % 8;
 }
-
-/** Bytes a framed string of `len` bytes takes: length, bytes, padding. */
-export function framedLength(len: number): number {
-  return 8 + len + padding(len);
-}

@@ -173,10 +173,6 @@ class LocalDirStore implements BlobStore {
     });
   }
 
-  async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
-  }
-
   async get(key: string): Promise<Buffer | undefined> {
     const path = this.#path(key);
     return this.#op(async () => {

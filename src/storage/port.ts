@@ -85,7 +85,6 @@ export interface BlobStore {
   check(): Promise<void>;
   /** Size and date of an object, or `undefined` when there is none. */
   head(key: string): Promise<ObjectInfo | undefined>;
-  exists(key: string): Promise<boolean>;
   /** A small object's bytes (narinfo, nix-cache-info), or `undefined` when there is none. */
   get(key: string, opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
   /** Store a small object whole. */

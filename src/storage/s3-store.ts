@@ -318,10 +318,6 @@ class S3BlobStore implements BlobStore {
     });
   }
 
-  async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
-  }
-
   async get(key: string, opts: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
     assertValidKey(key);
     return this.#run(

@@ -80,11 +80,6 @@ export class TempRoots {
     return lease;
   }
 
-  /** Number of open roots connections (for tests and stats). */
-  get connections(): number {
-    return [...this.gens].filter((g) => !g.closed).length;
-  }
-
   released(lease: Lease): void {
     const gen = lease.gen;
     gen.leases.delete(lease);

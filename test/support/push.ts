@@ -54,7 +54,6 @@ export function countingBlobs(
       counted.heads++;
       return inner.head(key);
     },
-    exists: (key: string) => inner.exists(key),
     get: (...a: Parameters<BlobStore['get']>) => inner.get(...a),
     put: (...a: Parameters<BlobStore['put']>) => inner.put(...a),
     upload: (...a: Parameters<BlobStore['upload']>) => inner.upload(...a),

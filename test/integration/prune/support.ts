@@ -21,7 +21,6 @@ export function wrapStore(inner: BlobStore, over: Partial<BlobStore>): BlobStore
     description: inner.description,
     check: () => inner.check(),
     head: (k) => inner.head(k),
-    exists: (k) => inner.exists(k),
     get: (k, o) => inner.get(k, o),
     put: (k, b, o) => inner.put(k, b, o),
     upload: (k, s, o) => inner.upload(k, s, o),
