@@ -333,15 +333,24 @@ class LocalDirStore implements BlobStore {
 
   async copy(from: string, to: string, _opts: CopyOptions = {}): Promise<void> {
     const src = this.#path(from);
-    this.#path(to);
+    const dst = this.#path(to);
     // Through a temp file and rename like every write, so `to` is never seen half-copied,
     // and a copy onto itself refreshes the file's mtime.
-    // Open first: a missing source is a clean "no such key", not a stream error.
-    const handle = await open(src, 'r').catch((e: unknown) => {
-      if (errnoOf(e) === 'ENOENT') throw new LocalNoSuchKeyError(this.description, from);
-      throw e;
+    // Open first: a missing source is a clean "no such key", not a stream error. Inside
+    // #op, so close() waits for it, and destroyed at the end, so a write that fails before
+    // reading does not leak the descriptor.
+    await this.#op(async () => {
+      const handle = await open(src, 'r').catch((e: unknown) => {
+        if (errnoOf(e) === 'ENOENT') throw new LocalNoSuchKeyError(this.description, from);
+        throw e;
+      });
+      const stream = handle.createReadStream();
+      try {
+        await this.#writeAtomically(to, dst, stream, {});
+      } finally {
+        stream.destroy();
+      }
     });
-    await this.upload(to, handle.createReadStream());
   }
 
   async *listMultipartUploads(prefix = ''): AsyncIterable<PendingUpload> {

@@ -249,3 +249,17 @@ test('copy of a missing object rejects with STORAGE_NO_SUCH_KEY, like S3', async
   await store.copy('x.narinfo', 'x.narinfo');
   assert.equal((await store.get('x.narinfo'))?.toString(), 'StorePath: x\n');
 });
+
+test('a copy whose write fails before reading closes the source file', async (t) => {
+  const { dir, store } = fresh(t);
+  await store.put('x.narinfo', 'StorePath: x\n');
+  // `blocked` is a file, so the copy cannot make its directory.
+  writeFileSync(join(dir, 'cache', 'blocked'), '');
+  const openFds = () => readdirSync('/proc/self/fd').length;
+  const before = openFds();
+  for (let i = 0; i < 20; i++) {
+    await assert.rejects(store.copy('x.narinfo', 'blocked/x.narinfo'));
+  }
+  await new Promise((r) => setImmediate(r)); // destroy() closes on the next turn
+  assert.ok(openFds() < before + 5, `file descriptors leaked: ${before} -> ${openFds()}`);
+});
