@@ -19,8 +19,7 @@
 import { parseArgs } from 'node:util';
 import { LoftError } from '../util/errors.js';
 import { suggest } from '../config/rules.js';
-
-export type LogFormat = 'text' | 'json';
+import { LOG_FORMATS, type LogFormat } from '../config/schema.js';
 
 export interface FlagDoc {
   long: string;
@@ -235,12 +234,13 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
     throw new UsageError('--config needs a file path, got an empty string');
   }
   const logFormatArg = one(values, 'log-format');
-  if (logFormatArg !== undefined && logFormatArg !== 'text' && logFormatArg !== 'json') {
+  const isLogFormat = (v: string): v is LogFormat => (LOG_FORMATS as readonly string[]).includes(v);
+  if (logFormatArg !== undefined && !isLogFormat(logFormatArg)) {
     throw new UsageError(
-      `--log-format must be "text" or "json", got ${JSON.stringify(logFormatArg)}`,
+      `--log-format must be ${LOG_FORMATS.map((f) => JSON.stringify(f)).join(' or ')}, got ${JSON.stringify(logFormatArg)}`,
     );
   }
-  const logFormat = logFormatArg as LogFormat | undefined;
+  const logFormat = logFormatArg;
 
   const uploadArgs = (values['upload-path'] as string[] | undefined) ?? [];
   for (const p of uploadArgs) {

@@ -9,10 +9,9 @@
  * AWS secret key, the signing key), and (3) passwords in URLs and `Authorization:`-style
  * pairs inside messages.
  */
+import { EXTRA_HEADER_ENV_PREFIX, type LogFormat } from '../config/index.js';
 import type { LogFields, Logger, LogLevel } from '../util/log.js';
 import { hasControlChar } from '../util/text.js';
-
-export type LogFormat = 'text' | 'json';
 
 export const REDACTED = '[redacted]';
 
@@ -190,7 +189,7 @@ export function secretsFromEnv(env: Readonly<Record<string, string | undefined>>
     if (
       k === 'AWS_SECRET_ACCESS_KEY' ||
       k === 'AWS_SESSION_TOKEN' ||
-      k.startsWith('LOFT_EXTRA_HEADER_')
+      k.startsWith(EXTRA_HEADER_ENV_PREFIX)
     ) {
       out.push(v);
     }

@@ -59,9 +59,3 @@ export function readNarInfo(text: string, selfHashPart: string, storeDir?: strin
     return read;
   }
 }
-
-/** `StoreDir` from `nix-cache-info` text, if it names one. */
-export function storeDirOfCacheInfo(text: string): string | undefined {
-  const m = /^StoreDir: (\/\S*)$/m.exec(text);
-  return m?.[1];
-}

@@ -7,7 +7,8 @@
 import type { BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { CACHE_INFO_KEY, NAR_PREFIX, hashPartOfNarInfoKey } from '../storage/keys.js';
 import { mapLimit } from '../util/limit.js';
-import { readNarInfo, storeDirOfCacheInfo, type NarInfoRead } from './narinfo-read.js';
+import { parseCacheInfo } from '../nix/cache-info.js';
+import { readNarInfo, type NarInfoRead } from './narinfo-read.js';
 
 /**
  * S3 reports LastModified to the second in HEAD (an HTTP date) and sometimes to the
@@ -105,7 +106,7 @@ export async function readStoreDir(
 ): Promise<string | undefined> {
   if (!root.some((o) => o.key === CACHE_INFO_KEY)) return undefined;
   const body = await blobs.get(CACHE_INFO_KEY);
-  return body === undefined ? undefined : storeDirOfCacheInfo(body.toString('utf8'));
+  return body === undefined ? undefined : parseCacheInfo(body.toString('utf8')).storeDir;
 }
 
 export interface ReadOptions {

@@ -1,12 +1,8 @@
 // keys.js and port.js, not index.js: a push to a local directory need not load the AWS SDK.
 import { CACHE_INFO_KEY, CONTENT_TYPES } from '../storage/keys.js';
 import type { BlobStore } from '../storage/port.js';
+import { formatCacheInfo, parseCacheInfo } from '../nix/cache-info.js';
 import { CacheInfoInvalidError, CacheStoreDirMismatchError } from './errors.js';
-
-/** What Nix's own binary cache writer puts in nix-cache-info (priority 40 like cache.nixos.org's 40). */
-export function formatCacheInfo(storeDir: string): string {
-  return `StoreDir: ${storeDir}\nWantMassQuery: 1\nPriority: 40\n`;
-}
 
 /**
  * Make sure the cache has a nix-cache-info for our store directory. Written only when
@@ -34,12 +30,10 @@ async function checkOrWrite(blobs: BlobStore, storeDir: string): Promise<'presen
     });
     return 'written';
   }
-  const text = existing.toString('utf8');
-  const storeDirLine = text.split('\n').find((l) => l.startsWith('StoreDir:'));
-  if (storeDirLine === undefined) {
+  const theirs = parseCacheInfo(existing.toString('utf8')).storeDir;
+  if (theirs === undefined) {
     throw new CacheInfoInvalidError(blobs.description, 'it has no StoreDir line');
   }
-  const theirs = storeDirLine.slice('StoreDir:'.length).trim();
   if (theirs !== storeDir)
     throw new CacheStoreDirMismatchError(blobs.description, theirs, storeDir);
   return 'present';

@@ -4,7 +4,7 @@
  * `--log-format json`.
  */
 import { existsSync } from 'node:fs';
-import type { LoftConfig } from '../../config/index.js';
+import type { LoftConfig, LogFormat } from '../../config/index.js';
 import type { Logger } from '../../util/log.js';
 import { UploadQueue } from '../../index/queue.js';
 import { openIndexOnly } from '../../service/context.js';
@@ -14,7 +14,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 
 export async function runStatus(
   config: LoftConfig,
-  format: 'text' | 'json',
+  format: LogFormat,
   io: { out: { write(s: string): unknown }; logger: Logger; now?: Date },
 ): Promise<ExitCode> {
   if (!existsSync(config.localCachePath)) {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readNarInfo, storeDirOfCacheInfo } from '../../../src/prune/narinfo-read.js';
+import { parseCacheInfo } from '../../../src/nix/cache-info.js';
+import { readNarInfo } from '../../../src/prune/narinfo-read.js';
 import { policyFromSettings, targetBytes, DAY_MS } from '../../../src/prune/policy.js';
 import { NarInfoCache, changedNarInfoKeys, sameVersion } from '../../../src/prune/snapshot.js';
 
@@ -49,7 +50,7 @@ test('a URL that is not a plain key is reported, not followed', () => {
 test('a narinfo of another store directory parses with the StoreDir of nix-cache-info', () => {
   const other = REAL.replaceAll('/nix/store/', '/gnu/store/');
   assert.ok(readNarInfo(other, SELF).problem, 'not under /nix/store');
-  const dir = storeDirOfCacheInfo('StoreDir: /gnu/store\nWantMassQuery: 1\nPriority: 40\n');
+  const dir = parseCacheInfo('StoreDir: /gnu/store\nWantMassQuery: 1\nPriority: 40\n').storeDir;
   assert.equal(dir, '/gnu/store');
   assert.equal(readNarInfo(other, SELF, dir).problem, undefined);
 });
