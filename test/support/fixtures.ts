@@ -22,7 +22,7 @@ export interface Fixtures {
   stop(): Promise<void>;
 }
 
-function canConnect(path: string): Promise<boolean> {
+export function canConnect(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {
@@ -33,35 +33,60 @@ function canConnect(path: string): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Start a nix-daemon unless one already answers on the default socket. */
-export async function startNixDaemon(): Promise<{ pid?: number; stop(): Promise<void> }> {
-  if (await canConnect(defaultDaemonSocket)) return { stop: async () => {} };
-  const child = spawn('nix-daemon', [], { stdio: 'ignore', detached: true });
-  const spawned = new Promise<void>((resolve, reject) => {
+export interface SpawnedDaemon {
+  pid: number | undefined;
+  /** SIGTERM, then SIGKILL after 5 s; nothing if it has already exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawn `nix-daemon args` and wait until `socket` accepts connections (at most 10 s).
+ * A daemon that never answers is killed, and the error carries what it printed.
+ */
+export async function spawnNixDaemon(
+  args: string[],
+  socket: string,
+  opts: { env?: NodeJS.ProcessEnv; detached?: boolean } = {},
+): Promise<SpawnedDaemon> {
+  const child = spawn('nix-daemon', args, {
+    env: opts.env ?? process.env,
+    detached: opts.detached ?? false,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let printed = '';
+  child.stderr!.on('data', (c: Buffer) => (printed += c.toString()));
+  await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', (e) =>
       reject(new Error(`cannot start nix-daemon (is nix-bin installed?): ${e.message}`)),
     );
   });
-  await spawned;
-  for (let i = 0; i < 100 && !(await canConnect(defaultDaemonSocket)); i++) await sleep(50);
-  if (!(await canConnect(defaultDaemonSocket))) {
-    child.kill('SIGKILL');
-    throw new Error(`nix-daemon started but ${defaultDaemonSocket} does not accept connections`);
-  }
-  const pid = child.pid;
-  return {
-    pid,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
+  for (let i = 0; i < 200 && !(await canConnect(socket)); i++) await sleep(50);
+  if (!(await canConnect(socket))) {
+    await stop();
+    throw new Error(`nix-daemon ${args.join(' ')} did not answer on ${socket}: ${printed}`);
+  }
+  // Up: its stderr is no longer needed, only drained so it never blocks on a full pipe.
+  child.stderr!.removeAllListeners('data').resume();
+  return { pid: child.pid, stop };
+}
+
+/** Start a nix-daemon unless one already answers on the default socket. */
+export async function startNixDaemon(): Promise<SpawnedDaemon> {
+  if (await canConnect(defaultDaemonSocket)) return { pid: undefined, stop: async () => {} };
+  // Its own process group: a Ctrl-C of the test run reaches the harness, which stops it.
+  return spawnNixDaemon([], defaultDaemonSocket, { detached: true });
 }
 
 export interface Rgw {
@@ -103,7 +128,7 @@ export async function startFixtures(): Promise<Fixtures> {
     throw e;
   }
   return {
-    env: { ...rgw.env, LOFT_TEST_FIXTURES: '1' },
+    env: rgw.env,
     async stop() {
       await Promise.all([rgw.stop(), daemon.stop()]);
     },

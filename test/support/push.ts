@@ -38,39 +38,3 @@ export async function openPushContext(opts: {
     },
   };
 }
-
-/** The real store, counting the calls that ask the bucket about narinfos. */
-export function countingBlobs(
-  inner: BlobStore,
-): BlobStore & { heads: number; lists: number; copies: number } {
-  const counted = {
-    heads: 0,
-    lists: 0,
-    copies: 0,
-    id: inner.id,
-    description: inner.description,
-    check: () => inner.check(),
-    head: (key: string) => {
-      counted.heads++;
-      return inner.head(key);
-    },
-    get: (...a: Parameters<BlobStore['get']>) => inner.get(...a),
-    put: (...a: Parameters<BlobStore['put']>) => inner.put(...a),
-    upload: (...a: Parameters<BlobStore['upload']>) => inner.upload(...a),
-    list: (...a: Parameters<BlobStore['list']>) => {
-      counted.lists++;
-      return inner.list(...a);
-    },
-    deleteMany: (...a: Parameters<BlobStore['deleteMany']>) => inner.deleteMany(...a),
-    copy: (...a: Parameters<BlobStore['copy']>) => {
-      counted.copies++;
-      return inner.copy(...a);
-    },
-    listMultipartUploads: (...a: Parameters<BlobStore['listMultipartUploads']>) =>
-      inner.listMultipartUploads(...a),
-    abortMultipartUpload: (...a: Parameters<BlobStore['abortMultipartUpload']>) =>
-      inner.abortMultipartUpload(...a),
-    close: () => inner.close(),
-  };
-  return counted;
-}

@@ -371,11 +371,3 @@ export async function startFaultProxy(
   });
   return { ...(await listen(server, agent, stalled)), rules, log };
 }
-
-/** A rule matching one S3 operation by method and query parameter (e.g. `partNumber`). */
-export function matchOp(
-  method: string,
-  predicate: (r: ProxyRequest) => boolean = () => true,
-): (r: ProxyRequest) => boolean {
-  return (r) => r.method === method && predicate(r);
-}

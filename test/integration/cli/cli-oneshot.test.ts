@@ -5,30 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
 import { nixBuild, nixRequisites } from '../../support/nix.js';
 import { checkCacheIntegrity, makePublicCache, substituteFresh } from '../../support/cache.js';
 import { listKeysRaw } from '../../support/s3.js';
-import { loftBin, setupService } from '../service/support.js';
-
-function loft(
-  args: string[],
-  env: Record<string, string>,
-  stdin = '',
-): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [loftBin, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-    child.stdin.end(stdin);
-  });
-}
+import { runLoft, setupService } from '../service/support.js';
 
 test('--upload-path: dry run writes nothing; the push exits 0 and Nix substitutes it', async () => {
   const cache = await makePublicCache('cli-upload');
@@ -38,19 +18,19 @@ test('--upload-path: dry run writes nothing; the push exits 0 and Nix substitute
     in mk "cli-top" "echo \${dep} > $out"`);
   const c = ['-c', setup.toml];
 
-  const dry = await loft([...c, '--upload-path', top!, '--dry-run'], setup.env);
+  const dry = await runLoft([...c, '--upload-path', top!, '--dry-run'], setup.env);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /dry run: would upload 2 paths .*nothing was written/);
   assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), [], 'not even nix-cache-info');
 
-  const run = await loft([...c, '--upload-path', top!], setup.env);
+  const run = await runLoft([...c, '--upload-path', top!], setup.env);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /^uploaded 2 paths: .* 0 failed, in /m);
   assert.deepEqual((await checkCacheIntegrity(cache.client, cache.bucket)).problems, []);
   await substituteFresh(cache.url, cache.publicKey, [top!]);
 
   // Paths on stdin, with the index answering: nothing to do, still exit 0.
-  const again = await loft([...c, '--upload-path', '-'], setup.env, `${top}\n`);
+  const again = await runLoft([...c, '--upload-path', '-'], setup.env, `${top}\n`);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /uploaded 0 paths: .* 2 already cached/);
 });
@@ -58,7 +38,7 @@ test('--upload-path: dry run writes nothing; the push exits 0 and Nix substitute
 test('--upload-path: paths that are not in the store are a usage error naming each', async () => {
   const cache = await makePublicCache('cli-badpath');
   const setup = setupService(cache, undefined);
-  const r = await loft(
+  const r = await runLoft(
     [
       '-c',
       setup.toml,
@@ -80,20 +60,20 @@ test('--prune: a dry run deletes nothing; a prune keeps live closures and shows 
   const setup = setupService(cache, undefined);
   const [top] = await nixBuild(`mk "cli-prune" "mkdir $out; echo x > $out/f"`);
   const c = ['-c', setup.toml];
-  assert.equal((await loft([...c, '--upload-path', top!], setup.env)).code, 0);
+  assert.equal((await runLoft([...c, '--upload-path', top!], setup.env)).code, 0);
   const before = (await listKeysRaw(cache.client, cache.bucket)).sort();
 
-  const dry = await loft([...c, '--prune', '--dry-run'], setup.env);
+  const dry = await runLoft([...c, '--prune', '--dry-run'], setup.env);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /dry run: nothing was deleted/);
 
-  const run = await loft([...c, '--prune'], setup.env);
+  const run = await runLoft([...c, '--prune'], setup.env);
   assert.equal(run.code, 0, run.stderr);
   // Everything is younger than the retention: the cache is untouched.
   assert.deepEqual((await listKeysRaw(cache.client, cache.bucket)).sort(), before);
   await substituteFresh(cache.url, cache.publicKey, await nixRequisites([top!]));
 
-  const status = await loft([...c, '--status', '--log-format', 'json'], setup.env);
+  const status = await runLoft([...c, '--status', '--log-format', 'json'], setup.env);
   assert.equal(status.code, 0, status.stderr);
   const s = JSON.parse(status.stdout) as { prune?: { lastRun?: string; lastSummary?: string } };
   assert.ok(s.prune?.lastRun, status.stdout);
@@ -106,7 +86,7 @@ test('a daemon_socket that does not exist is an error naming it, never a fallbac
     daemon_socket: JSON.stringify('/run/no-such-dir/daemon-socket'),
   });
   const [p] = await nixBuild(`mk "cli-socket" "echo x > $out"`);
-  const r = await loft(['-c', setup.toml, '--upload-path', p!], setup.env);
+  const r = await runLoft(['-c', setup.toml, '--upload-path', p!], setup.env);
   assert.equal(r.code, 4, r.stderr);
   assert.match(r.stderr, /\/run\/no-such-dir\/daemon-socket/);
   assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), []);
@@ -118,7 +98,7 @@ test('--prune and --populate-cache work against the bucket alone (no nix-daemon 
     daemon_socket: JSON.stringify('/run/no-such-dir/daemon-socket'),
   });
   for (const flag of ['--prune', '--populate-cache']) {
-    const r = await loft(['-c', setup.toml, flag], setup.env);
+    const r = await runLoft(['-c', setup.toml, flag], setup.env);
     assert.equal(r.code, 0, `${flag}: ${r.stderr}`);
   }
 });

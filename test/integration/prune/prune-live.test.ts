@@ -31,7 +31,8 @@ import { PruneIncompleteError } from '../../../src/prune/errors.js';
 import { encodeNix32 } from '../../../src/nix/nixbase32.js';
 import { MemoryLogger } from '../../../src/util/log.js';
 import type { BlobStore } from '../../../src/storage/port.js';
-import { hashPartOfPath, inventory, lastModifiedOf, sleepMs, wrapStore } from './support.js';
+import { wrapStore } from '../../support/blobs.js';
+import { hashPartOfPath, inventory, lastModifiedOf, sleepMs } from './support.js';
 
 async function pushAll(cache: TestCache, roots: string[]): Promise<void> {
   const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });

@@ -1,7 +1,6 @@
 /**
- * Support for prune's integration tests: a BlobStore wrapper for fault and race injection
- * (it forwards to the real S3 store; nothing is simulated but the timing), synthetic
- * narinfo graphs written with the raw SDK client for large plans, and bucket inventories.
+ * Support for prune's integration tests: synthetic narinfo graphs written with the raw SDK
+ * client for large plans, and bucket inventories.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -10,29 +9,8 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { BlobStore } from '../../../src/storage/port.js';
 import { encodeNix32 } from '../../../src/nix/nixbase32.js';
 import { mapLimit } from '../../../src/util/limit.js';
-
-/** A BlobStore that forwards every call to `inner`, except those `over` replaces. */
-export function wrapStore(inner: BlobStore, over: Partial<BlobStore>): BlobStore {
-  const base: BlobStore = {
-    id: inner.id,
-    description: inner.description,
-    check: () => inner.check(),
-    head: (k) => inner.head(k),
-    get: (k, o) => inner.get(k, o),
-    put: (k, b, o) => inner.put(k, b, o),
-    upload: (k, s, o) => inner.upload(k, s, o),
-    list: (p, o) => inner.list(p, o),
-    deleteMany: (ks) => inner.deleteMany(ks),
-    copy: (a, b, o) => inner.copy(a, b, o),
-    listMultipartUploads: (p) => inner.listMultipartUploads(p),
-    abortMultipartUpload: (k, u) => inner.abortMultipartUpload(k, u),
-    close: () => inner.close(),
-  };
-  return { ...base, ...over };
-}
 
 export interface Inventory {
   keys: Set<string>;

@@ -6,30 +6,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { repoRoot } from '../../support/fixtures.js';
+import { repoRoot, sleep, spawnNixDaemon } from '../../support/fixtures.js';
 import { freshStoreRoot, runNix } from '../../support/nix.js';
 import { s3TestEnv } from '../../support/s3.js';
 import type { TestCache } from '../../support/cache.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export const loftBin = join(repoRoot, 'bin', 'loft.js');
-
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 export interface ChrootStore {
   root: string;
@@ -46,28 +32,16 @@ export async function startChrootStore(): Promise<ChrootStore> {
   const root = freshStoreRoot();
   const stateDir = join(root, 'nix', 'var', 'nix');
   const socket = join(stateDir, 'daemon-socket', 'socket');
-  const child = spawn('nix-daemon', ['--store', root], {
+  const daemon = await spawnNixDaemon(['--store', root], socket, {
     env: { ...process.env, NIX_STATE_DIR: stateDir },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  }).catch((e: unknown) => {
+    rmSync(root, { recursive: true, force: true });
+    throw e;
   });
-  let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
-      clearTimeout(timer);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    await daemon.stop();
     rmSync(root, { recursive: true, force: true });
   };
-  for (let i = 0; i < 200 && !(await canConnect(socket)); i++) await sleep(50);
-  if (!(await canConnect(socket))) {
-    await stop();
-    throw new Error(`chroot nix-daemon did not start: ${err}`);
-  }
   return {
     root,
     realStoreDir: join(root, 'nix', 'store'),
@@ -272,20 +246,22 @@ export interface LoftRun {
   ms: number;
 }
 
-/** Run `loft` once (a one-shot action) and collect its output. */
-export function runLoft(args: string[], env: Record<string, string | undefined>): Promise<LoftRun> {
+/** Run `loft` once (a one-shot action) with `stdin` as its input, and collect its output. */
+export function runLoft(
+  args: string[],
+  env: Record<string, string | undefined>,
+  stdin = '',
+): Promise<LoftRun> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [loftBin, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, [loftBin, ...args], { env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
+    child.stdin.end(stdin);
   });
 }
 
