@@ -39,6 +39,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ZstdPool } from '../src/compress/zstd-pool.js';
 import { ZstdCompressStream } from '../src/compress/zstd-stream.js';
+import { watchPeakRss } from './measure.js';
 
 const MiB = 1024 * 1024;
 
@@ -192,27 +193,18 @@ async function runOurs(file: string, out: string, level: number, mode: string): 
   return JSON.parse(text) as Result;
 }
 
-/** The zstd CLI, with its peak RSS sampled from /proc (VmHWM only grows). */
+/** The zstd CLI, with its peak RSS from /proc. */
 async function runCli(file: string, out: string, level: number, threads: number): Promise<Result> {
   const t0 = performance.now();
   const p = spawn('zstd', [`-${level}`, `-T${threads}`, '-q', '-f', '-o', out, file], {
     stdio: 'inherit',
   });
-  let hwm = 0;
-  const sample = () => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'));
-      if (m) hwm = Math.max(hwm, Number(m[1]));
-    } catch {
-      // exited
-    }
-  };
-  const timer = setInterval(sample, 20);
+  const peak = watchPeakRss(p.pid!);
   const [code] = (await once(p, 'exit')) as [number | null];
-  clearInterval(timer);
+  const maxRssMiB = peak.stop();
   const seconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`zstd exited ${code}`);
-  return { seconds, maxRssMiB: hwm / 1024, outBytes: statSync(out).size };
+  return { seconds, maxRssMiB, outBytes: statSync(out).size };
 }
 
 function sha256File(cmd: string, args: string[]): string {

@@ -32,6 +32,7 @@ import { performance } from 'node:perf_hooks';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { nixBuild, nixRequisites, runNix } from '../test/support/nix.js';
 import { repoRoot, startRgw, type Rgw } from '../test/support/fixtures.js';
+import { median, watchPeakRss } from './measure.js';
 
 const MB = 1e6;
 const { positionals, values } = parseArgs({
@@ -44,12 +45,6 @@ const { positionals, values } = parseArgs({
   },
 });
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 /** Run a command; resolve with its wall time (ms) and its peak RSS (from /proc, polled). */
 function timed(
   cmd: string,
@@ -60,22 +55,13 @@ function timed(
     const t0 = performance.now();
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    let peakKb = 0;
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    // VmHWM is the kernel's own high-water mark, so polling only has to catch it late.
-    const poll = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch {
-        /* exited */
-      }
-    }, 20);
+    const peak = watchPeakRss(child.pid!);
     child.on('error', reject);
     child.on('close', (code) => {
-      clearInterval(poll);
+      const peakRssMb = peak.stop();
       const ms = performance.now() - t0;
-      if (code === 0) resolve({ ms, peakRssMb: peakKb / 1024 });
+      if (code === 0) resolve({ ms, peakRssMb });
       else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
     });
   });

@@ -18,6 +18,7 @@ import { parseArgs, promisify } from 'node:util';
 import { createS3Store } from '../src/storage/s3-store.js';
 import { createBucket } from '../test/support/s3.js';
 import { rgwScript, startRgw } from '../test/support/fixtures.js';
+import { median } from './measure.js';
 
 const MiB = 1024 * 1024;
 const { values } = parseArgs({
@@ -40,11 +41,6 @@ function chunks(buf: Buffer, chunk = 64 * 1024): Readable {
   );
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 async function main() {

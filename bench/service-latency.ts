@@ -21,7 +21,7 @@
  *
  * The machine may be shared with other work: numbers are noisy.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startRgw } from '../test/support/fixtures.js';
@@ -36,6 +36,7 @@ import {
 } from '../test/integration/service/support.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { diffValidPaths } from '../src/watch/reconcile.js';
+import { cpuSeconds, median, memoryMiB } from './measure.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,25 +48,6 @@ const { values } = parseArgs({
 const builds = Number(values.builds);
 const idleS = Number(values['idle-s']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** utime + stime of a process, in seconds (Linux /proc; clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function rssMb(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-}
 
 async function main() {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -125,7 +107,7 @@ async function main() {
     await sleep(idleS * 1000);
     const cpu = cpuSeconds(svc.pid) - c0;
     const minutes = (performance.now() - w0) / 60_000;
-    const mem = rssMb(svc.pid);
+    const mem = memoryMiB(svc.pid)!;
     console.log(
       `idle for ${idleS} s: ${(cpu / minutes).toFixed(3)} CPU s per minute; RSS ${mem.rss.toFixed(0)} MB (peak ${mem.hwm.toFixed(0)} MB)`,
     );
