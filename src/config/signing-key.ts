@@ -10,6 +10,7 @@
  * The key text never appears in errors; `SigningKeyText` keeps it out of inspect and JSON.
  */
 import { readFile as fsReadFile } from 'node:fs/promises';
+import { decodeBase64Strict } from '../nix/base64.js';
 import { SigningKeyError } from './errors.js';
 import type { LoftConfig } from './types.js';
 
@@ -67,7 +68,7 @@ export function resolveSigningKeyText(
     );
   if (text === '') throw bad('is empty');
   if (/\s/.test(text)) throw bad('contains whitespace inside the key');
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || Buffer.from(b64, 'base64').length !== 64) {
+  if (decodeBase64Strict(b64)?.length !== 64) {
     throw bad(
       fileName === undefined
         ? 'is not base64 of a 64-byte key'

@@ -4,6 +4,7 @@
  * known from context (the daemon's hex narHash).
  */
 import { createHash } from 'node:crypto';
+import { decodeBase64Strict } from './base64.js';
 import { InvalidHashError } from './errors.js';
 import { decodeNix32, encodeNix32, nix32Length } from './nixbase32.js';
 
@@ -22,7 +23,6 @@ export function isHashAlgo(s: string): s is HashAlgo {
 }
 
 const HEX = /^[0-9a-fA-F]*$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export class Hash {
   readonly algo: HashAlgo;
@@ -159,9 +159,8 @@ function decodeDigest(original: string, rest: string, algo: HashAlgo, sri: boole
     }
   }
   if (sri || rest.length === Math.ceil(size / 3) * 4) {
-    const d = BASE64.test(rest) ? Buffer.from(rest, 'base64') : undefined;
-    // Re-encoding rejects non-zero bits in the last character's unused part.
-    if (d === undefined || d.length !== size || d.toString('base64') !== rest) {
+    const d = decodeBase64Strict(rest);
+    if (d === undefined || d.length !== size) {
       throw new InvalidHashError(original, `not the base64 of a ${size}-byte ${algo} digest`);
     }
     return d;

@@ -14,6 +14,7 @@ import {
   verify as cryptoVerify,
   type KeyObject,
 } from 'node:crypto';
+import { decodeBase64Strict } from './base64.js';
 import { SigningKeyError } from './errors.js';
 import { narInfoFingerprint, type NarInfo } from './narinfo.js';
 
@@ -25,14 +26,7 @@ const PUBLIC_BYTES = 32;
 const SECRET_BYTES = 64;
 const SIGNATURE_BYTES = 64;
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
-
-function decodeBase64(s: string): Buffer | undefined {
-  if (!BASE64.test(s)) return undefined;
-  const b = Buffer.from(s, 'base64');
-  return b.toString('base64') === s ? b : undefined;
-}
 
 function rawPublicKey(key: KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX.length);
@@ -55,7 +49,7 @@ function splitKeyText(
     throw new SigningKeyError(source, 'there is no ":" between the key name and the key', kind);
   if (colon === 0) throw new SigningKeyError(source, 'the key name before ":" is empty', kind);
   const name = trimmed.slice(0, colon);
-  const data = decodeBase64(trimmed.slice(colon + 1));
+  const data = decodeBase64Strict(trimmed.slice(colon + 1));
   if (data === undefined)
     throw new SigningKeyError(source, 'the part after ":" is not valid base64', kind);
   if (data.length !== bytes) {
@@ -107,7 +101,7 @@ export class PublicKey {
   verify(data: string | Uint8Array, sig: string): boolean {
     const colon = sig.indexOf(':');
     if (colon < 0 || sig.slice(0, colon) !== this.name) return false;
-    const bytes = decodeBase64(sig.slice(colon + 1));
+    const bytes = decodeBase64Strict(sig.slice(colon + 1));
     if (bytes === undefined || bytes.length !== SIGNATURE_BYTES) return false;
     return cryptoVerify(
       null,
