@@ -3,15 +3,13 @@
  * `nix-daemon --stdio`): path info (cached), closures, verified NAR streams, temp roots,
  * and turning user paths into store paths.
  *
- * NAR source: the daemon's NarFromPath, not encoding the files here (src/nix/nar-encode.ts
- * over src/store/nar-fs.ts). bench/daemon-nar.ts, verified MB/s (sha256 on every byte),
- * daemon vs filesystem, two runs on a shared 2-core machine: one 256 MiB file 905/439 vs
- * 1150/1017; 20,000 files of 8 KiB 311/308 vs 162/284. Encoding here wins on large files
- * (no copy through the daemon), not on small ones; either way it keeps up with the zstd
- * compression after it (250-300 MB/s here, docs/compression.md), so speed does not
- * decide. The daemon gives exactly the bytes Nix serves (case hack on macOS, its own
- * dumpPath), needs no read access to the store and works wherever the daemon is reachable,
- * so it is the only source offered; the bench keeps measuring both.
+ * NAR streams here come from the daemon's NarFromPath, verified against the registered
+ * narHash and narSize. Pushes read most NARs from disk instead, in src/pack's worker
+ * threads: faster on large files (bench/daemon-nar.ts, verified MB/s, two runs: one
+ * 256 MiB file 905/439 through the daemon vs 1150/1017 from disk; 20,000 files of 8 KiB
+ * 311/308 vs 162/284), and the hashing and compression stay off this thread.
+ * This stream is the fallback: for xz, and where the store cannot be read directly (no
+ * permission, a store on another machine). Both give the bytes `nix-store --dump` gives.
  */
 import type { Readable } from 'node:stream';
 import { DaemonClient, type DaemonClientOptions } from '../daemon/client.js';
