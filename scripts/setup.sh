@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 pkgs=(
   nix-bin                                 # real Nix 2.8: nix-daemon, nix-store, nix copy
+  nix-setup-systemd                       # Debian's multi-user set-up: nixbld build users,
+                                          # the nix-users group owning the daemon socket's
+                                          # directory, /etc/nix/nix.conf (works without a
+                                          # running systemd: it only creates users and dirs)
   radosgw ceph-mon ceph-osd uuid-runtime  # a real S3 server for tests (scripts/rgw.sh)
   curl xz-utils zstd                      # rgw.sh signs with curl; xz compression runs `xz`;
                                           # tests check zstd output with the zstd CLI

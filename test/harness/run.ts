@@ -62,6 +62,9 @@ async function main(): Promise<number> {
         '--enable-source-maps',
         '--test',
         `--test-concurrency=${concurrency}`,
+        // A test whose fixture failed can leave a child process holding its file open; fail
+        // it instead of letting CI hang (the slowest test takes about 20 s here).
+        `--test-timeout=${process.env.LOFT_TEST_TIMEOUT_MS ?? '300000'}`,
         '--test-reporter=spec',
         ...files,
       ],
