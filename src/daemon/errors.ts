@@ -60,6 +60,27 @@ export class DaemonSocketMissingError extends LoftError {
   }
 }
 
+/** The daemon's listen queue stayed full: it accepts no new connections. */
+export class DaemonBusyError extends LoftError {
+  constructor(
+    readonly socketPath: string,
+    waitedMs: number,
+    options: LoftErrorOptions = {},
+  ) {
+    super(
+      'DAEMON_BUSY',
+      'environment',
+      `the nix-daemon at ${socketPath} accepted no new connection for ${waitedMs} ms (its listen queue stayed full, EAGAIN)`,
+      {
+        hint:
+          options.hint ??
+          `the daemon is overloaded or stuck; lower upload_threads, or see why: ${JOURNAL_HINT}`,
+        cause: options.cause,
+      },
+    );
+  }
+}
+
 /** The socket exists but this user may not connect to it. */
 export class DaemonPermissionError extends LoftError {
   constructor(

@@ -9,8 +9,9 @@ import { userInfo } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../util/log.js';
 import { nullLogger } from '../util/log.js';
-import { unrefSleep } from '../util/limit.js';
+import { sleep, unrefSleep } from '../util/limit.js';
 import {
+  DaemonBusyError,
   DaemonConnectionError,
   DaemonOptionError,
   DaemonPermissionError,
@@ -94,8 +95,27 @@ class SocketTransport implements Transport {
   }
 }
 
+/**
+ * How long a connect may keep meeting a full listen queue. nix-daemon listens with a backlog
+ * of 5 and forks per connection, so a pool opening a dozen connections at once sees EAGAIN
+ * for a few milliseconds; that is "try again", not a failure.
+ */
+const BACKLOG_RETRY_MS = 2000;
+
 /** Connect to a daemon socket; errors say whether it is missing or forbidden. */
-export function connectSocket(path: string): Promise<Transport> {
+export async function connectSocket(path: string): Promise<Transport> {
+  const deadline = Date.now() + BACKLOG_RETRY_MS;
+  for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      return await connectOnce(path);
+    } catch (e) {
+      if (!(e instanceof DaemonBusyError) || Date.now() + wait > deadline) throw e;
+      await sleep(wait);
+    }
+  }
+}
+
+function connectOnce(path: string): Promise<Transport> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     const onError = (e: NodeJS.ErrnoException) => {
@@ -127,6 +147,8 @@ function socketError(path: string, e: NodeJS.ErrnoException): Error {
     case 'EACCES':
     case 'EPERM':
       return new DaemonPermissionError(path, currentUser(), { cause: e });
+    case 'EAGAIN':
+      return new DaemonBusyError(path, BACKLOG_RETRY_MS, { cause: e });
     default:
       return new DaemonConnectionError(path, e.message, { cause: e });
   }
