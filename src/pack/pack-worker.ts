@@ -28,7 +28,8 @@ interface JobState {
   cancelled: boolean;
 }
 const jobs = new Map<number, JobState>();
-const source = createFsNarSource();
+// Reused read buffers: every chunk is hashed and compressed (or copied) before the next.
+const source = createFsNarSource({ reuseBuffers: true });
 
 function post(m: FromPacker, chunks: Uint8Array[] = []): void {
   port.postMessage(

@@ -130,6 +130,30 @@ test('fully asynchronous I/O (sync: false) gives the same bytes', async () => {
   assert.ok(Buffer.concat(parts).equals(await nixStoreDump(tree)));
 });
 
+test('reused read buffers (as the packer reads) give the same bytes when each chunk is used at once', async () => {
+  const dir = join(work, 'reuse');
+  mkdirSync(dir);
+  for (const size of [0, 1, 31, 32, 33, 100, 1000, 5000, 20_000]) {
+    writeFileSync(join(dir, `f${size}`), randomBytes(size));
+  }
+  // Every file through readFile in 32-byte reads, passed on as views (chunks of 64 take
+  // pieces of 16 and more as they are), so the reused buffers really reach the consumer.
+  const opts = { reuseBuffers: true, readSize: 32, smallFileSize: 0, chunkSize: 64 };
+  const parts: Buffer[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  let views = 0;
+  for await (const c of dumpPath(dir, opts)) {
+    if (c.length === 32) {
+      buffers.add(c.buffer);
+      views++;
+    }
+    parts.push(Buffer.from(c)); // used (copied) before the next is asked for
+  }
+  assert.ok(Buffer.concat(parts).equals(await nixStoreDump(dir)));
+  assert.ok(views > 500, `full reads seen: ${views}`);
+  assert.ok(buffers.size <= 2, `${buffers.size} buffers for ${views} reads: not reused`);
+});
+
 test('synchronous small-file reads still give the event loop regular turns', async () => {
   const flat = join(work, 'flat');
   mkdirSync(flat);
