@@ -51,7 +51,10 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
     private readonly thread: WorkerThread<ToPacker, FromPacker>,
     readonly id: number,
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    // Chunks, not bytes: each is one packer buffer (at most 256 KiB), handed on whole. In
+    // byte mode every read of a consumer's async iterator would join the buffered chunks
+    // into a fresh copy.
+    super({ objectMode: true, highWaterMark: 4 });
   }
 
   digests(): CompressionDigests | undefined {
