@@ -127,7 +127,8 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
     async *readFile(path: Buffer, size: number): AsyncGenerator<Uint8Array> {
       const fh = await open(path, 'r');
       // Asked for again only once the consumer is done with the last chunk (see reuseBuffers).
-      const kept = spare === undefined ? undefined : (spare.pop() ?? Buffer.allocUnsafeSlow(readSize));
+      const kept =
+        spare === undefined ? undefined : (spare.pop() ?? Buffer.allocUnsafeSlow(readSize));
       try {
         // Stop after size + 1 bytes: enough for the encoder to see a file that grew.
         let left = size + 1;
