@@ -5,9 +5,11 @@
  *
  * NAR streams here come from the daemon's NarFromPath, verified against the registered
  * narHash and narSize. Pushes read most NARs from disk instead, in src/pack's worker
- * threads: faster on large files (bench/daemon-nar.ts, verified MB/s, two runs: one
- * 256 MiB file 905/439 through the daemon vs 1150/1017 from disk; 20,000 files of 8 KiB
- * 311/308 vs 162/284), and the hashing and compression stay off this thread.
+ * threads. Per thread that is not faster (bench/daemon-nar.ts, verified MB/s, on two
+ * days: one 256 MiB file 905/1048 through the daemon vs 1150/850 from disk; 20,000 files
+ * of 8 KiB 311/582 vs 162/256), but the NAR bytes, their hashing and their compression stay
+ * off this thread and spread over every core: a 201-path 190 MB push into a directory took
+ * 1.53-1.64 s that way and 1.78-1.91 s with every NAR through the daemon.
  * This stream is the fallback: for xz, and where the store cannot be read directly (no
  * permission, a store on another machine). Both give the bytes `nix-store --dump` gives.
  */
