@@ -31,10 +31,20 @@ export interface UploadIo {
 }
 
 class BadPathsError extends LoftError {
-  constructor(problems: string[]) {
-    super('UPLOAD_BAD_PATHS', 'usage', `cannot upload:\n  ${problems.join('\n  ')}`, {
-      hint: 'give store paths (or symlinks to them, like ./result) that are valid in the local store',
-    });
+  /** One line per bad path; each distinct hint once, at the end. */
+  constructor(problems: LoftError[]) {
+    const hints = [...new Set(problems.flatMap((e) => (e.hint ? [e.hint] : [])))];
+    super(
+      'UPLOAD_BAD_PATHS',
+      'usage',
+      `cannot upload:\n  ${problems.map((e) => e.message.replace(/\n\s*/g, ' ')).join('\n  ')}`,
+      {
+        hint:
+          hints.length > 0
+            ? hints.join('\n  hint: ')
+            : 'give store paths (or symlinks to them, like ./result) that are valid in the local store',
+      },
+    );
   }
 }
 
@@ -57,7 +67,7 @@ async function resolveAll(ctx: AppContext, userPaths: string[]): Promise<string[
       (path) => ({ path }),
       (e: unknown) => {
         if (!(e instanceof LoftError) || !BAD_PATH_CODES.has(e.code)) throw e;
-        return { problem: describeError(e).replace(/\n\s*/g, ' ') };
+        return { problem: e };
       },
     ),
   );

@@ -46,12 +46,21 @@ test('--upload-path: paths that are not in the store are a usage error naming ea
       '/tmp/definitely-not-a-store-path',
       '--upload-path',
       '/nix/store/nothing',
+      '--upload-path',
+      '/usr/bin/env',
+      '--upload-path',
+      '/usr/bin',
     ],
     setup.env,
   );
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /definitely-not-a-store-path/);
-  assert.match(r.stderr, /\/nix\/store\/nothing/);
+  // One line per path, and each kind of advice once, on a line of its own.
+  assert.match(r.stderr, /\n {2}\/tmp\/definitely-not-a-store-path does not exist\n/);
+  assert.match(r.stderr, /\n {2}invalid store path "\/nix\/store\/nothing": [^\n]*\n/);
+  assert.match(r.stderr, /\n {2}\/usr\/bin\/env is not in the Nix store \(\/nix\/store\)\n/);
+  assert.match(r.stderr, /\n {2}\/usr\/bin is not in the Nix store \(\/nix\/store\)\n/);
+  assert.equal(r.stderr.match(/hint: give a store path \(\/nix\/store/g)?.length, 1, r.stderr);
+  assert.ok(!/\) hint:/.test(r.stderr), `a hint ran into a problem line: ${r.stderr}`);
   assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), []);
 });
 
