@@ -51,10 +51,11 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
     private readonly thread: WorkerThread<ToPacker, FromPacker>,
     readonly id: number,
   ) {
-    // Chunks, not bytes: each is one packer buffer (at most 256 KiB), handed on whole. In
-    // byte mode every read of a consumer's async iterator would join the buffered chunks
-    // into a fresh copy.
-    super({ objectMode: true, highWaterMark: 4 });
+    // Chunks, not bytes: each is one piece of packer output (up to about one 1 MiB read),
+    // handed on whole. In byte mode every read of a consumer's async iterator would join
+    // the buffered chunks into a fresh copy. Two waiting chunks, plus the messages the
+    // packer's credit allows, is about what the 1 MiB of byte mode held.
+    super({ objectMode: true, highWaterMark: 2 });
   }
 
   digests(): CompressionDigests | undefined {
