@@ -138,13 +138,9 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
           const { bytesRead } = await fh.read(buf, 0, want, null);
           if (bytesRead === 0) return;
           left -= bytesRead;
-          if (bytesRead === buf.length) {
-            yield buf;
-          } else {
-            // A short read means the file's end, unless it filled what was asked.
-            yield buf.subarray(0, bytesRead);
-            if (bytesRead < want) return;
-          }
+          yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+          // A read shorter than asked means the file's end.
+          if (bytesRead < want) return;
         }
       } finally {
         await fh.close();
