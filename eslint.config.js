@@ -58,7 +58,6 @@ const owners = {
   '@aws-sdk/': 'storage',
   '@smithy/': 'storage',
   'better-sqlite3': 'index',
-  'zstd-napi': 'compress',
 };
 const pure = new Set(['util', 'nix']);
 

@@ -134,11 +134,17 @@ const zstd: Compression = {
     });
   },
   async check() {
-    // Loads the native module and compresses four bytes here (microseconds), rather than
-    // starting a worker thread that would then idle beside the NAR packers for 30 s.
-    const { ZstdFrameEncoder } = await import('./zstd-frame.js');
+    // Compresses four bytes here (microseconds), rather than starting a worker thread that
+    // would then idle beside the NAR packers for 30 s.
+    const { ZstdFrameEncoder, builtinZstdAvailable } = await import('./zstd-frame.js');
+    if (!builtinZstdAvailable()) {
+      throw new CompressionFailedError(
+        'zstd',
+        `this Node.js (${process.version}) has no zstd in node:zlib; Loft needs Node.js 22.15 or later (24 recommended)`,
+      );
+    }
     try {
-      new ZstdFrameEncoder({ level: ZSTD_LEVELS.default }).end(Buffer.from('loft'));
+      await new ZstdFrameEncoder({ level: ZSTD_LEVELS.default }).end(Buffer.from('loft'));
     } catch (e) {
       throw new CompressionFailedError('zstd', `cannot load zstd: ${(e as Error).message}`, e);
     }

@@ -3,8 +3,20 @@
  * NAR packers' jobs. A job goes to the thread with the fewest (a new one while the pool has
  * room); threads start lazily, do not keep the process alive while idle (unref), and exit
  * after an idle period. When a thread goes (crash, exit, shutdown), every job on it fails.
+ *
+ * A thread is never terminated in the middle of a call: to stop one, the pool asks it to
+ * (a StopThread message); it drops its jobs and closes its port, and the thread ends once
+ * the calls it has in flight return. Only a thread that has not ended after STOP_GRACE_MS
+ * (a bug) is terminated.
  */
 import { Worker } from 'node:worker_threads';
+
+/** Sent to a thread to make it drop its jobs and exit by itself. */
+export interface StopThread {
+  t: 'stop';
+}
+
+const STOP_GRACE_MS = 10_000;
 
 /** A job on a thread: hears its messages, and fails when the thread goes. */
 export interface ThreadJob<Out> {
@@ -62,11 +74,20 @@ export class WorkerThread<In, Out extends { id: number }> {
     this.idleTimer.unref();
   }
 
+  /** Ask the thread to stop; its jobs fail now. Resolves when it has ended. */
   async terminate(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.idleTimer);
     this.pool.forget(this);
-    await this.worker.terminate();
+    if (this.dead) return;
+    const ended = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const stop: StopThread = { t: 'stop' };
+    this.worker.postMessage(stop);
+    this.die(new Error('stopped'));
+    const force = setTimeout(() => void this.worker.terminate(), STOP_GRACE_MS);
+    force.unref();
+    await ended;
+    clearTimeout(force);
   }
 
   private die(cause: Error): void {

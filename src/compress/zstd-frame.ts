@@ -1,93 +1,104 @@
 /**
- * One zstd frame, compressed synchronously in the calling thread. zstd-napi's calls take
- * tens of milliseconds per MiB, so this is for worker threads only (the zstd pool's and
- * the NAR packers'); the main thread uses the streams in index.ts.
+ * One zstd frame, with Node's own zstd (node:zlib, Node >= 22.15): no native module of ours.
+ * For worker threads (the zstd pool's and the NAR packers'), which own the per-NAR state;
+ * zlib runs each chunk on libuv's thread pool, so a thread can serve several NARs at once.
  *
- * Contexts are reused per thread: a fresh CCtx allocates its tables again, which small NARs
- * feel. Output comes as exact-size copies the caller owns, so they can be transferred.
+ * A frame fed by write() and end() streams; a NAR that is one chunk long (most are) is
+ * compressed in one call instead, so zstd knows its size: it sizes its tables to it and
+ * records it in the frame header. Output comes as exact-size copies the caller owns, so
+ * they can be transferred.
  */
-import { createRequire } from 'node:module';
-
-type Binding = typeof import('zstd-napi/binding.js');
-type CCtx = InstanceType<Binding['CCtx']>;
-
-const require = createRequire(import.meta.url);
-const zstd = require('zstd-napi/binding') as Binding;
+import * as zlib from 'node:zlib';
+import { finished } from 'node:stream/promises';
 
 export interface ZstdFrameOptions {
   level: number;
 }
 
-/** Contexts kept for reuse. */
-const MAX_IDLE_CONTEXTS = 4;
-const idle: CCtx[] = [];
-/** Output scratch shared by every encoder of this thread (calls never overlap). */
-const scratch = Buffer.allocUnsafeSlow(Math.max(zstd.cStreamOutSize(), 512 * 1024));
+/** zlib's output buffer size per stream: larger means fewer, larger output chunks. */
+const OUT_CHUNK = 512 * 1024;
 const empty = new Uint8Array(0);
 
+/** Whether this Node has zstd in node:zlib (22.15 and later). */
+export function builtinZstdAvailable(): boolean {
+  return typeof zlib.createZstdCompress === 'function';
+}
+
+function params(level: number): Record<number, number> {
+  const c = zlib.constants;
+  // A content checksum the decoder verifies, as the zstd CLI writes by default.
+  return { [c.ZSTD_c_compressionLevel]: level, [c.ZSTD_c_checksumFlag]: 1 };
+}
+
+/** An exact-size copy: zlib's output chunks are views of one shared buffer. */
+function owned(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
+}
+
 export class ZstdFrameEncoder {
-  private cctx: CCtx | undefined;
+  private stream: zlib.ZstdCompress | undefined;
+  private out: Buffer[] = [];
+  private done = false;
 
-  constructor(opts: ZstdFrameOptions) {
-    const cctx = idle.pop() ?? new zstd.CCtx();
-    cctx.reset(zstd.ResetDirective.sessionAndParameters);
-    cctx.setParameter(zstd.CParameter.compressionLevel, opts.level);
-    // Same as the zstd CLI's default: a content checksum the decoder verifies.
-    cctx.setParameter(zstd.CParameter.checksumFlag, 1);
-    this.cctx = cctx;
-  }
-
-  /** Compress more input; returns whatever output it produced (maybe nothing). */
-  write(chunk: Uint8Array): Buffer[] {
-    return chunk.length === 0 ? [] : this.run(chunk, zstd.EndDirective.continue);
-  }
+  constructor(private readonly opts: ZstdFrameOptions) {}
 
   /**
-   * Compress the last input and finish the frame. Ending with the last chunk in the same
-   * call matters for small inputs: zstd then knows the whole size, sizes its tables to it,
-   * records it in the frame header and skips multi-threading.
+   * Compress more input; resolves, once zstd has consumed all of it (the caller may reuse
+   * the chunk), with whatever output is ready (maybe nothing).
    */
-  end(chunk: Uint8Array = empty): Buffer[] {
-    const out = this.run(chunk, zstd.EndDirective.end);
-    this.release();
-    return out;
-  }
-
-  /** Give the context back for reuse (dropping any half-written frame). Idempotent. */
-  release(): void {
-    const cctx = this.cctx;
-    if (cctx === undefined) return;
-    this.cctx = undefined;
-    if (idle.length < MAX_IDLE_CONTEXTS) {
-      cctx.reset(zstd.ResetDirective.sessionOnly);
-      idle.push(cctx);
-    }
-  }
-
-  private run(src: Uint8Array, directive: number): Buffer[] {
-    const cctx = this.cctx;
-    if (cctx === undefined) throw new Error('zstd frame encoder used after end() or release()');
-    const out: Buffer[] = [];
-    let used = 0;
-    const emit = () => {
-      if (used === 0) return;
-      const b = Buffer.allocUnsafeSlow(used);
-      scratch.copy(b, 0, 0, used);
-      out.push(b);
-      used = 0;
-    };
-    for (;;) {
-      if (used === scratch.length) emit();
-      const [remaining, produced, consumed] = cctx.compressStream2(
-        scratch.subarray(used),
-        src,
-        directive,
+  async write(chunk: Uint8Array): Promise<Buffer[]> {
+    const s = this.open();
+    if (chunk.length > 0) {
+      await new Promise<void>((resolve, reject) =>
+        s.write(chunk, (err) => (err ? reject(err) : resolve())),
       );
-      used += produced;
-      src = src.subarray(consumed);
-      if (src.length === 0 && (directive === zstd.EndDirective.continue || remaining === 0)) break;
     }
-    emit();
+    return this.take();
+  }
+
+  /** Compress the last input and finish the frame; resolves with the rest of the output. */
+  async end(chunk: Uint8Array = empty): Promise<Buffer[]> {
+    if (this.done) throw new Error('zstd frame encoder used after end() or release()');
+    if (this.stream === undefined) {
+      // The whole input at once: a single-pass frame that records its size.
+      this.done = true;
+      const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
+      return [owned(out)];
+    }
+    const s = this.stream;
+    s.end(chunk);
+    await finished(s);
+    this.done = true;
+    this.stream = undefined;
+    return this.take();
+  }
+
+  /** Drop the frame (and zstd's context) now, whatever state it is in. Idempotent. */
+  release(): void {
+    this.done = true;
+    this.stream?.destroy();
+    this.stream = undefined;
+    this.out = [];
+  }
+
+  private open(): zlib.ZstdCompress {
+    if (this.done) throw new Error('zstd frame encoder used after end() or release()');
+    if (this.stream === undefined) {
+      const s = zlib.createZstdCompress({ chunkSize: OUT_CHUNK, params: params(this.opts.level) });
+      s.on('data', (b: Buffer) => this.out.push(owned(b)));
+      // Errors reach the caller through write()'s callback or finished(); this listener
+      // only keeps an error with no pending call from being thrown as unhandled.
+      s.on('error', () => {});
+      this.stream = s;
+    }
+    return this.stream;
+  }
+
+  private take(): Buffer[] {
+    const out = this.out;
+    this.out = [];
     return out;
   }
 }

@@ -4,6 +4,7 @@
  * message gets exactly one reply, which is what the main side counts as credit.
  */
 import type { WireDigests } from './digests.js';
+import type { StopThread } from './thread-pool.js';
 
 /** Compression parameters, sent with a session's first data message. */
 export interface ZstdSessionParams {
@@ -24,7 +25,8 @@ export type ToWorker =
       end: boolean;
     }
   /** The stream was destroyed: drop the session, whatever state it is in. */
-  | { t: 'close'; id: number };
+  | { t: 'close'; id: number }
+  | StopThread;
 
 export type FromWorker =
   | {

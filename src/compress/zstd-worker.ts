@@ -1,7 +1,6 @@
 /**
  * Worker thread entry: hosts any number of zstd sessions (one frame encoder each) and
- * compresses their chunks in message order. zstd-napi's calls are synchronous and take tens
- * of milliseconds per MiB, which is why they run here and never on the main thread.
+ * compresses their chunks in message order, hashing input and output off the main thread.
  */
 import { parentPort } from 'node:worker_threads';
 import { DigestPair } from './digests.js';
@@ -23,7 +22,7 @@ function releaseSession(id: number): void {
   sessions.delete(id);
 }
 
-function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
+async function handleData(m: Extract<ToWorker, { t: 'data' }>): Promise<void> {
   let session = sessions.get(m.id);
   if (session === undefined) {
     if (m.open === undefined) throw new Error(`no zstd session ${m.id}`);
@@ -34,7 +33,7 @@ function handleData(m: Extract<ToWorker, { t: 'data' }>): void {
   const { encoder, digests } = session;
   const chunk = m.chunk ?? new Uint8Array(0);
   digests?.in(chunk);
-  const out = m.end ? encoder.end(chunk) : encoder.write(chunk);
+  const out = await (m.end ? encoder.end(chunk) : encoder.write(chunk));
   for (const b of out) digests?.out(b);
   if (m.end) sessions.delete(m.id);
   const r: FromWorker = { t: 'out', id: m.id, out, ended: m.end };
@@ -52,16 +51,33 @@ function reply(m: ToWorker, r: FromWorker, out: Uint8Array[] = []): void {
   port.postMessage(r, transfer);
 }
 
-port.on('message', (m: ToWorker) => {
+/** Set by a stop request: what is still queued is dropped, then the port closes. */
+let stopping = false;
+
+async function handle(m: ToWorker): Promise<void> {
+  if (m.t === 'stop') {
+    for (const id of [...sessions.keys()]) releaseSession(id);
+    // Nothing left to listen to: the thread ends once zlib's calls in flight return.
+    port.close();
+    return;
+  }
+  if (stopping) return;
   if (m.t === 'close') {
     releaseSession(m.id);
     return;
   }
   try {
-    handleData(m);
+    await handleData(m);
   } catch (e) {
-    // A failed context may be mid-frame in an unknown state: do not reuse it.
-    sessions.delete(m.id);
+    releaseSession(m.id);
     reply(m, { t: 'error', id: m.id, message: e instanceof Error ? e.message : String(e) });
   }
+}
+
+// One message at a time, in order: a session's chunks must reach zstd in sequence, and a
+// 'close' must not overtake the data before it.
+let queue = Promise.resolve();
+port.on('message', (m: ToWorker) => {
+  if (m.t === 'stop') stopping = true;
+  queue = queue.then(() => handle(m));
 });

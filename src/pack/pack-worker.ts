@@ -79,7 +79,7 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
       parser?.push(chunk);
       // What is posted is transferred, so it must own its whole ArrayBuffer: zstd output
       // does; an encoder chunk may view a shared or pooled buffer, so "none" copies it.
-      keep(encoder ? encoder.write(chunk) : [ownedCopy(chunk)]);
+      keep(encoder ? await encoder.write(chunk) : [ownedCopy(chunk)]);
       if (pendingBytes >= FLUSH_BYTES) {
         await takeCredit(s);
         if (s.cancelled) return;
@@ -89,7 +89,7 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
         post({ t: 'out', id: job.id, chunks: out }, out);
       }
     }
-    if (encoder) keep(encoder.end());
+    if (encoder) keep(await encoder.end());
     const d = digests.finish();
     if (d.inputSize !== job.expect.size || !d.inputSha256.equals(job.expect.sha256)) {
       mismatch(d.inputSha256);
@@ -121,6 +121,16 @@ function ownedCopy(chunk: Uint8Array): Buffer {
 }
 
 port.on('message', (m: ToPacker) => {
+  if (m.t === 'stop') {
+    // Every job stops at its next step; the thread ends once the reads and zlib calls in
+    // flight return, with nothing left to listen to.
+    for (const s of jobs.values()) {
+      s.cancelled = true;
+      s.wake?.();
+    }
+    port.close();
+    return;
+  }
   if (m.t === 'job') {
     const s: JobState = { credit: m.credit, wake: undefined, cancelled: false };
     jobs.set(m.id, s);

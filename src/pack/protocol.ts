@@ -5,6 +5,7 @@
  * upload stops the packer instead of growing memory.
  */
 import type { WireDigests } from '../compress/digests.js';
+import type { StopThread } from '../compress/thread-pool.js';
 import type { ZstdFrameOptions } from '../compress/zstd-frame.js';
 
 export type ToPacker =
@@ -23,7 +24,8 @@ export type ToPacker =
       credit: number;
     }
   | { t: 'credit'; id: number; n: number }
-  | { t: 'cancel'; id: number };
+  | { t: 'cancel'; id: number }
+  | StopThread;
 
 export type FromPacker =
   | { t: 'out'; id: number; chunks: Uint8Array[] }
