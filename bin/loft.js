@@ -3,6 +3,16 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+// Before anything that needs a newer Node (zstd in node:zlib came in 22.15): say so plainly.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 15)) {
+  process.stderr.write(
+    `loft: Node.js ${process.versions.node} is too old; Loft needs Node.js 22.15 or later (24 recommended).\n` +
+      '  In the repository, scripts/setup.sh installs Node 24 and `npx loft` then uses it.\n',
+  );
+  process.exit(4);
+}
+
 const main = new URL('../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('loft: not built yet; run `npm run build` in the repository first\n');

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything Loft's tests, benchmarks and demo need on a fresh Debian 12 machine, idempotent:
-# Debian packages (real Nix, Ceph RGW, compilers for the two native npm modules), then
-# `npm ci` and the TypeScript build. Run as root, or install the listed packages first.
+# Debian packages (real Nix, Ceph RGW, a compiler for better-sqlite3, the VM-test script
+# checkers), the pinned Node.js 24 (scripts/node-fetch.sh; Debian 12's own Node is 20, which
+# Loft no longer supports), `npm ci` and the TypeScript build. Run as root, or install the
+# listed packages first. Extra Node majors to prepare: LOFT_SETUP_NODES="24 22".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +16,8 @@ pkgs=(
   radosgw ceph-mon ceph-osd uuid-runtime  # a real S3 server for tests (scripts/rgw.sh)
   curl xz-utils zstd                      # rgw.sh signs with curl; xz compression runs `xz`;
                                           # tests check zstd output with the zstd CLI
-  g++ make python3                        # node-gyp builds better-sqlite3 and zstd-napi
+  g++ make python3                        # node-gyp builds better-sqlite3
+  python3-pyflakes mypy                   # check the NixOS VM test's script as its driver does
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -29,13 +32,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm ci only when the lockfile changed since the last install (it rebuilds native modules).
+# Any Node with npm starts this (Debian 12's, say): npm fetches the pinned Node and the
+# dependencies; everything after runs on the pinned Node.
+command -v npm >/dev/null || { echo "setup: npm is missing; install Node.js with npm (e.g. Debian's nodejs and npm)" >&2; exit 1; }
+majors=${LOFT_SETUP_NODES:-24}
+# shellcheck disable=SC2086
+scripts/node-fetch.sh fetch $majors
+node24=$(scripts/node-fetch.sh dir 24)
+
+# npm ci only when the lockfile changed since the last install. Install scripts are skipped:
+# the only one, better-sqlite3's, would build for whichever Node runs npm; node-fetch.sh
+# builds it once per pinned Node instead.
 stamp=node_modules/.loft-lock-sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: npm ci (compiles better-sqlite3 and zstd-napi; about 90 s on 2 cores)"
-  npm ci --no-audit --no-fund
+  echo "setup: npm ci"
+  PATH="$node24/bin:$PATH" npm ci --no-audit --no-fund --ignore-scripts
   echo "$want" >"$stamp"
 fi
+# shellcheck disable=SC2086
+scripts/node-fetch.sh install $majors
+# npm puts node_modules/.bin first on the PATH of `npm test`, `npm run` and `npx`: this link
+# makes their `node` the pinned one (scripts/node), whichever Node runs npm itself.
+ln -sfn ../../scripts/node node_modules/.bin/node
 npm run build --silent
-echo "setup: done"
+echo "setup: done (Node $(scripts/node --version) for build, tests, demo and npx loft)"

@@ -9,7 +9,7 @@ import { parseCliArgs, type OnceAction, type ParsedArgs } from './args.js';
 import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 import { helpText } from './help.js';
 import { createLogger, secretsFromEnv, type CliLogger } from './logger.js';
-import { loftVersion } from './version.js';
+import { versionLine } from './version.js';
 // Everything that loads the AWS SDK, SQLite or zstd is imported on demand, so the
 // post-build hook (which Nix waits for after every build) starts in Node's own time.
 
@@ -212,7 +212,7 @@ async function main(argv: string[]): Promise<ExitCode> {
       process.stdout.write(helpText());
       return EXIT.ok;
     case 'version':
-      process.stdout.write(`loft ${loftVersion()}\n`);
+      process.stdout.write(`${versionLine()}\n`);
       return EXIT.ok;
     case 'run':
       return run(parsed);

@@ -7,3 +7,8 @@ export function loftVersion(): string {
   ) as { version: string };
   return pkg.version;
 }
+
+/** What `loft --version` prints: Loft's version and the Node.js it runs on (bug reports need both). */
+export function versionLine(): string {
+  return `loft ${loftVersion()} (node ${process.versions.node})`;
+}

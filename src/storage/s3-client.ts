@@ -114,9 +114,6 @@ export function createS3Client(s: S3ClientSettings): S3Client {
   };
   if (s.credentials) config.credentials = { ...s.credentials };
   else if (s.profile !== undefined) config.profile = s.profile;
-  // The SDK warns on Node < 22 about its *future* releases; the version we pin supports
-  // Node 20, so the warning is noise in every user's log. An explicit setting wins.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const client = new S3Client(config);
 
   // Some servers (older MinIO, B2) honour only Content-MD5 on DeleteObjects, which newer

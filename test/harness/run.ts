@@ -70,12 +70,7 @@ async function main(): Promise<number> {
       ],
       {
         stdio: 'inherit',
-        // Tests' own raw SDK clients would print the SDK's Node-20 notice in every file.
-        env: {
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          ...process.env,
-          ...(fixtures?.env ?? {}),
-        },
+        env: { ...process.env, ...(fixtures?.env ?? {}) },
       },
     );
     return await new Promise<number>((resolve) => {

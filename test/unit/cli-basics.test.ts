@@ -8,9 +8,9 @@ import { repoRoot } from '../support/fixtures.js';
 const run = promisify(execFile);
 const pkg = JSON.parse(readFileSync(`${repoRoot}/package.json`, 'utf8')) as { version: string };
 
-test('npx loft --version prints the package version', async () => {
+test('npx loft --version prints the package version and the Node.js the tests run on', async () => {
   const { stdout } = await run('npx', ['--no-install', 'loft', '--version'], { cwd: repoRoot });
-  assert.equal(stdout, `loft ${pkg.version}\n`);
+  assert.equal(stdout, `loft ${pkg.version} (node ${process.versions.node})\n`);
 });
 
 test('npx loft --help prints usage', async () => {
@@ -20,7 +20,7 @@ test('npx loft --help prints usage', async () => {
 
 test('an unknown flag is a usage error with exit code 2', async () => {
   await assert.rejects(
-    run('node', [`${repoRoot}/bin/loft.js`, '--nope']),
+    run(process.execPath, [`${repoRoot}/bin/loft.js`, '--nope']),
     (e: { code: number; stderr: string }) => {
       assert.equal(e.code, 2);
       assert.match(e.stderr, /--nope/);
