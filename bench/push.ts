@@ -289,7 +289,6 @@ async function rssBench(): Promise<void> {
   });
 }
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 if (positionals[0] === 'closure') await closureBench();
 else if (positionals[0] === 'rss') await rssBench();
 else {

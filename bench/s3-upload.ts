@@ -44,7 +44,6 @@ function chunks(buf: Buffer, chunk = 64 * 1024): Readable {
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 async function main() {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   console.log(`starting Ceph RGW (${values.bluestore ? 'bluestore' : 'memstore'}) ...`);
   const rgw = await startRgw(
     values.bluestore

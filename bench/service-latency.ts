@@ -50,7 +50,6 @@ const idleS = Number(values['idle-s']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   console.log('starting Ceph RGW ...');
   const rgw = await startRgw();
   Object.assign(process.env, rgw.env);

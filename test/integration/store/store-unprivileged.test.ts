@@ -2,21 +2,21 @@
  * LocalStore as unprivileged users against the real daemon: a member of `nix-users` works
  * over the socket (and over `nix-daemon --stdio`, which then relays to the socket); a user
  * outside the group gets DAEMON_PERMISSION_DENIED with the group hint. The users are
- * created (system users, no home) if absent.
+ * created (system users, no home) if absent. What they run is staged outside the checkout
+ * (test/support/other-user.ts), so the checkout may be private.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../../support/fixtures.js';
+import { requireRoot, stageForOtherUsers } from '../../support/other-user.js';
 import { nixBuild, nixRequisites, nixStoreDump, salt } from '../../support/nix.js';
 
 const exec = promisify(execFile);
 const MEMBER = 'loft-nixuser';
 const OUTSIDER = 'loft-outsider';
-const child = fileURLToPath(new URL('./unprivileged-child.js', import.meta.url));
+const CHILD = 'dist/test/integration/store/unprivileged-child.js';
 
 async function ensureUser(name: string, inGroup: boolean): Promise<void> {
   const exists = await exec('id', ['-u', name]).then(
@@ -48,26 +48,21 @@ interface ChildResult {
   error?: { code?: string; message: string; hint?: string };
 }
 
+// The child and the built code it imports, where the other users can read them: the
+// checkout may be private (a 0700 clone, /root).
+const staged = stageForOtherUsers(['dist/src', CHILD]);
+after(() => staged.cleanup());
+
 async function runAs(user: string, transport: string, path: string): Promise<ChildResult> {
-  const { stdout } = await exec(
-    'runuser',
-    ['-u', user, '--', process.execPath, child, transport, path],
-    {
-      cwd: '/',
-    },
-  );
-  return JSON.parse(stdout) as ChildResult;
+  const r = await staged.run(user, CHILD, [transport, path]);
+  assert.equal(r.code, 0, `the child as ${user} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ChildResult;
 }
 
 const setup = (async () => {
+  requireRoot('the unprivileged-store test');
   await ensureUser(MEMBER, true);
   await ensureUser(OUTSIDER, false);
-  // The compiled files must be readable by other users (they are with the usual umask).
-  const probe = await exec('runuser', ['-u', MEMBER, '--', 'test', '-r', child]).then(
-    () => true,
-    () => false,
-  );
-  if (!probe) await exec('chmod', ['-R', 'o+rX', `${repoRoot}/dist/src`, `${repoRoot}/dist/test`]);
   const [top] = await nixBuild(
     `let dep = mk "dep" "echo dep > $out"; in mk "top" "echo \${dep} > $out"`,
     salt(),

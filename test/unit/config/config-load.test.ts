@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { mkdtempSync, writeFileSync, rmSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stageForOtherUsers } from '../../support/other-user.js';
 import {
   checkConfig,
   loadConfig,
@@ -631,6 +632,28 @@ test('loadConfig reads the file, and reports a missing or unreadable file clearl
         loadConfig({ path: 'locked.toml', cwd: dir, env: ENV }),
         (e: unknown) => e instanceof ConfigReadError && /permission denied/.test(e.message),
       );
+    } else {
+      // Root reads anything: the same check, made as an unprivileged user.
+      const staged = stageForOtherUsers(['dist/src', 'node_modules/smol-toml'], {
+        'load.mjs': `import { loadConfig } from './dist/src/config/index.js';
+try {
+  await loadConfig({ path: process.argv[2], env: { HOME: '/nonexistent' } });
+  console.log(JSON.stringify({ loaded: true }));
+} catch (e) {
+  console.log(JSON.stringify({ name: e.constructor.name, message: e.message }));
+}`,
+        'locked.toml': MINIMAL,
+      });
+      try {
+        chmodSync(join(staged.dir, 'locked.toml'), 0o000);
+        const r = await staged.run('nobody', 'load.mjs', [join(staged.dir, 'locked.toml')]);
+        assert.equal(r.code, 0, r.stderr);
+        const out = JSON.parse(r.stdout) as { name?: string; message?: string };
+        assert.equal(out.name, 'ConfigReadError', r.stdout);
+        assert.match(out.message ?? '', /permission denied/);
+      } finally {
+        staged.cleanup();
+      }
     }
     writeFileSync(join(dir, 'bad.toml'), '[s3\n');
     await assert.rejects(

@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -22,6 +25,10 @@ import {
   writeInboxFile,
 } from '../../../src/watch/inbox.js';
 import { isLoftError } from '../../../src/util/errors.js';
+import { stageForOtherUsers } from '../../support/other-user.js';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
 
 const P = (c: string, n = 'x') => `/nix/store/${c.repeat(32)}-${n}`;
 
@@ -97,17 +104,45 @@ test('bad lines are reported, not silently taken', () => {
 
 test(
   'the hook refuses non-store paths and reports an unwritable inbox clearly',
-  withDir((dir) => {
+  withDir(async (dir) => {
     assert.throws(
       () => writeInboxFile(dir, ['/etc/passwd']),
       (e: unknown) => isLoftError(e, 'INBOX_BAD_PATH'),
     );
-    if (process.getuid?.() === 0) return; // root writes anywhere; the mode check means nothing
     chmodSync(dir, 0o500);
-    assert.throws(
-      () => writeInboxFile(join(dir, 'inbox'), [P('a')]),
-      (e: unknown) => isLoftError(e, 'INBOX_UNWRITABLE'),
-    );
+    if (process.getuid?.() !== 0) {
+      assert.throws(
+        () => writeInboxFile(join(dir, 'inbox'), [P('a')]),
+        (e: unknown) => isLoftError(e, 'INBOX_UNWRITABLE'),
+      );
+      return;
+    }
+    // Root writes anywhere: the same check, made as an unprivileged user on a directory
+    // it owns without the write bit.
+    const staged = stageForOtherUsers(['dist/src'], {
+      'write.mjs': `import { writeInboxFile } from './dist/src/watch/inbox.js';
+try {
+  writeInboxFile(process.argv[2], [process.argv[3]]);
+  console.log(JSON.stringify({ wrote: true }));
+} catch (e) {
+  console.log(JSON.stringify({ code: e.code, message: e.message }));
+}`,
+    });
+    try {
+      const locked = join(staged.dir, 'locked');
+      mkdirSync(locked);
+      const [uid, gid] = await Promise.all(
+        ['-u', '-g'].map(async (f) => Number((await exec('id', [f, 'nobody'])).stdout)),
+      );
+      chownSync(locked, uid!, gid!);
+      chmodSync(locked, 0o500);
+      const r = await staged.run('nobody', 'write.mjs', [join(locked, 'inbox'), P('a')]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { code?: string; message?: string };
+      assert.equal(out.code, 'INBOX_UNWRITABLE', r.stdout);
+    } finally {
+      staged.cleanup();
+    }
   }),
 );
 
