@@ -62,8 +62,17 @@ sqlite_for() {
   target=$mod/lib/binding/node-v$abi-linux-x64
   [ -f "$target/better_sqlite3.node" ] && return 0
   echo "node-fetch: building better-sqlite3 for Node $(pinned "$major") (ABI $abi; about 90 s on 2 cores)"
-  (cd "$mod" && PATH="$dir/bin:$PATH" npm_config_nodedir=$dir \
-    "$dir/bin/node" "$(npm_node_gyp)" rebuild --release >/dev/null)
+  local log gyp
+  log=$(mktemp)
+  gyp=$(npm_node_gyp)
+  if ! (cd "$mod" && PATH="$dir/bin:$PATH" npm_config_nodedir=$dir \
+    "$dir/bin/node" "$gyp" rebuild --release >"$log" 2>&1); then
+    tail -30 "$log" >&2
+    echo "node-fetch: building better-sqlite3 for Node $(pinned "$major") failed (log above)" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
   mkdir -p "$target"
   mv "$mod/build/Release/better_sqlite3.node" "$target/"
   rm -rf "$mod/build"
