@@ -34,13 +34,13 @@
         default = pkgs.loft;
       });
 
-      # The module plus the overlay, so `pkgs.loft` exists in the system's package set (as the
-      # README's examples use it). ./nix/module.nix alone works too: its `package` then
-      # defaults to Loft built from this flake with the system's nixpkgs.
+      # The module alone: its `package` defaults to `pkgs.loft` when the system applies
+      # overlays.default, else to Loft built from this flake with the system's nixpkgs. It
+      # sets no `nixpkgs.*` option, so it also works where the package set is read-only
+      # (nixpkgs' readOnlyPkgs module, as runNixOSTest uses with `node.pkgs`).
       nixosModules = {
         loft = {
           imports = [ ./nix/module.nix ];
-          nixpkgs.overlays = [ self.overlays.default ];
         };
         default = self.nixosModules.loft;
       };
@@ -48,7 +48,7 @@
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
           packages = [
-            pkgs.nodejs
+            pkgs.nodejs_24
             pkgs.python3
             pkgs.xz
             pkgs.nix

@@ -381,6 +381,16 @@ let
         assertion = unmappable == [ ];
         message = "services.loft.s3.extraHeadersFile: ${concatStringsSep ", " unmappable}: header names given as files must consist of letters, digits and hyphens, because each becomes an environment variable ${envPrefix}<NAME> in which \"_\" stands for \"-\". Put such headers in extraHeaders, or set the variable yourself.";
       }
+      # NixOS checks an option's type only when its value is read, and loft.toml reads this
+      # one only with maxSizeGb: without this, a bad value would pass silently.
+      {
+        assertion =
+          let
+            t = cfg.pruning.targetPercentage;
+          in
+          builtins.isInt t && t >= 1 && t <= 100;
+        message = "services.loft.pruning.targetPercentage = ${builtins.toJSON cfg.pruning.targetPercentage}: it must be a whole number from 1 to 100 (it is checked whether or not maxSizeGb is set).";
+      }
       {
         assertion = dups == [ ];
         message = "services.loft.s3: header(s) ${concatStringsSep ", " dups} are set more than once across extraHeaders and extraHeadersFile (names are case-insensitive); keep one.";

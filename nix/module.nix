@@ -194,7 +194,7 @@ in
         description = "Size budget in GB (10^9 bytes); when the cache is larger, the least recently refreshed closures are deleted. Null: no size limit.";
       };
       targetPercentage =
-        option d.pruning.targetPercentage (types.ints.between 1 99)
+        option d.pruning.targetPercentage (types.ints.between 1 100)
           "Percentage of `maxSizeGb` that a size-triggered prune shrinks the cache to (used only with `maxSizeGb`).";
     };
 

@@ -5,7 +5,7 @@
   lib,
   buildNpmPackage,
   importNpmLock,
-  nodejs,
+  nodejs_24,
   srcOnly,
   xz,
 }:
@@ -22,12 +22,12 @@ let
       ../src
     ];
   };
+  # The Node major Loft is tested with (CI runs 24 and 22; 22.15 is the oldest with zstd
+  # in node:zlib). better-sqlite3 is compiled against this Node's headers (given below),
+  # so it loads without a NODE_MODULE_VERSION mismatch; the install check proves it.
+  nodejs = nodejs_24;
 in
-# Node: nixpkgs' default `nodejs` (an LTS release, 20 or newer). importNpmLock's config
-# hook compiles native modules against the headers of that same default, so any other Node
-# would need matching headers (given below) or better-sqlite3 fails to load with a
-# NODE_MODULE_VERSION mismatch; the install check catches that.
-assert lib.assertMsg (lib.versionAtLeast nodejs.version "20") "Loft needs Node.js 20 or newer, got ${nodejs.version}";
+assert lib.assertMsg (lib.versionAtLeast nodejs.version "22.15") "Loft needs Node.js 22.15 or newer, got ${nodejs.version}";
 buildNpmPackage {
   pname = "loft";
   inherit (packageJson) version;
@@ -36,7 +36,7 @@ buildNpmPackage {
   npmDeps = importNpmLock { npmRoot = src; };
   npmConfigHook = importNpmLock.npmConfigHook;
 
-  # better-sqlite3 and zstd-napi try a prebuilt download first, which the sandbox refuses,
+  # better-sqlite3 tries a prebuilt download first, which the sandbox refuses,
   # then build with node-gyp (python3 comes with nodejs, the C++ compiler with stdenv).
   # Point node-gyp at the headers of the Node that will run Loft.
   npmRebuildFlags = [ "--nodedir=${srcOnly nodejs}" ];
@@ -53,15 +53,15 @@ buildNpmPackage {
   doInstallCheck = true;
   installCheckPhase = ''
     runHook preInstallCheck
-    [ "$($out/bin/loft --version)" = "loft ${packageJson.version}" ]
-    # Both native modules load and work under the Node that runs Loft.
+    [ "$($out/bin/loft --version)" = "loft ${packageJson.version} (node ${nodejs.version})" ]
+    # The native module loads, and zstd (node:zlib) works, under the Node that runs Loft.
     (cd $out/lib/node_modules/loft && ${lib.getExe nodejs} -e '
       const Database = require("better-sqlite3");
       const db = new Database(":memory:");
       if (db.prepare("select 41 + 1 as n").get().n !== 42) process.exit(1);
       db.close();
-      const zstd = require("zstd-napi");
-      if (zstd.decompress(zstd.compress(Buffer.from("loft"))).toString() !== "loft") process.exit(1);
+      const zlib = require("node:zlib");
+      if (zlib.zstdDecompressSync(zlib.zstdCompressSync("loft")).toString() !== "loft") process.exit(1);
     ')
     grep -q ${lib.escapeShellArg "${xz}/bin"} $out/bin/loft
     runHook postInstallCheck

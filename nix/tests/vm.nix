@@ -172,7 +172,7 @@ pkgs.testers.runNixOSTest {
           server.succeed(
               "curl -fsS -H 'Host: ${webHost}' http://localhost:3902/nix-cache-info | grep -qx 'StoreDir: /nix/store'"
           )
-          server.succeed(f"test \"$(stat -c %U /var/lib/private/loft/cache.db)\" != root")
+          server.succeed("test \"$(stat -c %U /var/lib/private/loft/cache.db)\" != root")
 
       with subtest("the root-run post-build hook queues builds for the service's user"):
           server.succeed("grep -q '^post-build-hook = ' /etc/nix/nix.conf")

@@ -140,7 +140,8 @@ test('option types refuse bad values at evaluation time', async () => {
     ['s3.extraHeaders', { s3: { extraHeaders: { 'X-A': 1 } } }],
     ['pruning.maxSizeGb', { pruning: { maxSizeGb: 0 } }],
     ['pruning.retentionDays', { pruning: { retentionDays: 0 } }],
-    ['pruning.targetPercentage', { pruning: { targetPercentage: 100 } }],
+    ['pruning.targetPercentage', { pruning: { targetPercentage: 101 } }],
+    ['pruning.targetPercentage', { pruning: { targetPercentage: 0 } }],
     ['skipSignedByKeys', { skipSignedByKeys: 'cache.nixos.org-1' }],
   ];
   for (const [path, settings] of bad) {
@@ -187,6 +188,15 @@ test('assertions refuse a cache path outside /var/lib/loft, half a key pair and 
     ).join(),
     /header\(s\) x-a are set more than once/,
   );
+  // NixOS reads (so type-checks) targetPercentage only with maxSizeGb: the assertion reads it.
+  for (const t of [0, 101]) {
+    assert.match(
+      (await failing({ pruning: { maxSizeGb: null, targetPercentage: t } })).join(),
+      new RegExp(`targetPercentage = ${t}: it must be a whole number from 1 to 100`),
+    );
+  }
+  assert.deepEqual(await failing({ pruning: { maxSizeGb: null, targetPercentage: 100 } }), []);
+  assert.deepEqual(await failing({ pruning: { maxSizeGb: 10, targetPercentage: 100 } }), []);
 });
 
 // ---- the systemd unit --------------------------------------------------------------------------
@@ -494,7 +504,7 @@ interface FlakeSummary {
   overlayProvides: string[];
   nixosModules: string[];
   moduleImports: string[];
-  moduleOverlays: number;
+  moduleSetsNixpkgs: boolean;
   devShell: string[];
   checks: Record<string, string[]>;
   package: {
@@ -527,7 +537,8 @@ test('flake outputs: packages, overlay, modules, devShell and checks, against a 
   assert.deepEqual(f.overlayProvides, ['loft']);
   assert.deepEqual(f.nixosModules, ['default', 'loft']);
   assert.deepEqual(f.moduleImports, ['nix/module.nix']);
-  assert.equal(f.moduleOverlays, 1, 'the module adds the overlay so pkgs.loft exists');
+  // No nixpkgs.overlays: that option must be unique where the package set is read-only.
+  assert.equal(f.moduleSetsNixpkgs, false, 'the module sets no nixpkgs.* option');
   assert.deepEqual(
     f.devShell.map((n) => n.replace(/-[0-9.]+$/, '')),
     ['nodejs', 'python3', 'xz', 'nix'],
@@ -571,19 +582,21 @@ test('the package: built from the lockfile with importNpmLock, only the files th
   ]);
   assert.ok(p.doInstallCheck);
   for (const needle of [
-    `"loft ${pkgJson.default.version}"`,
+    `"loft ${pkgJson.default.version} (node 24.11.1)"`,
     'better-sqlite3',
-    'zstd-napi',
+    'zstdCompressSync',
     'xz-5.6.3/bin',
   ]) {
     assert.ok(p.installCheckPhase.includes(needle), `install check covers ${needle}`);
   }
   assert.equal(p.meta.mainProgram, 'loft');
+  // The Node it is tested with: nixpkgs' nodejs_24, whatever the default nodejs is.
+  assert.equal(p.nodejs, 'nodejs-24.11.1');
   const err = await nixEvalError(
     { file: join(fixtures, 'flake-eval.nix') },
-    { argstr: { repo: repoRoot, nodeVersion: '18.19.0' } },
+    { argstr: { repo: repoRoot, nodeVersion: '22.12.0' } },
   );
-  assert.match(err, /Loft needs Node\.js 20 or newer, got 18\.19\.0/);
+  assert.match(err, /Loft needs Node\.js 22\.15 or newer, got 22\.12\.0/);
 });
 
 // ---- the VM test (not run here) ----------------------------------------------------------------
@@ -620,6 +633,99 @@ print(" ".join(sorted(used - bound - set(dir(builtins)))))
     'loft-admin --version',
   ]) {
     assert.ok(vm.script.includes(step), `the VM test covers ${step}`);
+  }
+});
+
+// What nixpkgs' test driver (nixos/lib/testing/driver.nix) runs on a testScript before any
+// VM starts: pyflakes with the node names and the driver's globals as builtins. The names
+// are Driver.test_symbols()'s keys, as its generate-driver-symbols writes them.
+const DRIVER_SYMBOLS = [
+  'start_all',
+  'test_script',
+  'machines_qemu',
+  'machines_nspawn',
+  'vlans',
+  'driver',
+  'log',
+  'os',
+  'create_machine',
+  'subtest',
+  'run_tests',
+  'join_all',
+  'retry',
+  'serial_stdout_off',
+  'serial_stdout_on',
+  'polling_condition',
+  'BaseMachine',
+  't',
+  'debug',
+];
+
+/**
+ * Runs `python3 -m <tool>` with Debian's Python (where its packages are, whatever else is
+ * first on PATH); fails saying what to install when the tool is missing.
+ */
+async function pythonTool(tool: string, pkg: string, args: string[], env: object = {}) {
+  const python = '/usr/bin/python3';
+  const present = await exec(python, ['-c', `import ${tool}`]).then(
+    () => true,
+    () => false,
+  );
+  assert.ok(
+    present,
+    `${python} cannot import ${tool}: install Debian's ${pkg} (scripts/setup.sh does)`,
+  );
+  return exec(python, ['-m', tool, ...args], { env: { ...process.env, ...env } }).then(
+    (r) => ({ code: 0, out: r.stdout + r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      out: e.stdout + e.stderr,
+    }),
+  );
+}
+
+test('the VM test script passes pyflakes as the NixOS test driver runs it, and mypy with the driver names typed', async () => {
+  const vm = await nixEval<{ name: string; nodes: string[]; script: string }>({
+    file: join(fixtures, 'vm-script.nix'),
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'loft-vmlint-'));
+  try {
+    const script = join(dir, 'test-script');
+    writeFileSync(script, vm.script);
+    const builtins = [...vm.nodes, ...DRIVER_SYMBOLS].join(',');
+    const flakes = await pythonTool('pyflakes', 'python3-pyflakes', [script], {
+      PYFLAKES_BUILTINS: builtins,
+    });
+    assert.equal(flakes.code, 0, `pyflakes:\n${flakes.out}`);
+    // The linter does catch what the driver would refuse: a placeholder-less f-string.
+    writeFileSync(join(dir, 'bad'), `${vm.script}\nserver.succeed(f"true")\n`);
+    const bad = await pythonTool('pyflakes', 'python3-pyflakes', [join(dir, 'bad')], {
+      PYFLAKES_BUILTINS: builtins,
+    });
+    assert.match(bad.out, /f-string is missing placeholders/);
+    // mypy as the driver runs it, over a prelude that types the driver's names. The real
+    // prelude imports the driver's classes, which are not here: machines are typed Any.
+    const prelude = [
+      'from typing import Any, Callable, ContextManager',
+      'start_all: Callable[[], None]',
+      'subtest: Callable[[str], ContextManager[None]]',
+      ...DRIVER_SYMBOLS.filter((n) => n !== 'start_all' && n !== 'subtest').map((n) => `${n}: Any`),
+      ...vm.nodes.map((n) => `${n}: Any`),
+      '',
+    ].join('\n');
+    const typed = join(dir, 'testScriptWithTypes');
+    writeFileSync(typed, prelude + vm.script);
+    const mypy = await pythonTool('mypy', 'mypy', [
+      '--no-implicit-optional',
+      '--pretty',
+      '--no-color-output',
+      '--cache-dir',
+      join(dir, 'mypy-cache'),
+      typed,
+    ]);
+    assert.equal(mypy.code, 0, `mypy:\n${mypy.out}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
