@@ -187,7 +187,10 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       const c = await runAction(ctx, action, signals);
       if (c !== EXIT.ok) code = c;
     }
-    if (signals.drain.aborted && code === EXIT.ok) return EXIT.interrupted;
+    // Work left undone because of the signal is an interruption (130), not a failure (1).
+    if (signals.drain.aborted && (code === EXIT.ok || code === EXIT.failed)) {
+      return EXIT.interrupted;
+    }
     return code;
   } catch (e) {
     logger.error(describeError(e));

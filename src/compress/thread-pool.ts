@@ -70,17 +70,26 @@ export class WorkerThread<In, Out extends { id: number }> {
   detach(id: number): void {
     if (!this.jobs.delete(id) || this.jobs.size > 0 || this.dead) return;
     this.worker.unref();
-    this.idleTimer = setTimeout(() => void this.terminate(), this.pool.options.idleMs);
+    this.idleTimer = setTimeout(() => void this.stop(false), this.pool.options.idleMs);
     this.idleTimer.unref();
   }
 
   /** Ask the thread to stop; its jobs fail now. Resolves when it has ended. */
-  async terminate(): Promise<void> {
+  terminate(): Promise<void> {
+    return this.stop(true);
+  }
+
+  /**
+   * `wait`: keep the process alive until the thread has ended (a shutdown someone awaits);
+   * an idle thread going away on its own must not hold the process.
+   */
+  private async stop(wait: boolean): Promise<void> {
     this.stopping = true;
     clearTimeout(this.idleTimer);
     this.pool.forget(this);
     if (this.dead) return;
     const ended = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    if (wait) this.worker.ref();
     const stop: StopThread = { t: 'stop' };
     this.worker.postMessage(stop);
     this.die(new Error('stopped'));
