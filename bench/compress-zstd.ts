@@ -2,7 +2,7 @@
  * zstd throughput and peak RSS: Loft's compressor (worker pool) against `zstd -3 -T0` on
  * the same 512 MiB of a realistic mix (ELF binaries and libraries, text, already
  * compressed files, in the order a walk of the system finds them). Prints MB/s of input
- * and peak RSS for each, and the ratio ours/CLI.
+ * peak RSS and (ours) CPU seconds per GB of input for each, and the ratio ours/CLI.
  *
  *   node dist/bench/compress-zstd.js [--size-mb N] [--runs N] [--level N] [--only ROW,ROW]
  *
@@ -39,7 +39,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ZstdPool } from '../src/compress/zstd-pool.js';
 import { ZstdCompressStream } from '../src/compress/zstd-stream.js';
-import { watchPeakRss } from './measure.js';
+import { median as medianOf, watchPeakRss } from './measure.js';
 
 const MiB = 1024 * 1024;
 
@@ -140,6 +140,8 @@ interface Result {
   seconds: number;
   maxRssMiB: number;
   outBytes: number;
+  /** User + system CPU of the whole process (every thread); ours only. */
+  cpuSeconds?: number;
 }
 
 /** Child side: compress `file` (or `streams` parts of it) like the pipeline would. */
@@ -157,6 +159,7 @@ async function child(file: string, out: string, level: number, mode: string): Pr
     });
   };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const part = Math.ceil(size / streams);
   await Promise.all(
     Array.from({ length: streams }, (_, i) =>
@@ -174,10 +177,16 @@ async function child(file: string, out: string, level: number, mode: string): Pr
     ),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await pool.shutdown();
   let outBytes = 0;
   for (let i = 0; i < streams; i++) outBytes += statSync(streams === 1 ? out : `${out}.${i}`).size;
-  const r: Result = { seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, outBytes };
+  const r: Result = {
+    seconds,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    outBytes,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
   process.stdout.write(JSON.stringify(r));
 }
 
@@ -260,7 +269,7 @@ async function main(): Promise<void> {
     const mbs = (r: Result) => size / 1e6 / r.seconds;
     const summary: Record<string, { best: number; median: number; rss: number; ratio: number }> =
       {};
-    console.log('row              best MB/s  median MB/s  peak RSS MiB  size ratio');
+    console.log('row              best MB/s  median MB/s  peak RSS MiB  size ratio  CPU s/GB');
     for (const [name, rs] of Object.entries(results)) {
       const speeds = rs.map(mbs).sort((a, b) => a - b);
       const best = speeds[speeds.length - 1] as number;
@@ -268,9 +277,11 @@ async function main(): Promise<void> {
       const rss = Math.max(...rs.map((r) => r.maxRssMiB));
       const ratio = (rs[0] as Result).outBytes / size;
       summary[name] = { best, median, rss, ratio };
+      const cpus = rs.flatMap((r) => (r.cpuSeconds === undefined ? [] : [r.cpuSeconds]));
+      const cpuPerGb = cpus.length > 0 ? (medianOf(cpus) / (size / 1e9)).toFixed(2) : '-';
       console.log(
         `${name.padEnd(16)} ${best.toFixed(0).padStart(9)}  ${median.toFixed(0).padStart(11)}` +
-          `  ${rss.toFixed(0).padStart(12)}  ${ratio.toFixed(3).padStart(10)}`,
+          `  ${rss.toFixed(0).padStart(12)}  ${ratio.toFixed(3).padStart(10)}  ${cpuPerGb.padStart(8)}`,
       );
     }
     const ours = summary.ours;
