@@ -17,6 +17,13 @@ import { pipeline } from 'node:stream';
 import { LoftError, describeError, isLoftError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit, Semaphore, sleep } from '../util/limit.js';
+import {
+  PUSH_PATH_ATTEMPTS,
+  PUSH_PATH_BACKOFF,
+  backoffMs,
+  pushActionFor,
+  type Backoff,
+} from '../util/failure-policy.js';
 import { NarParser } from '../nix/nar-parse.js';
 import { NarListingBuilder } from '../nix/nar-listing.js';
 import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
@@ -141,26 +148,8 @@ export function uploadedBytes(r: Pick<PushResult, 'uploaded'>): { nar: number; f
   return { nar, file };
 }
 
-const DEFAULT_PATH_ATTEMPTS = 3;
-const DEFAULT_RETRY_BASE_MS = 1000;
 /** Server-side copies in flight while refreshing. */
 const REFRESH_CONCURRENCY = 16;
-
-/**
- * Errors that mean the whole push cannot succeed (S3 refuses us, the bucket is missing,
- * the daemon is gone for good): stop everything rather than fail every path one by one.
- */
-function isFatal(e: unknown): boolean {
-  if (!(e instanceof LoftError)) return false;
-  if (e.code === 'DAEMON_CONNECTION_LOST') return false; // the pool reconnects
-  return e.kind === 'environment' || e.kind === 'config' || e.kind === 'internal';
-}
-
-/** Failures worth another attempt of the whole path. */
-function isTransient(e: unknown): boolean {
-  if (!(e instanceof LoftError)) return true; // unexpected stream errors: one more try
-  return e.code === 'DAEMON_CONNECTION_LOST' || e.code === 'S3_REQUEST_FAILED';
-}
 
 /** The store's own error for bytes that differ from the registered narHash/narSize. */
 function narMismatch(info: PathInfo, e: CompressionInputMismatchError): NarMismatchError {
@@ -337,6 +326,7 @@ class PushRun {
   private readonly inFlight = new Map<string, AbortController>();
   private readonly progress: PushProgress;
   private fatal: unknown;
+  private readonly retryBackoff: Backoff;
 
   constructor(
     private readonly ctx: PushContext,
@@ -350,6 +340,10 @@ class PushRun {
     // Biggest first: the longest uploads start early instead of trailing at the end.
     this.pending = [...toUpload].sort((a, b) => b.narSize - a.narSize);
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
+    this.retryBackoff = {
+      ...PUSH_PATH_BACKOFF,
+      baseMs: opts.retryBaseMs ?? PUSH_PATH_BACKOFF.baseMs,
+    };
     this.progress = opts.progress ?? new PushProgress();
     this.progress.pathsTotal += toUpload.length;
     this.progress.narBytesTotal += toUpload.reduce((n, i) => n + i.narSize, 0);
@@ -387,7 +381,7 @@ class PushRun {
   }
 
   private async uploadPath(info: PathInfo): Promise<void> {
-    const attempts = this.opts.pathAttempts ?? DEFAULT_PATH_ATTEMPTS;
+    const attempts = this.opts.pathAttempts ?? PUSH_PATH_ATTEMPTS;
     for (let attempt = 1; ; attempt++) {
       const ac = new AbortController();
       const onAbort = () => ac.abort(this.abort.signal.reason);
@@ -416,13 +410,13 @@ class PushRun {
           // Aborted from outside (signal, fatal error elsewhere) or doomed by a dependency.
           if (this.order.isFailed(info.path) || this.abort.signal.aborted) return;
         }
-        if (isFatal(e)) {
+        const action = pushActionFor(e);
+        if (action === 'stop-push') {
           this.setFatal(e);
           return;
         }
-        if (isTransient(e) && attempt < attempts && !this.stopped) {
-          const base = this.opts.retryBaseMs ?? DEFAULT_RETRY_BASE_MS;
-          const delayMs = Math.round(Math.random() * base * 2 ** (attempt - 1));
+        if (action === 'retry-path' && attempt < attempts && !this.stopped) {
+          const delayMs = backoffMs(attempt, this.retryBackoff, Math.random());
           this.emit({ type: 'path-retrying', path: info.path, attempt, delayMs, error: e });
           try {
             await sleep(delayMs, this.abort.signal);
@@ -600,7 +594,7 @@ class PushRun {
           for (const dep of ready) this.publish(dep);
         },
         (e: unknown) => {
-          if (isFatal(e)) this.setFatal(e);
+          if (pushActionFor(e) === 'stop-push') this.setFatal(e);
           else this.failPath(path, `writing its narinfo failed: ${describeError(e)}`, e);
         },
       )
