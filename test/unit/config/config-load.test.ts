@@ -15,6 +15,7 @@ import {
   type LoftConfig,
 } from '../../../src/config/index.js';
 import { schema, type SchemaKey } from '../../../src/config/schema.js';
+import { giveToUnprivileged, isRoot, runUnprivileged } from '../../support/unprivileged.js';
 
 const SOURCE = '/etc/loft/loft.toml';
 const ENV = { HOME: '/home/u' };
@@ -624,13 +625,25 @@ test('loadConfig reads the file, and reports a missing or unreadable file clearl
       loadConfig({ path: 'adir', cwd: dir, env: ENV }),
       (e: unknown) => e instanceof ConfigReadError && /it is a directory/.test(e.message),
     );
-    if (process.getuid?.() !== 0) {
-      writeFileSync(join(dir, 'locked.toml'), MINIMAL);
-      chmodSync(join(dir, 'locked.toml'), 0o000);
+    // Root reads anything: then the file is read by an unprivileged user.
+    writeFileSync(join(dir, 'locked.toml'), MINIMAL);
+    giveToUnprivileged(dir, join(dir, 'locked.toml'));
+    chmodSync(join(dir, 'locked.toml'), 0o000);
+    if (!isRoot()) {
       await assert.rejects(
         loadConfig({ path: 'locked.toml', cwd: dir, env: ENV }),
         (e: unknown) => e instanceof ConfigReadError && /permission denied/.test(e.message),
       );
+    } else {
+      const got = await runUnprivileged<{ code?: string; message?: string }>(
+        { m: new URL('../../../src/config/index.js', import.meta.url).href },
+        `try {
+           await m.loadConfig({ path: 'locked.toml', cwd: ${JSON.stringify(dir)}, env: ${JSON.stringify(ENV)} });
+           return {};
+         } catch (e) { return { code: e.code, message: e.message }; }`,
+      );
+      assert.equal(got.code, 'config.unreadable', JSON.stringify(got));
+      assert.match(got.message!, /permission denied/);
     }
     writeFileSync(join(dir, 'bad.toml'), '[s3\n');
     await assert.rejects(

@@ -123,7 +123,7 @@ test('a store shows its bucket and endpoint, never its secrets', async () => {
   await assert.rejects(store.head('x'), (e) => isLoftError(e, 'STORAGE_CLOSED'));
 });
 
-test('without an endpoint the store is AWS S3 with virtual-host addressing', async () => {
+test('without an endpoint the store names AWS S3 and its region (identity and description)', async () => {
   const store = createS3Store({
     bucket: 'cache',
     region: 'eu-west-1',

@@ -22,6 +22,7 @@ import {
   writeInboxFile,
 } from '../../../src/watch/inbox.js';
 import { isLoftError } from '../../../src/util/errors.js';
+import { giveToUnprivileged, isRoot, runUnprivileged } from '../../support/unprivileged.js';
 
 const P = (c: string, n = 'x') => `/nix/store/${c.repeat(32)}-${n}`;
 
@@ -97,17 +98,28 @@ test('bad lines are reported, not silently taken', () => {
 
 test(
   'the hook refuses non-store paths and reports an unwritable inbox clearly',
-  withDir((dir) => {
+  withDir(async (dir) => {
     assert.throws(
       () => writeInboxFile(dir, ['/etc/passwd']),
       (e: unknown) => isLoftError(e, 'INBOX_BAD_PATH'),
     );
-    if (process.getuid?.() === 0) return; // root writes anywhere; the mode check means nothing
+    // Root writes anywhere: then the hook runs as an unprivileged user.
+    giveToUnprivileged(dir);
     chmodSync(dir, 0o500);
-    assert.throws(
-      () => writeInboxFile(join(dir, 'inbox'), [P('a')]),
-      (e: unknown) => isLoftError(e, 'INBOX_UNWRITABLE'),
+    const inbox = join(dir, 'inbox');
+    if (!isRoot()) {
+      assert.throws(
+        () => writeInboxFile(inbox, [P('a')]),
+        (e: unknown) => isLoftError(e, 'INBOX_UNWRITABLE'),
+      );
+      return;
+    }
+    const code = await runUnprivileged<string | null>(
+      { m: new URL('../../../src/watch/inbox.js', import.meta.url).href },
+      `try { m.writeInboxFile(${JSON.stringify(inbox)}, [${JSON.stringify(P('a'))}]); return null; }
+       catch (e) { return e.code; }`,
     );
+    assert.equal(code, 'INBOX_UNWRITABLE');
   }),
 );
 
