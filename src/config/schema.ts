@@ -5,6 +5,8 @@
  *
  * `seed: true` marks the keys of the documented loft.toml contract; the few keys Loft adds
  * beyond it are `seed: false` and say so in the reference.
+ *
+ * Over 400 lines because it is one table, a key per entry: its length is its data.
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import {

@@ -6,6 +6,9 @@
  * entries strictly sorted by name bytes, no "", ".", "..", "/" or NUL in names. Every
  * length-prefixed string except file contents has a maximum length, so a hostile stream
  * cannot make it buffer without bound; file contents stream through without being held.
+ *
+ * Over 400 lines because the grammar and its chunk-resuming byte driver share one state
+ * machine; split apart, that state would have to be exposed between them.
  */
 import { InvalidNarError, TruncatedNarError } from './errors.js';
 import { NAR_MAGIC, badPaddingAt, padding, readU64 } from './wire.js';

@@ -4,6 +4,7 @@
  */
 import { ERROR_CODES, type ErrorCodeSpec, type FailureMeaning } from './error-codes.js';
 import { exitCodeForKind } from './failure-policy.js';
+import { extractSection, spliceSection } from './marked-section.js';
 
 export const ERRORS_START = '<!-- error-codes:start -->';
 export const ERRORS_END = '<!-- error-codes:end -->';
@@ -35,12 +36,14 @@ export function renderErrorReference(): string {
   ].join('\n');
 }
 
-/** Replace the text between the markers; throws if the markers are missing. */
+const MARKERS = { start: ERRORS_START, end: ERRORS_END };
+
+/** Replace the table between the markers; throws if the markers are missing. */
 export function spliceErrorReference(readme: string, body: string): string {
-  const start = readme.indexOf(ERRORS_START);
-  const end = readme.indexOf(ERRORS_END);
-  if (start === -1 || end === -1 || end < start) {
-    throw new Error(`README.md lacks the ${ERRORS_START} ... ${ERRORS_END} markers`);
-  }
-  return `${readme.slice(0, start + ERRORS_START.length)}\n${body}\n${readme.slice(end)}`;
+  return spliceSection(readme, MARKERS, body);
+}
+
+/** The current table between the markers, or undefined if they are missing. */
+export function extractErrorReference(readme: string): string | undefined {
+  return extractSection(readme, MARKERS);
 }

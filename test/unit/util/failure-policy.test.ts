@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { repoRoot } from '../../support/fixtures.js';
 import { ERROR_CODES, isErrorCode } from '../../../src/util/error-codes.js';
 import {
-  ERRORS_END,
-  ERRORS_START,
   ERRORS_REGENERATE,
+  extractErrorReference,
   renderErrorReference,
 } from '../../../src/util/error-reference.js';
 import { LoftError } from '../../../src/util/errors.js';
@@ -165,14 +164,8 @@ test('every error raised in src/ is in the registry with the kind it is raised w
 });
 
 test("README.md's error table matches the registry", () => {
-  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-  const start = readme.indexOf(ERRORS_START);
-  const end = readme.indexOf(ERRORS_END);
-  assert.ok(start !== -1 && end > start, 'README.md lacks the error-codes markers');
-  const current = readme
-    .slice(start + ERRORS_START.length, end)
-    .replace(/^\n/, '')
-    .replace(/\n$/, '');
+  const current = extractErrorReference(readFileSync(join(repoRoot, 'README.md'), 'utf8'));
+  assert.ok(current !== undefined, 'README.md lacks the error-codes markers');
   assert.ok(
     current === renderErrorReference(),
     `README.md's error table is out of date; run: ${ERRORS_REGENERATE}`,
