@@ -1,51 +1,11 @@
 /**
- * Process exit codes, one per kind of outcome, so scripts and systemd can tell "fix your
- * command line" from "fix loft.toml" from "S3 or the daemon is down" from "some paths were
- * not uploaded". Mapped from LoftError.kind (src/util/errors.ts).
+ * Process exit codes. The table lives with the failure policy (src/util/failure-policy.ts),
+ * which maps every error code to its meaning and exit code; this module keeps the CLI's
+ * import path and the text --help prints.
  */
-import type { ErrorKind } from '../util/errors.js';
-import { LoftError } from '../util/errors.js';
+import { EXIT, type ExitCode } from '../util/failure-policy.js';
 
-export const EXIT = {
-  /** Everything asked for was done. */
-  ok: 0,
-  /** The work ran but part of it failed (e.g. some paths were not uploaded). */
-  failed: 1,
-  /** Bad command line (unknown flag, bad value, flags that do not combine). */
-  usage: 2,
-  /** Bad configuration: loft.toml, the signing key file, LOFT_EXTRA_HEADER_* variables. */
-  config: 3,
-  /** The environment refused: nix-daemon or S3 unreachable or denying access, bad data from them. */
-  environment: 4,
-  /** A bug in Loft (an invariant did not hold, or an unexpected exception). */
-  internal: 70,
-  /** Interrupted by SIGINT/SIGTERM before the work finished (128 + SIGINT). */
-  interrupted: 130,
-} as const;
-
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
-
-const BY_KIND: Record<ErrorKind, ExitCode> = {
-  usage: EXIT.usage,
-  config: EXIT.config,
-  environment: EXIT.environment,
-  // Malformed data from the daemon or the bucket: something outside Loft is wrong.
-  format: EXIT.environment,
-  work: EXIT.failed,
-  aborted: EXIT.interrupted,
-  internal: EXIT.internal,
-};
-
-export function exitCodeForKind(kind: ErrorKind): ExitCode {
-  return BY_KIND[kind];
-}
-
-/** The exit code for an error that ended the run; anything not a LoftError is a bug. */
-export function exitCodeFor(error: unknown): ExitCode {
-  if (error instanceof LoftError) return exitCodeForKind(error.kind);
-  if (error instanceof Error && error.name === 'AbortError') return EXIT.interrupted;
-  return EXIT.internal;
-}
+export { EXIT, exitCodeFor, exitCodeForKind, type ExitCode } from '../util/failure-policy.js';
 
 /** For --help and the README. */
 export const EXIT_CODE_DOCS: readonly { code: ExitCode; meaning: string }[] = [

@@ -107,17 +107,18 @@ async function runAction(
 }
 
 function full(ctx: Context): AppContext {
-  if (!('store' in ctx)) throw new LoftError('CLI_NO_CONTEXT', 'internal', 'opened too little');
+  if (ctx.opened !== 'app') throw new LoftError('CLI_NO_CONTEXT', 'internal', 'opened too little');
   return ctx;
 }
 
 function withBucket(ctx: Context): CacheContext | AppContext {
-  if (!('blobs' in ctx)) throw new LoftError('CLI_NO_CONTEXT', 'internal', 'opened too little');
+  if (ctx.opened === 'index')
+    throw new LoftError('CLI_NO_CONTEXT', 'internal', 'opened too little');
   return ctx;
 }
 
 function describeCache(ctx: Context): string {
-  return 'blobs' in ctx ? ctx.blobs.description : ctx.cacheDescription;
+  return ctx.opened === 'index' ? ctx.cacheDescription : ctx.blobs.description;
 }
 
 async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCode> {

@@ -27,8 +27,14 @@ import type { CompressionDigests, InputExpectation } from './digests.js';
 export * from './errors.js';
 export type { CompressionDigests, InputExpectation } from './digests.js';
 
-export type CompressionName = 'zstd' | 'xz' | 'none';
-export const compressionNames: readonly CompressionName[] = ['zstd', 'xz', 'none'];
+import {
+  COMPRESSIONS,
+  COMPRESSION_LEVELS,
+  type CompressionName,
+} from '../util/compression-rules.js';
+
+export type { CompressionName };
+export const compressionNames: readonly CompressionName[] = COMPRESSIONS;
 
 export interface CompressorOptions {
   /**
@@ -79,9 +85,8 @@ export interface Compression {
   check(): Promise<void>;
 }
 
-/** zstd's levels above 19 need `--ultra` windows (up to 128 MiB per stream): not bounded. */
-const ZSTD_LEVELS = { min: 1, max: 19, default: 3 };
-const XZ_LEVELS = { min: 0, max: 9, default: 6 };
+const ZSTD_LEVELS = COMPRESSION_LEVELS.zstd!;
+const XZ_LEVELS = COMPRESSION_LEVELS.xz!;
 /** Input batches at the worker per stream. */
 const ZSTD_MAX_INFLIGHT = 2;
 

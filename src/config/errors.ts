@@ -1,4 +1,4 @@
-import { LoftError } from '../util/errors.js';
+import { LoftError, type ErrorCode } from '../util/errors.js';
 
 /**
  * One problem (or warning) with the configuration, as data: `path` is the TOML key path
@@ -39,7 +39,7 @@ export class ConfigError extends LoftError {
   constructor(
     source: string,
     issues: readonly ConfigIssue[],
-    code = 'config.invalid',
+    code: ErrorCode = 'config.invalid',
     message?: string,
     hint = REFERENCE_HINT,
   ) {

@@ -137,10 +137,10 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
         message: `ignored: compression is "none"`,
         ...at('loft', 'compression_level'),
       });
-    } else if (level < range[0] || level > range[1]) {
+    } else if (level < range.min || level > range.max) {
       issues.push({
         path: 'loft.compression_level',
-        message: `${level} is out of range for ${v['loft.compression']}; expected ${range[0]} to ${range[1]}`,
+        message: `${level} is out of range for ${v['loft.compression']}; expected ${range.min} to ${range.max}`,
         ...at('loft', 'compression_level'),
       });
     }

@@ -9,6 +9,7 @@ import {
   RESERVED_HEADER_PREFIXES,
 } from './extra-headers.js';
 import { fields, type Field, type Section } from './schema.js';
+import { extractSection, spliceSection } from '../util/marked-section.js';
 
 export const REFERENCE_START = '<!-- config-reference:start -->';
 export const REFERENCE_END = '<!-- config-reference:end -->';
@@ -110,23 +111,14 @@ export function renderConfigReference(): string {
   ].join('\n');
 }
 
+const MARKERS = { start: REFERENCE_START, end: REFERENCE_END };
+
 /** Replace the text between the markers; throws if the markers are missing. */
 export function spliceReference(readme: string, body: string): string {
-  const start = readme.indexOf(REFERENCE_START);
-  const end = readme.indexOf(REFERENCE_END);
-  if (start === -1 || end === -1 || end < start) {
-    throw new Error(`README.md lacks the ${REFERENCE_START} ... ${REFERENCE_END} markers`);
-  }
-  return `${readme.slice(0, start + REFERENCE_START.length)}\n${body}\n${readme.slice(end)}`;
+  return spliceSection(readme, MARKERS, body);
 }
 
 /** The current text between the markers, or undefined if they are missing. */
 export function extractReference(readme: string): string | undefined {
-  const start = readme.indexOf(REFERENCE_START);
-  const end = readme.indexOf(REFERENCE_END);
-  if (start === -1 || end === -1 || end < start) return undefined;
-  return readme
-    .slice(start + REFERENCE_START.length, end)
-    .replace(/^\n/, '')
-    .replace(/\n$/, '');
+  return extractSection(readme, MARKERS);
 }

@@ -5,6 +5,8 @@
  *
  * `seed: true` marks the keys of the documented loft.toml contract; the few keys Loft adds
  * beyond it are `seed: false` and say so in the reference.
+ *
+ * Over 400 lines because it is one table, a key per entry: its length is its data.
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import {
@@ -14,6 +16,12 @@ import {
   describeKind,
   describeValue,
 } from './rules.js';
+import {
+  COMPRESSIONS,
+  COMPRESSION_LEVELS,
+  type CompressionName,
+  type LevelRange,
+} from '../util/compression-rules.js';
 import { SCHEDULE_FORMS, tryParseSchedule, type Schedule } from './schedule.js';
 import type { Env } from './extra-headers.js';
 
@@ -186,22 +194,14 @@ export const DEFAULT_DAEMON_SOCKET = '/nix/var/nix/daemon-socket/socket';
 
 // ---- the schema -------------------------------------------------------------------------
 
-export const COMPRESSIONS = ['zstd', 'xz', 'none'] as const;
-export type CompressionName = (typeof COMPRESSIONS)[number];
+export { COMPRESSIONS, COMPRESSION_LEVELS, type CompressionName };
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
-/** Level ranges per compression: zstd above 19 needs gigabytes of window memory. */
-export const COMPRESSION_LEVELS: Record<CompressionName, [number, number] | undefined> = {
-  zstd: [1, 19],
-  xz: [0, 9],
-  none: undefined,
-};
-
 const LEVEL_RANGES = Object.entries(COMPRESSION_LEVELS).filter(
-  (e): e is [string, [number, number]] => e[1] !== undefined,
+  (e): e is [string, LevelRange] => e[1] !== undefined,
 );
-const LEVEL_RANGES_DOC = LEVEL_RANGES.map(([c, [lo, hi]]) => `${c} ${lo}-${hi}`).join(', ');
+const LEVEL_RANGES_DOC = LEVEL_RANGES.map(([c, r]) => `${c} ${r.min}-${r.max}`).join(', ');
 
 export const schema = {
   's3.bucket': required({
@@ -310,8 +310,8 @@ export const schema = {
     defaultDoc: "unset (the compressor's default: zstd 3, xz 6)",
     description: `Compression level, by compressor: ${LEVEL_RANGES_DOC}. Higher levels cost much more CPU for a few percent.`,
     decode: int(
-      Math.min(...LEVEL_RANGES.map(([, r]) => r[0])),
-      Math.max(...LEVEL_RANGES.map(([, r]) => r[1])),
+      Math.min(...LEVEL_RANGES.map(([, r]) => r.min)),
+      Math.max(...LEVEL_RANGES.map(([, r]) => r.max)),
     ),
   }),
   'loft.signing_key_path': withDefault<string | undefined>({

@@ -5,14 +5,13 @@
  * start it needs at least) and the caller waits and parses again from a checkpoint.
  * Limits are checked as soon as a length is known, before waiting for its bytes.
  */
+import { badPaddingAt, padding, readU64 } from '../nix/wire.js';
 import { DaemonProtocolError } from './errors.js';
 
 export class NeedMore {
   /** Bytes from the cursor's start needed at least. */
   constructor(readonly need: number) {}
 }
-
-const TWO_32 = 0x1_0000_0000;
 
 export class Cursor {
   pos: number;
@@ -35,13 +34,8 @@ export class Cursor {
 
   u64(what: string): number {
     this.ensure(8);
-    const hi = this.buf.readUInt32LE(this.pos + 4);
-    if (hi > 0x1f_ffff) {
-      throw new DaemonProtocolError(
-        `${what} is ${this.buf.readBigUInt64LE(this.pos)}, beyond 2^53-1`,
-      );
-    }
-    const v = hi * TWO_32 + this.buf.readUInt32LE(this.pos);
+    const v = readU64(this.buf, this.pos);
+    if (typeof v === 'bigint') throw new DaemonProtocolError(`${what} is ${v}, beyond 2^53-1`);
     this.pos += 8;
     return v;
   }
@@ -74,11 +68,11 @@ export class Cursor {
     if (len > max) {
       throw new DaemonProtocolError(`${what} is ${len} bytes long, more than the limit of ${max}`);
     }
-    const pad = (8 - (len % 8)) % 8;
+    const pad = padding(len);
     this.ensure(len + pad);
     const at = this.pos;
-    for (let i = at + len; i < at + len + pad; i++) {
-      if (this.buf[i] !== 0) throw new DaemonProtocolError(`non-zero padding after ${what}`);
+    if (badPaddingAt(this.buf, at + len, at + len + pad) !== -1) {
+      throw new DaemonProtocolError(`non-zero padding after ${what}`);
     }
     this.pos += len + pad;
     return len;
@@ -87,13 +81,13 @@ export class Cursor {
   /** A framed byte string (a copy: the buffer underneath is reused). */
   bytes(max: number, what: string): Buffer {
     const len = this.frame(max, what);
-    const at = this.pos - len - ((8 - (len % 8)) % 8);
+    const at = this.pos - len - padding(len);
     return Buffer.from(this.buf.subarray(at, at + len));
   }
 
   string(max: number, what: string): string {
     const len = this.frame(max, what);
-    const at = this.pos - len - ((8 - (len % 8)) % 8);
+    const at = this.pos - len - padding(len);
     return this.buf.toString('utf8', at, at + len);
   }
 

@@ -6,14 +6,13 @@
  * so a slow consumer of a NAR stream holds the daemon back instead of filling memory.
  */
 import { DaemonProtocolError } from './errors.js';
-import { paddingOf } from './wire-writer.js';
+import { badPaddingAt, padding, readU64 } from '../nix/wire.js';
 
 export interface FlowControl {
   pause(): void;
   resume(): void;
 }
 
-const TWO_32 = 0x1_0000_0000;
 const EMPTY = Buffer.alloc(0);
 
 export class WireReader {
@@ -63,12 +62,9 @@ export class WireReader {
 
   async u64(what: string): Promise<number> {
     if (this.size < 8) await this.fill(8, what);
-    const b = this.take(8);
-    const hi = b.readUInt32LE(4);
-    if (hi > 0x1f_ffff) {
-      throw new DaemonProtocolError(`${what} is ${b.readBigUInt64LE(0)}, beyond 2^53-1`);
-    }
-    return hi * TWO_32 + b.readUInt32LE(0);
+    const v = readU64(this.take(8), 0);
+    if (typeof v === 'bigint') throw new DaemonProtocolError(`${what} is ${v}, beyond 2^53-1`);
+    return v;
   }
 
   /** A u64 that may use all 64 bits (activity ids carry the daemon's pid in the high half). */
@@ -96,13 +92,12 @@ export class WireReader {
     if (len > max) {
       throw new DaemonProtocolError(`${what} is ${len} bytes long, more than the limit of ${max}`);
     }
-    const pad = paddingOf(len);
+    const pad = padding(len);
     if (this.size < len + pad) await this.fill(len + pad, what);
     const data = this.take(len);
     if (pad > 0) {
-      const p = this.take(pad);
-      for (let i = 0; i < pad; i++) {
-        if (p[i] !== 0) throw new DaemonProtocolError(`non-zero padding after ${what}`);
+      if (badPaddingAt(this.take(pad), 0, pad) !== -1) {
+        throw new DaemonProtocolError(`non-zero padding after ${what}`);
       }
     }
     return data;

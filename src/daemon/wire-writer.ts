@@ -4,9 +4,7 @@
  * request is one allocation and goes to the transport in one piece.
  */
 
-export function paddingOf(len: number): number {
-  return (8 - (len % 8)) % 8;
-}
+import { padding, writeU64 } from '../nix/wire.js';
 
 export class WireWriter {
   private buf: Buffer;
@@ -22,9 +20,7 @@ export class WireWriter {
       if (n < 0n || n > 0xffff_ffff_ffff_ffffn) throw new RangeError(`u64 out of range: ${n}`);
       this.buf.writeBigUInt64LE(n, this.size);
     } else {
-      if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`u64 out of range: ${n}`);
-      this.buf.writeUInt32LE(n % 0x1_0000_0000, this.size);
-      this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.size + 4);
+      writeU64(this.buf, n, this.size);
     }
     this.size += 8;
     return this;
@@ -36,7 +32,7 @@ export class WireWriter {
 
   bytes(data: Uint8Array): this {
     this.u64(data.length);
-    const pad = paddingOf(data.length);
+    const pad = padding(data.length);
     this.reserve(data.length + pad);
     this.buf.set(data, this.size);
     this.buf.fill(0, this.size + data.length, this.size + data.length + pad);
@@ -47,7 +43,7 @@ export class WireWriter {
   string(s: string): this {
     const len = Buffer.byteLength(s, 'utf8');
     this.u64(len);
-    const pad = paddingOf(len);
+    const pad = padding(len);
     this.reserve(len + pad);
     this.buf.write(s, this.size, 'utf8');
     this.buf.fill(0, this.size + len, this.size + len + pad);

@@ -8,6 +8,9 @@
  * the last attempt), `release` hands back rows a drained batch never started. Claims are
  * in-memory facts persisted only so `--status` can show them: `releaseAllClaims` at
  * service start frees the claims of a crashed process. One service per index file.
+ *
+ * Over 400 lines because every statement on the queue's tables is here, so the transactions
+ * that must agree with each other can be read side by side.
  */
 import { HASH_PART_LENGTH, isHashPart } from '../nix/store-path.js';
 import { IndexArgumentError } from './errors.js';

@@ -10,7 +10,7 @@
  * execute bit is set, symlinks stored with their target, anything else is an error.
  */
 import { NarSourceChangedError, NarUnsupportedFileError } from './errors.js';
-import { NAR_MAGIC, padding } from './nar-wire.js';
+import { NAR_MAGIC, framed as frame, padding, writeU64 } from './wire.js';
 
 export type NarFileType =
   | 'regular'
@@ -60,11 +60,7 @@ const DEFAULT_READ_AHEAD = 16;
 
 /** A framed token, ready to copy. */
 function framed(s: string): Buffer {
-  const b = Buffer.from(s, 'latin1');
-  const out = Buffer.alloc(8 + b.length + padding(b.length));
-  out.writeUInt32LE(b.length, 0);
-  b.copy(out, 8);
-  return out;
+  return frame(Buffer.from(s, 'latin1'));
 }
 
 const T = {
@@ -118,13 +114,11 @@ class ChunkWriter {
   u64(n: number): void {
     if (this.len + 8 > this.chunkSize) {
       const tmp = Buffer.allocUnsafe(8);
-      tmp.writeUInt32LE(n % 0x1_0000_0000, 0);
-      tmp.writeUInt32LE(Math.floor(n / 0x1_0000_0000), 4);
+      writeU64(tmp, n, 0);
       this.bytes(tmp);
       return;
     }
-    this.buf.writeUInt32LE(n % 0x1_0000_0000, this.len);
-    this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.len + 4);
+    writeU64(this.buf, n, this.len);
     this.len += 8;
     if (this.len === this.chunkSize) this.flush();
   }

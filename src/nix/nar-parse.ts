@@ -6,9 +6,12 @@
  * entries strictly sorted by name bytes, no "", ".", "..", "/" or NUL in names. Every
  * length-prefixed string except file contents has a maximum length, so a hostile stream
  * cannot make it buffer without bound; file contents stream through without being held.
+ *
+ * Over 400 lines because the grammar and its chunk-resuming byte driver share one state
+ * machine; split apart, that state would have to be exposed between them.
  */
 import { InvalidNarError, TruncatedNarError } from './errors.js';
-import { NAR_MAGIC, padding } from './nar-wire.js';
+import { NAR_MAGIC, badPaddingAt, padding, readU64 } from './wire.js';
 
 /** Path of a node from the archive root: one raw name per level, `[]` for the root. */
 export type NarPath = readonly Buffer[];
@@ -47,8 +50,6 @@ export const DEFAULT_MAX_NAME_LENGTH = 1024;
 export const DEFAULT_MAX_TARGET_LENGTH = 4096;
 /** The longest structural token is "nix-archive-1"; anything much longer is garbage. */
 const MAX_TOKEN_LENGTH = 64;
-/** 2^32, to combine the two halves of a u64. */
-const TWO_32 = 0x1_0000_0000;
 
 /** What the grammar (a generator) asks the byte driver for next. */
 type Need =
@@ -222,9 +223,8 @@ export class NarParser {
         const pad = padding(v);
         if (n - i >= 8 + v + pad) {
           const s = buf.subarray(i + 8, i + 8 + v);
-          for (let k = i + 8 + v; k < i + 8 + v + pad; k++) {
-            if (buf[k] !== 0) this.fail(this.pos + (k - i), `non-zero padding after ${need.what}`);
-          }
+          const bad = badPaddingAt(buf, i + 8 + v, i + 8 + v + pad);
+          if (bad !== -1) this.fail(this.pos + (bad - i), `non-zero padding after ${need.what}`);
           i += 8 + v + pad;
           this.pos += 8 + v + pad;
           this.advance(s);
@@ -407,17 +407,13 @@ const DOTDOT = Buffer.from('..');
 
 /** A u64 length as a number; lengths beyond 2^53-1 cannot be real and are rejected. */
 function readLength(buf: Buffer, at: number, offset: number, what: string): number {
-  const lo = buf.readUInt32LE(at);
-  const hi = buf.readUInt32LE(at + 4);
-  if (hi > 0x1f_ffff) {
+  const v = readU64(buf, at);
+  if (typeof v === 'bigint') {
     if (what === MAGIC_WHAT)
       throw new InvalidNarError(0, 'not a Nix archive: it does not start with the NAR magic');
-    throw new InvalidNarError(
-      offset,
-      `${what} length ${buf.readBigUInt64LE(at)} is beyond 2^53-1 bytes`,
-    );
+    throw new InvalidNarError(offset, `${what} length ${v} is beyond 2^53-1 bytes`);
   }
-  return hi * TWO_32 + lo;
+  return v;
 }
 
 /**

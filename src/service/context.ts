@@ -17,6 +17,8 @@ import { DAY_MS, refreshAfterMs } from '../prune/index.js';
 import type { PushContext, PushOptions } from '../upload/push.js';
 
 export interface AppContext {
+  /** Which of the three contexts this is (each opens more than the one before). */
+  readonly opened: 'app';
   config: LoftConfig;
   logger: Logger;
   store: LocalStore;
@@ -77,14 +79,20 @@ async function s3StoreFor(config: LoftConfig, logger: Logger): Promise<BlobStore
   });
 }
 
-/** Only the local index, for commands that need nothing else (--status, --clear-cache). */
-export interface IndexContext {
+/** What every context has: the configuration, the logger and the local index. */
+interface IndexParts {
   config: LoftConfig;
   logger: Logger;
   index: LocalIndex;
   /** The cache the index rows belong to, for people (`S3 bucket ... at ...`). */
   cacheDescription: string;
   close(): void | Promise<void>;
+}
+
+/** Only the local index, for commands that need nothing else (--status, --clear-cache). */
+export interface IndexContext extends IndexParts {
+  /** Which of the three contexts this is (each opens more than the one before). */
+  readonly opened: 'index';
 }
 
 /**
@@ -100,6 +108,7 @@ export async function openIndexOnly(
   const { id, description } = opts.blobs ?? s3IdentityOf(config);
   const index = LocalIndex.open(config.localCachePath, id);
   return {
+    opened: 'index',
     config,
     logger,
     index,
@@ -109,7 +118,8 @@ export async function openIndexOnly(
 }
 
 /** The bucket and the index, for commands that need neither the daemon nor the key. */
-export interface CacheContext extends IndexContext {
+export interface CacheContext extends IndexParts {
+  readonly opened: 'cache';
   blobs: BlobStore;
 }
 
@@ -126,6 +136,7 @@ export async function openCacheContext(config: LoftConfig, logger: Logger): Prom
   }
   const opened = index;
   return {
+    opened: 'cache',
     config,
     logger,
     index: opened,
@@ -190,6 +201,7 @@ export async function openContext(
   const store = (opened as PromiseFulfilledResult<LocalStore>).value;
   const packer = new NarPacker();
   return {
+    opened: 'app',
     config,
     logger,
     store,

@@ -18,14 +18,18 @@
  *   the next batch, so an outage never parks paths.
  */
 import { performance } from 'node:perf_hooks';
-import { LoftError, describeError } from '../util/errors.js';
+import { describeError } from '../util/errors.js';
+import {
+  OUTAGE_BACKOFF,
+  backoffMs,
+  queueActionFor,
+  queuePathBackoff,
+} from '../util/failure-policy.js';
 import type { Logger } from '../util/log.js';
 import { parseStorePath } from '../nix/store-path.js';
 import type { QueueEntry, QueueLane, UploadQueue } from '../index/queue.js';
-import { S3Error } from '../storage/errors.js';
 import { push, type PushContext, type PushOptions, type PushResult } from '../upload/push.js';
 import type { PushEvent } from '../upload/events.js';
-import { MAX_RETRY_DELAY_MS, OUTAGE_BASE_MS, OUTAGE_MAX_MS, retryDelayMs } from './backoff.js';
 
 /** Roots per batch: live paths come a few at a time; scan batches stay short so a drain is quick. */
 export const BATCH_LIMIT: Record<QueueLane, number> = { live: 256, bulk: 64 };
@@ -54,21 +58,11 @@ export interface WorkerStats {
 }
 
 /**
- * The failure is not the path's: S3 or the daemon is unreachable or refusing, the server
- * answers 5xx or throttles after the storage layer's own retries, or Loft itself is
- * misconfigured or broken. The worker waits instead of charging attempts, so an outage of
- * any length never parks a path. (A 4xx on one object, a corrupt store path, or a path
- * that vanished are the path's and are counted.)
+ * The failure is not the path's (the failure policy's `pause`): the worker waits instead
+ * of charging attempts, so an outage of any length never parks a path.
  */
-export function isOutage(e: unknown): boolean {
-  if (e instanceof S3Error) {
-    const s = e.failure.status;
-    if (s === undefined || s >= 500 || s === 429 || e.failure.code === 'SlowDown') return true;
-  }
-  if (!(e instanceof LoftError)) return false;
-  return (
-    e.kind === 'environment' || e.kind === 'config' || e.kind === 'format' || e.kind === 'internal'
-  );
+function isOutage(e: unknown): boolean {
+  return queueActionFor(e) === 'pause';
 }
 
 export function emptyWorkerStats(): WorkerStats {
@@ -80,7 +74,8 @@ export class UploadWorker {
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private current: { lane: QueueLane; drain: AbortController } | undefined;
-  private outageMs = 0;
+  /** Pauses in a row; the next pause is longer. */
+  private outages = 0;
   private outageUntil = 0;
   private readonly now: () => number;
 
@@ -263,7 +258,7 @@ export class UploadWorker {
         this.pause(outage.error);
         return;
       }
-      this.outageMs = 0;
+      this.outages = 0;
       this.settle(live, lane, result, published, started, performance.now() - t0);
     } catch (e) {
       if (signal.aborted) {
@@ -283,15 +278,12 @@ export class UploadWorker {
 
   /** Stop taking batches for a while (5 s, doubling to 5 min while it lasts). */
   private pause(e: unknown): void {
-    this.outageMs = Math.min(
-      OUTAGE_MAX_MS,
-      this.outageMs === 0 ? OUTAGE_BASE_MS : this.outageMs * 2,
-    );
-    this.outageUntil = this.now() + this.outageMs;
-    this.deps.logger.error(
-      `uploads paused for ${Math.round(this.outageMs / 1000)} s: ${describeError(e)}`,
-      { event: 'outage', retryInMs: this.outageMs },
-    );
+    const ms = backoffMs(++this.outages, OUTAGE_BACKOFF, 0);
+    this.outageUntil = this.now() + ms;
+    this.deps.logger.error(`uploads paused for ${Math.round(ms / 1000)} s: ${describeError(e)}`, {
+      event: 'outage',
+      retryInMs: ms,
+    });
   }
 
   /** Settle each row of a finished push: done, failed (attempt counted) or back in line. */
@@ -384,7 +376,7 @@ export class UploadWorker {
     const out = queue.fail(entry.hashPart, reason, {
       now: this.now(),
       maxAttempts,
-      delayMs: (n) => retryDelayMs(n, retryBaseMs, MAX_RETRY_DELAY_MS),
+      delayMs: (n) => backoffMs(n, queuePathBackoff(retryBaseMs), Math.random()),
     });
     if (!out) return;
     this.stats.failedAttempts++;

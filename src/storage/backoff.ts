@@ -1,8 +1,14 @@
 /**
- * Retry timing, pure: exponential backoff with full jitter (AWS's "Exponential Backoff And
- * Jitter"), with a server's Retry-After as a floor. Randomness and the clock come in as
- * arguments so the arithmetic is testable.
+ * Retry timing of one S3 request, pure: the failure policy's backoff (src/util/failure-policy.ts)
+ * with full jitter, and a server's Retry-After as a floor. Randomness and the clock come in
+ * as arguments so the arithmetic is testable.
  */
+import {
+  S3_MAX_RETRY_AFTER_MS,
+  S3_REQUEST_ATTEMPTS,
+  S3_REQUEST_BACKOFF,
+  backoffMs,
+} from '../util/failure-policy.js';
 
 export interface RetryPolicy {
   /** Total tries, including the first. 1 means no retries. */
@@ -16,10 +22,10 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  maxAttempts: 5,
-  baseDelayMs: 250,
-  maxDelayMs: 20_000,
-  maxRetryAfterMs: 60_000,
+  maxAttempts: S3_REQUEST_ATTEMPTS,
+  baseDelayMs: S3_REQUEST_BACKOFF.baseMs,
+  maxDelayMs: S3_REQUEST_BACKOFF.maxMs,
+  maxRetryAfterMs: S3_MAX_RETRY_AFTER_MS,
 };
 
 /**
@@ -28,9 +34,11 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
  * clients hitting a throttled server instead of having them retry in lockstep.
  */
 export function backoffDelayMs(retry: number, policy: RetryPolicy, random: number): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
-  const r = Math.min(Math.max(random, 0), 1);
-  return Math.floor(r * ceiling);
+  return backoffMs(
+    retry,
+    { baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 'full' },
+    random,
+  );
 }
 
 /** The delay to wait: the jittered backoff, but never less than the server asked for. */

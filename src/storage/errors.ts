@@ -3,7 +3,12 @@
  * endpoint and the region, with the server's status and error code, and never a secret:
  * they do not keep the SDK's error object (whose fields can echo signed request headers).
  */
-import { LoftError, type ErrorKind, type LoftErrorOptions } from '../util/errors.js';
+import {
+  LoftError,
+  type ErrorCode,
+  type ErrorKind,
+  type LoftErrorOptions,
+} from '../util/errors.js';
 
 /** Where a request went, for messages. */
 export interface S3Target {
@@ -48,7 +53,7 @@ export class S3Error extends LoftError {
   readonly target: S3Target;
   readonly failure: S3Failure;
   constructor(
-    code: string,
+    code: ErrorCode,
     kind: ErrorKind,
     message: string,
     target: S3Target,

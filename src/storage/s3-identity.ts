@@ -3,31 +3,20 @@
  * description for people. No SDK here, so commands that only need the index (--status,
  * --clear-cache) name their cache without loading the AWS SDK.
  */
+import { checkEndpoint } from '../util/s3-rules.js';
 import { StorageOptionsError, describeTarget, type S3Target } from './errors.js';
 
+/** The endpoint as the configuration normalises it (src/util/s3-rules.ts). */
 export function normaliseEndpoint(endpoint: string | undefined): string | undefined {
   if (endpoint === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
+  const r = checkEndpoint(endpoint);
+  if (!r.ok) {
     throw new StorageOptionsError(
-      `S3 endpoint ${JSON.stringify(endpoint)} is not a URL`,
-      'write it with its scheme, e.g. http://garage.example.internal:3900',
+      `S3 endpoint: ${r.problem}`,
+      'write it with its scheme and host only, e.g. http://garage.example.internal:3900',
     );
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new StorageOptionsError(
-      `S3 endpoint ${JSON.stringify(endpoint)} must start with http:// or https://`,
-    );
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    throw new StorageOptionsError(
-      `S3 endpoint ${JSON.stringify(url.origin + url.pathname)} must not carry credentials, a query or a fragment`,
-      'give keys as credentials, not in the URL',
-    );
-  }
-  return (url.origin + url.pathname).replace(/\/+$/, '');
+  return r.url;
 }
 
 /** The S3 store's `id` and `description` for a (normalised) target. */

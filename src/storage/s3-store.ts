@@ -42,6 +42,7 @@ import {
 import { assertValidKey, assertValidPrefix } from './keys.js';
 import { BufferPool, MemoryBudget } from './memory-budget.js';
 import { normaliseEndpoint, s3CacheIdentity } from './s3-identity.js';
+import { checkBucketName, checkRegion } from '../util/s3-rules.js';
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, MiB, planParts } from './part-size.js';
 import type {
   BlobStore,
@@ -151,19 +152,16 @@ class S3BlobStore implements BlobStore {
   #idle: (() => void) | undefined;
 
   constructor(opts: S3StoreOptions) {
-    if (
-      typeof opts.bucket !== 'string' ||
-      !/^[a-zA-Z0-9][a-zA-Z0-9._-]{1,254}$/.test(opts.bucket)
-    ) {
-      throw new StorageOptionsError(
-        `S3 bucket name ${JSON.stringify(opts.bucket)} is not valid`,
-        'a bucket name has 2-255 letters, digits, dots, hyphens or underscores',
-      );
+    const badBucket =
+      typeof opts.bucket === 'string' ? checkBucketName(opts.bucket) : 'is not a string';
+    if (badBucket !== undefined) {
+      throw new StorageOptionsError(`S3 bucket name ${JSON.stringify(opts.bucket)} ${badBucket}`);
     }
     const endpoint = normaliseEndpoint(opts.endpoint);
     const region = opts.region ?? 'us-east-1';
-    if (!/^[a-z0-9-]+$/i.test(region)) {
-      throw new StorageOptionsError(`S3 region ${JSON.stringify(region)} is not valid`);
+    const badRegion = checkRegion(region);
+    if (badRegion !== undefined) {
+      throw new StorageOptionsError(`S3 region ${JSON.stringify(region)} ${badRegion}`);
     }
     if (opts.credentials) {
       const c = opts.credentials;

@@ -52,6 +52,11 @@ export interface PushPlan {
   alreadyCached: CachedPath[];
   /** Paths signed by an upstream key: the upstream cache serves them and their closures. */
   upstream: PathInfo[];
+  /**
+   * Paths kept out of this cache on purpose, treated like upstream ones: not uploaded, and
+   * their referrers are still published. Empty until push filters exist.
+   */
+  excluded: PathInfo[];
   /** Cached paths whose narinfo is older than `refreshBefore` (confirmed remotely). */
   toRefresh: CachedPath[];
 }
@@ -146,6 +151,7 @@ export async function planPush(
     toUpload: closure.filter((i) => uploading.has(i.path)),
     alreadyCached,
     upstream,
+    excluded: [],
     toRefresh: alreadyCached.filter((c) => c.source === 'remote' && isOld(c)),
   };
 }
@@ -154,6 +160,7 @@ export interface PlanSummary {
   toUpload: { paths: number; narBytes: number };
   alreadyCached: { paths: number; narBytes: number };
   upstream: { paths: number; narBytes: number };
+  excluded: { paths: number; narBytes: number };
 }
 
 export function summarizePlan(plan: PushPlan): PlanSummary {
@@ -165,5 +172,6 @@ export function summarizePlan(plan: PushPlan): PlanSummary {
     toUpload: sum(plan.toUpload),
     alreadyCached: sum(plan.alreadyCached.map((c) => c.info)),
     upstream: sum(plan.upstream),
+    excluded: sum(plan.excluded),
   };
 }

@@ -4,6 +4,10 @@
  * Messages say what happened, with the value involved (never a secret), and `hint` says
  * what to do about it.
  */
+import type { ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 export type ErrorKind =
   /** Bad command-line usage. */
   | 'usage'
@@ -26,11 +30,11 @@ export interface LoftErrorOptions {
 }
 
 export class LoftError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly kind: ErrorKind;
   readonly hint: string | undefined;
 
-  constructor(code: string, kind: ErrorKind, message: string, options: LoftErrorOptions = {}) {
+  constructor(code: ErrorCode, kind: ErrorKind, message: string, options: LoftErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -39,7 +43,7 @@ export class LoftError extends Error {
   }
 }
 
-export function isLoftError(e: unknown, code?: string): e is LoftError {
+export function isLoftError(e: unknown, code?: ErrorCode): e is LoftError {
   return e instanceof LoftError && (code === undefined || e.code === code);
 }
 

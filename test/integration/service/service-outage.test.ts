@@ -11,7 +11,7 @@ import { checkCacheIntegrity, makePublicCache } from '../../support/cache.js';
 import { s3TestEnv, startFaultProxy, type FaultRule } from '../../support/s3.js';
 import { ServiceProcess, hasNarInfo, runLoft, setupService, startChrootStore } from './support.js';
 
-test('an S3 outage pauses uploads without parking anything; they resume when S3 is back', async () => {
+test('an S3 outage pauses uploads with a growing wait, parking nothing; they resume when S3 is back', async () => {
   const cache = await makePublicCache('svc-outage');
   const store = await startChrootStore();
   const proxy = await startFaultProxy(s3TestEnv().endpoint);
@@ -39,6 +39,9 @@ test('an S3 outage pauses uploads without parking anything; they resume when S3 
     await svc.waitEvent('outage');
     // Two pauses: more than queue_max_attempts would allow if outages counted.
     await svc.waitFor(() => svc!.events('outage').length >= 2, 'a second pause', 60_000);
+    // The wait grows: 5 s, then 10 s (the failure policy's outage backoff, no jitter).
+    const waits = svc.events('outage').map((l) => l.retryInMs);
+    assert.deepEqual(waits.slice(0, 2), [5000, 10_000]);
     assert.deepEqual(svc.events('parked'), []);
     assert.deepEqual(svc.events('path-failed'), []);
     const status = await runLoft(['-c', setup.toml, '--status', '--log-format', 'json'], setup.env);

@@ -1,7 +1,9 @@
 /**
  * Scheduled pruning inside the service: with `prune_enabled`, the real prune runs on
- * `prune_schedule`, its time and summary are kept in the local index for `--status`, and
- * a fresh closure (well within the retention) is left whole.
+ * `prune_schedule` (again and again, at its interval), its time and summary are kept in the
+ * local index for `--status`, and a fresh closure (well within the retention) is left
+ * whole. What a prune deletes is proven in test/integration/prune (it needs objects older
+ * than the server's clock allows here).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +12,7 @@ import { nixBuild } from '../../support/nix.js';
 import { checkCacheIntegrity, makePublicCache } from '../../support/cache.js';
 import { ServiceProcess, runLoft, setupService, startChrootStore } from './support.js';
 
-test('the service prunes on its schedule and --status shows the last prune', async () => {
+test('the service prunes every 2 s on its schedule, keeps a fresh closure whole, and --status shows it', async () => {
   const cache = await makePublicCache('svc-prune');
   const store = await startChrootStore();
   const setup = setupService(cache, store, {
@@ -31,6 +33,11 @@ test('the service prunes on its schedule and --status shows the last prune', asy
     assert.ok(typeof scheduled.next === 'string');
     const done = await svc.waitEvent('prune-done', () => true, 60_000);
     assert.match(done.msg, /deleted 0 narinfos/);
+    // On its schedule: it runs again, no sooner than the 2 s interval after the first.
+    await svc.waitFor(() => svc!.events('prune-done').length >= 2, 'a second prune', 60_000);
+    const starts = svc.events('prune-start').map((l) => Date.parse(l.time));
+    assert.ok(starts.length >= 2, JSON.stringify(starts));
+    assert.ok(starts[1]! - starts[0]! >= 1900, `runs ${starts[1]! - starts[0]!} ms apart`);
     assert.equal(await svc.stop(), 0);
 
     const status = await runLoft(['-c', setup.toml, '--status', '--log-format', 'json'], setup.env);

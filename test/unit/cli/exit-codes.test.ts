@@ -33,7 +33,7 @@ test('each error kind maps to its code; usage/config/environment/work are distin
   };
   for (const [kind, code] of Object.entries(want) as [ErrorKind, number][]) {
     assert.equal(exitCodeForKind(kind), code, kind);
-    assert.equal(exitCodeFor(new LoftError('x', kind, 'm')), code, kind);
+    assert.equal(exitCodeFor(new LoftError('cli.usage', kind, 'm')), code, kind);
   }
   const distinct = new Set(
     ['usage', 'config', 'environment', 'work'].map((k) => exitCodeForKind(k as ErrorKind)),

@@ -167,7 +167,7 @@ test('list: by prefix, recursive or top level only, with sizes and dates', async
   assert.deepEqual(sizes, { 'nar/1.nar.zst': 4, 'nar/2.nar.zst': 5 });
 });
 
-test('deleteMany ignores missing keys; copy is atomic and a self-copy refreshes the date', async (t) => {
+test('deleteMany ignores missing keys; copy copies the bytes and a self-copy refreshes the date', async (t) => {
   const { dir, store } = fresh(t);
   await store.put('a', '1');
   await store.put('b', '2');

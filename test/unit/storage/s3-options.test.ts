@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import { checkExtraHeaders } from '../../../src/storage/s3-client.js';
 import { createS3Store, type S3StoreOptions } from '../../../src/storage/s3-store.js';
 import { isLoftError, describeError } from '../../../src/util/errors.js';
+import { checkBucketName, checkEndpoint, checkRegion } from '../../../src/config/rules.js';
 
 const SECRET = 'sEcReT-kEy-0123456789';
 const HEADER_SECRET = 'cf-secret-value-42';
@@ -52,6 +53,29 @@ test('extra header names must be tokens and must not replace signed headers', ()
   assert.deepEqual(checkExtraHeaders(undefined), []);
 });
 
+test('the store refuses exactly the buckets, endpoints and regions loft.toml refuses', () => {
+  for (const bucket of ['Cache', 'a_b', 'ab', 'x'.repeat(64), '-cache', '10.0.0.1']) {
+    assert.notEqual(checkBucketName(bucket), undefined, bucket);
+    optionsError(() => createS3Store({ ...base, bucket }), /bucket name/);
+  }
+  for (const bucket of ['abc', 'nix-cache', 'my.cache.1']) {
+    assert.equal(checkBucketName(bucket), undefined, bucket);
+    assert.doesNotThrow(() => createS3Store({ ...base, bucket }), bucket);
+  }
+  for (const region of ['', 'a b', 'eu/west']) {
+    assert.notEqual(checkRegion(region), undefined, region);
+    optionsError(() => createS3Store({ ...base, region }), /region/);
+  }
+  for (const region of ['us-east-1', 'garage', 'auto', 'zone_group.1']) {
+    assert.equal(checkRegion(region), undefined, region);
+    assert.doesNotThrow(() => createS3Store({ ...base, region }), region);
+  }
+  for (const endpoint of ['http://', 'ftp://host', 'http://host/?x=1', 'http://u:p@host']) {
+    assert.equal(checkEndpoint(endpoint).ok, false, endpoint);
+    optionsError(() => createS3Store({ ...base, endpoint }), /endpoint/);
+  }
+});
+
 test('store options are checked when the store is made', () => {
   optionsError(() => createS3Store({ ...base, bucket: '' }), /bucket name/);
   optionsError(
@@ -61,7 +85,7 @@ test('store options are checked when the store is made', () => {
   optionsError(() => createS3Store({ ...base, endpoint: 'not a url' }), /not a URL/);
   optionsError(
     () => createS3Store({ ...base, endpoint: `http://AKID:${SECRET}@host/` }),
-    /must not carry credentials/,
+    /credentials in the URL are not allowed/,
   );
   optionsError(() => createS3Store({ ...base, maxAttempts: 0 }), /maxAttempts/);
   optionsError(() => createS3Store({ ...base, partSize: 1024 }), /partSize/);
@@ -99,7 +123,7 @@ test('a store shows its bucket and endpoint, never its secrets', async () => {
   await assert.rejects(store.head('x'), (e) => isLoftError(e, 'STORAGE_CLOSED'));
 });
 
-test('without an endpoint the store is AWS S3 with virtual-host addressing', async () => {
+test('without an endpoint the store names AWS S3 and its region (identity and description)', async () => {
   const store = createS3Store({
     bucket: 'cache',
     region: 'eu-west-1',

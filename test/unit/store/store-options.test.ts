@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalStore } from '../../../src/store/local-store.js';
-import { isLoftError } from '../../../src/util/errors.js';
+import { isLoftError, type ErrorCode } from '../../../src/util/errors.js';
 
 // Bad options are refused before any connection is attempted (the socket path below does
 // not exist, so a connection attempt would fail differently).
 const nowhere = { transport: 'socket' as const, socketPath: '/nonexistent/loft-test/socket' };
 
 test('bad LocalStore options are refused up front, naming the option and what is expected', async () => {
-  const cases: [Record<string, unknown>, string, RegExp][] = [
+  const cases: [Record<string, unknown>, ErrorCode, RegExp][] = [
     [
       { pathInfoCacheSize: 0 },
       'STORE_OPTION_INVALID',

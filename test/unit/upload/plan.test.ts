@@ -162,6 +162,7 @@ test('the summary counts paths and NAR bytes per category', async () => {
     toUpload: { paths: 1, narBytes: 5000 },
     alreadyCached: { paths: 1, narBytes: 100 },
     upstream: { paths: 1, narBytes: 100 },
+    excluded: { paths: 0, narBytes: 0 },
   });
 });
 

@@ -1,0 +1,94 @@
+/**
+ * What the service's intake sources share: the one way paths enter the durable queue
+ * (Intake), the interface every source implements, and the two helpers a source uses to
+ * own its timers and its work in flight. No state here is shared between sources.
+ */
+import { describeError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { QueueLane, QueueSource, UploadQueue } from '../index/queue.js';
+import type { SeenSet } from '../watch/reconcile.js';
+
+/**
+ * One way new paths are found: the store watcher, the hook inbox, reconciliation, the
+ * initial scan. `start` begins (and may do a first round of work); `stop` ends intake and
+ * waits for the work it started, so whatever it found is queued before the service exits.
+ */
+export interface IntakeSource {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const SOURCE_TEXT: Record<QueueSource, string> = {
+  watch: 'the store watcher',
+  hook: 'the post-build hook',
+  reconcile: 'reconciliation',
+  scan: 'the initial scan',
+};
+
+export function listForLog(paths: readonly string[], max = 20): string {
+  const shown = paths.slice(0, max).join(' ');
+  return paths.length > max ? `${shown} …(+${paths.length - max})` : shown;
+}
+
+/** Paths into the queue (durably), marked seen, logged, and the worker woken. */
+export class Intake {
+  constructor(
+    readonly queue: UploadQueue,
+    readonly seen: SeenSet,
+    private readonly logger: Logger,
+    readonly wake: (lane: QueueLane) => void,
+  ) {}
+
+  enqueue(paths: readonly string[], source: QueueSource, force = false): void {
+    if (paths.length === 0) return;
+    const r = this.queue.enqueue(paths, { source, force, now: Date.now() });
+    this.seen.noteQueued(paths);
+    if (r.added > 0 || r.unparked > 0) {
+      this.logger.info(
+        `queued ${r.added} new paths from ${SOURCE_TEXT[source]}` +
+          (r.unparked > 0 ? ` (${r.unparked} parked paths given another try)` : ''),
+        { event: 'queued', source, added: r.added, unparked: r.unparked, paths: listForLog(paths) },
+      );
+    }
+    this.wake(source === 'scan' ? 'bulk' : 'live');
+  }
+}
+
+/** A source's timers, cleared together when it stops. */
+export class Timers {
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  every(ms: number, fn: () => void): void {
+    this.timers.add(setInterval(fn, ms));
+  }
+
+  clear(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
+/** A source's work in flight: errors are logged (intake never stops on one), stop waits. */
+export class Tasks {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(private readonly logger: Logger) {}
+
+  track(p: Promise<unknown>): void {
+    const t = p.catch((e: unknown) => this.logger.warn(describeError(e)));
+    this.pending.add(t);
+    void t.finally(() => this.pending.delete(t));
+  }
+
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The second half of a push: run a prepared plan. Refresh what the plan relies on (and plan
+ * again if the cache lost some of it meanwhile), make sure nix-cache-info exists, hold temp
+ * roots on what is uploaded, and upload and publish it (PushRun).
+ */
+import { performance } from 'node:perf_hooks';
+import { LoftError, isLoftError } from '../util/errors.js';
+import { mapLimit } from '../util/limit.js';
+import { CONTENT_TYPES, narInfoKey } from '../storage/keys.js';
+import { ensureCacheInfo } from './cache-info.js';
+import type { CachedPath, PushPlan } from './plan.js';
+import { hashPartIn, replan, type PreparedPush } from './prepare.js';
+import type {
+  ExecutionOptions,
+  ObservationOptions,
+  PushContext,
+  PushResult,
+} from './push-context.js';
+import { PushRun } from './push-run.js';
+
+/** Server-side copies in flight while refreshing. */
+const REFRESH_CONCURRENCY = 16;
+
+export async function executePlan(
+  ctx: PushContext,
+  prepared: PreparedPush,
+  exec: ExecutionOptions,
+  observe: ObservationOptions = {},
+): Promise<PushResult> {
+  const t0 = performance.now();
+  const emit = observe.onEvent ?? (() => {});
+  const now = prepared.planning.now ?? (() => new Date());
+  let plan = prepared.plan;
+  const result: PushResult = {
+    dryRun: false,
+    summary: prepared.summary,
+    refreshed: 0,
+    uploaded: [],
+    failed: [],
+    notStarted: [],
+    ms: 0,
+    complete: false,
+  };
+  rememberRemote(ctx, plan, now);
+
+  // Before anything is published: a narinfo we write must not lean on a path pruning may
+  // take, so paths we rely on that are past half the retention are made young again.
+  let gone = await refresh(ctx, plan.toRefresh, now);
+  if (gone.length > 0) {
+    // Pruned between our look and the refresh: ask the bucket again about everything.
+    emit({ type: 'replanned', gone: gone.length });
+    ctx.index?.forgetPresent(gone.map((p) => hashPartIn(ctx, p)));
+    const again = await replan(ctx, prepared);
+    plan = again.plan;
+    result.summary = again.summary;
+    emit({ type: 'plan', summary: result.summary });
+    rememberRemote(ctx, plan, now);
+    gone = await refresh(ctx, plan.toRefresh, now);
+    if (gone.length > 0) {
+      throw new LoftError(
+        'CACHE_CHANGING',
+        'environment',
+        `${gone.length} cached paths vanished from ${ctx.blobs.description} twice while this push read it (${gone[0]}...)`,
+        { hint: 'another machine is pruning this cache right now; run the push again' },
+      );
+    }
+  }
+  result.refreshed = plan.toRefresh.length;
+  if (result.refreshed > 0) emit({ type: 'refreshed', paths: result.refreshed });
+
+  if ((await ensureCacheInfo(ctx.blobs, ctx.store.storeDir)) === 'written') {
+    emit({ type: 'cache-info-written', description: ctx.blobs.description });
+  }
+  if (plan.toUpload.length > 0) {
+    // Keep the paths alive while we read them: a GC between plan and upload would fail them.
+    const lease = await ctx.store.holdTempRoots(plan.toUpload.map((i) => i.path));
+    try {
+      const satisfied = new Set([
+        ...plan.alreadyCached.map((c) => c.info.path),
+        ...plan.upstream.map((i) => i.path),
+        ...plan.excluded.map((i) => i.path),
+      ]);
+      const opts = { ...exec, ...observe, now: prepared.planning.now };
+      await new PushRun(ctx, opts, plan.toUpload, satisfied, result, emit).execute();
+    } finally {
+      await lease.release();
+    }
+  }
+  result.complete =
+    result.failed.length === 0 &&
+    result.notStarted.length === 0 &&
+    result.uploaded.length === plan.toUpload.length;
+  result.ms = performance.now() - t0;
+  return result;
+}
+
+/** What the bucket told us is worth remembering: the next push will not ask again. */
+function rememberRemote(ctx: PushContext, plan: PushPlan, now: () => Date): void {
+  const learned = plan.alreadyCached.filter((c) => c.source === 'remote');
+  if (learned.length === 0) return;
+  ctx.index?.recordPresent(
+    learned.map((c) => ({
+      hashPart: hashPartIn(ctx, c.info.path),
+      storePath: c.info.path,
+      narinfoTime: (c.lastModified ?? now()).getTime(),
+    })),
+  );
+}
+
+/** Renew narinfos (server-side copy onto themselves); returns the paths found gone. */
+async function refresh(
+  ctx: PushContext,
+  paths: readonly CachedPath[],
+  now: () => Date,
+): Promise<string[]> {
+  const gone: string[] = [];
+  const done: CachedPath[] = [];
+  await mapLimit(paths, REFRESH_CONCURRENCY, async (c) => {
+    const key = narInfoKey(hashPartIn(ctx, c.info.path));
+    try {
+      await ctx.blobs.copy(key, key, { contentType: CONTENT_TYPES.narInfo });
+      done.push(c);
+    } catch (e) {
+      if (!isLoftError(e, 'STORAGE_NO_SUCH_KEY')) throw e;
+      gone.push(c.info.path);
+    }
+  });
+  const at = now().getTime();
+  ctx.index?.recordPresent(
+    done.map((c) => ({
+      hashPart: hashPartIn(ctx, c.info.path),
+      storePath: c.info.path,
+      narinfoTime: at,
+    })),
+  );
+  return gone;
+}

@@ -1,0 +1,289 @@
+/**
+ * The upload of a planned push: NARs `uploadThreads` at a time, biggest first, each
+ * retried by the failure policy; narinfos published as they become valid (PublishOrder).
+ * A path that fails dooms only the paths that depend on it.
+ */
+import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { LoftError, describeError } from '../util/errors.js';
+import { Semaphore, sleep } from '../util/limit.js';
+import {
+  PUSH_PATH_ATTEMPTS,
+  PUSH_PATH_BACKOFF,
+  backoffMs,
+  pushActionFor,
+  type Backoff,
+} from '../util/failure-policy.js';
+import { formatNarInfo, type NarInfo } from '../nix/narinfo.js';
+import { storePathHashPart } from '../nix/store-path.js';
+import { Hash } from '../nix/hash.js';
+import { CompressionInputMismatchError } from '../compress/index.js';
+import { NarMismatchError } from '../store/errors.js';
+import type { PathInfo } from '../store/path-info.js';
+// keys.js, not index.js: a push to a local directory need not load the AWS SDK.
+import { CONTENT_TYPES, listingKey, narInfoKey, narKey } from '../storage/keys.js';
+import { PushProgress, type PushEvent } from './events.js';
+import { buildNarInfo, type StoredNar } from './narinfo-build.js';
+import { fallbackNarSource, firstNarSource } from './nar-source.js';
+import { PublishOrder } from './publish-order.js';
+import type {
+  ExecutionOptions,
+  ObservationOptions,
+  PlanningOptions,
+  PushContext,
+  PushResult,
+} from './push-context.js';
+
+/** The store's own error for bytes that differ from the registered narHash/narSize. */
+function narMismatch(info: PathInfo, e: CompressionInputMismatchError): NarMismatchError {
+  return new NarMismatchError(info.path, {
+    expectedHash: info.narHash,
+    expectedSize: info.narSize,
+    actualHash:
+      e.actual.sha256 === undefined
+        ? undefined
+        : new Hash('sha256', e.actual.sha256).toNix32String(),
+    actualSize: e.actual.size,
+    against: 'registered',
+  });
+}
+
+export class PushRun {
+  private readonly order: PublishOrder;
+  private readonly pending: PathInfo[];
+  private readonly narInfos = new Map<string, { narInfo: NarInfo; listing?: Buffer }>();
+  private readonly publishing = new Set<Promise<void>>();
+  private readonly publishSlots: Semaphore;
+  private readonly abort = new AbortController();
+  private readonly inFlight = new Map<string, AbortController>();
+  private readonly progress: PushProgress;
+  private fatal: unknown;
+  private readonly retryBackoff: Backoff;
+
+  constructor(
+    private readonly ctx: PushContext,
+    private readonly opts: ExecutionOptions & Pick<PlanningOptions, 'now'> & ObservationOptions,
+    toUpload: readonly PathInfo[],
+    satisfied: ReadonlySet<string>,
+    private readonly result: PushResult,
+    private readonly emit: (e: PushEvent) => void,
+  ) {
+    this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
+    // Biggest first: the longest uploads start early instead of trailing at the end.
+    this.pending = [...toUpload].sort((a, b) => b.narSize - a.narSize);
+    this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
+    this.retryBackoff = {
+      ...PUSH_PATH_BACKOFF,
+      baseMs: opts.retryBaseMs ?? PUSH_PATH_BACKOFF.baseMs,
+    };
+    this.progress = opts.progress ?? new PushProgress();
+    this.progress.pathsTotal += toUpload.length;
+    this.progress.narBytesTotal += toUpload.reduce((n, i) => n + i.narSize, 0);
+    // One listener per path in flight (uploadThreads of them) is expected, not a leak.
+    setMaxListeners(0, this.abort.signal);
+    if (opts.signal) {
+      const outer = opts.signal;
+      if (outer.aborted) this.abort.abort(outer.reason);
+      else outer.addEventListener('abort', () => this.abort.abort(outer.reason), { once: true });
+    }
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted || (this.opts.drain?.aborted ?? false);
+  }
+
+  async execute(): Promise<void> {
+    const threads = Math.max(1, this.opts.uploadThreads);
+    await Promise.all(Array.from({ length: threads }, () => this.worker()));
+    while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
+    for (const info of this.pending) {
+      if (!this.order.isFailed(info.path)) this.result.notStarted.push(info.path);
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.opts.signal?.aborted) throw this.opts.signal.reason;
+  }
+
+  private async worker(): Promise<void> {
+    while (!this.stopped) {
+      const info = this.pending.shift();
+      if (!info) return;
+      if (this.order.isFailed(info.path)) continue; // a dependency failed meanwhile
+      await this.uploadPath(info);
+    }
+  }
+
+  private async uploadPath(info: PathInfo): Promise<void> {
+    const attempts = this.opts.pathAttempts ?? PUSH_PATH_ATTEMPTS;
+    for (let attempt = 1; ; attempt++) {
+      const ac = new AbortController();
+      const onAbort = () => ac.abort(this.abort.signal.reason);
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+      this.inFlight.set(info.path, ac);
+      this.progress.inFlight++;
+      try {
+        this.emit({ type: 'path-started', path: info.path, narSize: info.narSize, attempt });
+        const t = performance.now();
+        const stored = await this.storeNar(info, ac.signal);
+        this.emit({
+          type: 'path-stored',
+          path: info.path,
+          narSize: info.narSize,
+          fileSize: stored.nar.fileSize,
+          ms: performance.now() - t,
+        });
+        this.narInfos.set(info.path, {
+          narInfo: buildNarInfo(info, stored.nar, this.ctx.store.storeDir, this.ctx.signingKey),
+          listing: stored.listing,
+        });
+        for (const p of this.order.narStored(info.path)) this.publish(p);
+        return;
+      } catch (e) {
+        if (ac.signal.aborted) {
+          // Aborted from outside (signal, fatal error elsewhere) or doomed by a dependency.
+          if (this.order.isFailed(info.path) || this.abort.signal.aborted) return;
+        }
+        const action = pushActionFor(e);
+        if (action === 'stop-push') {
+          this.setFatal(e);
+          return;
+        }
+        if (action === 'retry-path' && attempt < attempts && !this.stopped) {
+          const delayMs = backoffMs(attempt, this.retryBackoff, Math.random());
+          this.emit({ type: 'path-retrying', path: info.path, attempt, delayMs, error: e });
+          try {
+            await sleep(delayMs, this.abort.signal);
+          } catch {
+            return;
+          }
+          continue;
+        }
+        this.failPath(info.path, describeError(e), e);
+        return;
+      } finally {
+        this.abort.signal.removeEventListener('abort', onAbort);
+        this.inFlight.delete(info.path);
+        this.progress.inFlight--;
+      }
+    }
+  }
+
+  /** Stream one NAR into storage; resolves only if every byte matched the store's record. */
+  private async storeNar(
+    info: PathInfo,
+    signal: AbortSignal,
+  ): Promise<{ nar: StoredNar; listing?: Buffer }> {
+    const { compression, blobs } = this.ctx;
+    const key = narKey(info.narHash, compression.extension);
+    const sourceOptions = {
+      writeListing: this.opts.writeListing ?? false,
+      onNarBytes: (n: number) => {
+        this.progress.narBytesRead += n;
+      },
+    };
+    let source = firstNarSource(this.ctx, info, sourceOptions);
+    let stored = 0;
+    let res;
+    for (;;) {
+      try {
+        res = await blobs.upload(key, source.body, {
+          contentType: CONTENT_TYPES.nar,
+          sizeHint: info.narSize,
+          signal,
+          onProgress: (bytes) => {
+            this.progress.fileBytesWritten += bytes - stored;
+            stored = bytes;
+          },
+        });
+        break;
+      } catch (e) {
+        // A failed attempt's bytes are not progress.
+        this.progress.narBytesRead -= source.narBytes();
+        this.progress.fileBytesWritten -= stored;
+        stored = 0;
+        const next = fallbackNarSource(this.ctx, info, sourceOptions, source, e);
+        if (next !== undefined) {
+          source = next;
+          continue;
+        }
+        throw e instanceof CompressionInputMismatchError ? narMismatch(info, e) : e;
+      }
+    }
+    const digests = source.digests();
+    if (digests === undefined || res.size !== digests.outputSize) {
+      throw new LoftError(
+        'UPLOAD_SIZE_MISMATCH',
+        'internal',
+        `storage stored ${res.size} bytes of ${key} but the compressor produced ${digests?.outputSize}`,
+      );
+    }
+    this.progress.fileBytesWritten += res.size - stored;
+    return {
+      nar: {
+        url: key,
+        compression: compression.narinfoName,
+        fileHash: new Hash('sha256', digests.outputSha256).toNix32String(),
+        fileSize: digests.outputSize,
+      },
+      listing: source.listing(),
+    };
+  }
+
+  private publish(path: string): void {
+    const p = this.publishSlots
+      .run(() => this.writeNarInfo(path))
+      .then(
+        (ready) => {
+          for (const dep of ready) this.publish(dep);
+        },
+        (e: unknown) => {
+          if (pushActionFor(e) === 'stop-push') this.setFatal(e);
+          else this.failPath(path, `writing its narinfo failed: ${describeError(e)}`, e);
+        },
+      )
+      .finally(() => this.publishing.delete(p));
+    this.publishing.add(p);
+  }
+
+  /** Write one narinfo (after its listing); returns the dependents now ready. */
+  private async writeNarInfo(path: string): Promise<string[]> {
+    const entry = this.narInfos.get(path)!;
+    const hashPart = storePathHashPart(path, this.ctx.store.storeDir);
+    if (entry.listing) {
+      await this.ctx.blobs.put(listingKey(hashPart), entry.listing, {
+        contentType: CONTENT_TYPES.listing,
+      });
+    }
+    await this.ctx.blobs.put(narInfoKey(hashPart), formatNarInfo(entry.narInfo), {
+      contentType: CONTENT_TYPES.narInfo,
+    });
+    this.narInfos.delete(path);
+    // Counted as uploaded only now: a NAR whose narinfo is never published (a dependency
+    // failed meanwhile) is in the cache for no client.
+    const { narSize, fileSize = 0 } = entry.narInfo;
+    this.result.uploaded.push({ path, narSize, fileSize });
+    const at = (this.opts.now?.() ?? new Date()).getTime();
+    this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: at }]);
+    this.progress.pathsPublished++;
+    this.emit({ type: 'path-published', path });
+    return this.order.published(path);
+  }
+
+  private failPath(path: string, reason: string, error: unknown): void {
+    const doomed = this.order.failed(path, reason);
+    this.result.failed.push({ path, reason, error });
+    this.progress.pathsFailed++;
+    this.emit({ type: 'path-failed', path, reason, error });
+    for (const d of doomed) {
+      this.inFlight.get(d)?.abort(new Error(`dependency ${path} failed`));
+      const why = this.order.failureReason(d)!;
+      this.result.failed.push({ path: d, reason: why, error: undefined });
+      this.progress.pathsFailed++;
+      this.emit({ type: 'path-failed', path: d, reason: why, error: undefined });
+    }
+  }
+
+  private setFatal(e: unknown): void {
+    if (this.fatal === undefined) this.fatal = e;
+    this.abort.abort(e);
+  }
+}
