@@ -5,9 +5,12 @@
  *
  * Per connection and direction there is one FIFO of chunks and one drain timer, so bytes
  * never overtake each other (a timer per chunk would reorder chunks that fall due in the
- * same millisecond and corrupt bodies). A chunk leaves at max(arrival + RTT/2, the time the
- * link has finished sending the chunk before it); a half-close travels through the queue
- * like data, so it arrives after the last byte.
+ * same millisecond and corrupt bodies). The bandwidth is the link's, shared by every
+ * connection in that direction (one bottleneck queue): a chunk arrives RTT/2 after the
+ * link has finished sending it, behind every byte sent before it on any connection. A
+ * half-close travels through the queue like data, so it arrives after the last byte. The
+ * TCP handshake itself is not delayed (the proxy accepts at once), so a new connection
+ * costs no extra round trip here, as it would on a real link.
  *
  *   node dist/bench/netsim.js --target 127.0.0.1:7480 --rtt-ms 40 --mbit 200 [--port 0]
  */
@@ -35,17 +38,21 @@ interface Item {
   chunk: Buffer | null;
 }
 
-/** One direction of one connection: FIFO, one timer, a bandwidth clock. */
+/** One direction of the link: when it has finished sending what was queued (ms). */
+interface Link {
+  free: number;
+}
+
+/** One direction of one connection: FIFO, one timer; the bandwidth clock is the link's. */
 class Pipe {
   readonly #queue: Item[] = [];
   #timer: NodeJS.Timeout | undefined;
-  /** When the simulated link finishes sending what is queued (ms, performance clock). */
-  #linkFree = 0;
   bytes = 0;
 
   constructor(
     private readonly to: Socket,
     private readonly shape: LinkShape,
+    private readonly link: Link,
     private readonly onBytes: (n: number) => void,
   ) {}
 
@@ -54,9 +61,9 @@ class Pipe {
     let due = now + this.shape.rttMs / 2;
     if (chunk && this.shape.mbit > 0 && Number.isFinite(this.shape.mbit)) {
       // Serialisation time on the capped link, queued behind earlier chunks.
-      const start = Math.max(now, this.#linkFree);
-      this.#linkFree = start + (chunk.length * 8) / (this.shape.mbit * 1000);
-      due = Math.max(due, this.#linkFree + this.shape.rttMs / 2);
+      const start = Math.max(now, this.link.free);
+      this.link.free = start + (chunk.length * 8) / (this.shape.mbit * 1000);
+      due = Math.max(due, this.link.free + this.shape.rttMs / 2);
     }
     const last = this.#queue[this.#queue.length - 1];
     if (last && last.due > due) due = last.due; // never overtake
@@ -104,13 +111,15 @@ export async function startNetSim(
   let down = 0;
   let connections = 0;
   const sockets = new Set<Socket>();
+  const upLink: Link = { free: 0 };
+  const downLink: Link = { free: 0 };
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     connections++;
     const upstream = connect({ ...target, allowHalfOpen: true, noDelay: true });
     sockets.add(client);
     sockets.add(upstream);
-    const toServer = new Pipe(upstream, shape, (n) => (up += n));
-    const toClient = new Pipe(client, shape, (n) => (down += n));
+    const toServer = new Pipe(upstream, shape, upLink, (n) => (up += n));
+    const toClient = new Pipe(client, shape, downLink, (n) => (down += n));
     client.on('data', (c: Buffer) => toServer.push(c));
     upstream.on('data', (c: Buffer) => toClient.push(c));
     client.on('end', () => toServer.push(null));

@@ -46,6 +46,7 @@ import {
   type PushPlan,
 } from './plan.js';
 import { PublishOrder } from './publish-order.js';
+import { uploadOrder } from './upload-order.js';
 import { remoteNarInfos } from './remote-lookup.js';
 
 /** The local index as the pipeline uses it (LocalIndex fits): present paths of this cache. */
@@ -347,8 +348,8 @@ class PushRun {
     private readonly emit: (e: PushEvent) => void,
   ) {
     this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
-    // Biggest first: the longest uploads start early instead of trailing at the end.
-    this.pending = [...toUpload].sort((a, b) => b.narSize - a.narSize);
+    // What the most publication levels wait on first, big NARs early (upload-order.ts).
+    this.pending = uploadOrder(toUpload);
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
     this.progress = opts.progress ?? new PushProgress();
     this.progress.pathsTotal += toUpload.length;
