@@ -25,7 +25,9 @@ function fromEnv(env: NodeJS.ProcessEnv, profile: string | undefined): S3Credent
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
   if (!accessKeyId || !secretAccessKey) return undefined;
   const sessionToken = env.AWS_SESSION_TOKEN || undefined;
-  return sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey };
+  return sessionToken
+    ? { accessKeyId, secretAccessKey, sessionToken }
+    : { accessKeyId, secretAccessKey };
 }
 
 export function credentialSource(o: CredentialOptions): CredentialSource {
@@ -46,7 +48,11 @@ export function credentialSource(o: CredentialOptions): CredentialSource {
     provider.catch(() => (provider = undefined));
     const c = await (await provider)();
     return c.sessionToken
-      ? { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken }
+      ? {
+          accessKeyId: c.accessKeyId,
+          secretAccessKey: c.secretAccessKey,
+          sessionToken: c.sessionToken,
+        }
       : { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey };
   };
 }

@@ -142,9 +142,7 @@ export class S3Http {
     this.#creds = await this.#s.credentials();
     const body = req.body;
     const path =
-      req.key === undefined
-        ? this.#basePath || '/'
-        : `${this.#basePath}/${uriEncodePath(req.key)}`;
+      req.key === undefined ? this.#basePath || '/' : `${this.#basePath}/${uriEncodePath(req.key)}`;
     const query = req.query ?? [];
     const date = amzDate(Date.now() + this.#clockOffsetMs);
     const payloadHash =

@@ -82,6 +82,11 @@ export interface S3StoreOptions {
   connectTimeoutMs?: number;
   /** Time a connection may sit idle mid-request before it counts as dead (default 60 s). */
   idleTimeoutMs?: number;
+  /**
+   * Connections `check()` opens alongside its own request, so the first uploads find them
+   * warm (default 8; 1 opens none besides the check's).
+   */
+  warmConnections?: number;
   /** Parallel single deletes when the server rejects batch delete (default 8). */
   deleteConcurrency?: number;
   logger?: Logger;
@@ -145,6 +150,7 @@ class S3BlobStore implements BlobStore {
   readonly #partSize: number;
   readonly #partConcurrency: number;
   readonly #deleteConcurrency: number;
+  readonly #warmConnections: number;
   readonly #log: Logger;
   #batchDeleteUnsupported = false;
   #closing: Promise<void> | undefined;
@@ -184,6 +190,7 @@ class S3BlobStore implements BlobStore {
     if (bad) throw new StorageOptionsError(`S3 retry options: ${bad}`);
     this.#partConcurrency = checkInt('partConcurrency', opts.partConcurrency, 1, 64) ?? 4;
     this.#deleteConcurrency = checkInt('deleteConcurrency', opts.deleteConcurrency, 1, 256) ?? 8;
+    this.#warmConnections = checkInt('warmConnections', opts.warmConnections, 1, 256) ?? 8;
     this.#partSize =
       checkInt('partSize', opts.partSize, MIN_PART_SIZE, MAX_PART_SIZE) ?? DEFAULT_PART_SIZE;
     const budget =
@@ -214,11 +221,6 @@ class S3BlobStore implements BlobStore {
       connectTimeoutMs: checkInt('connectTimeoutMs', opts.connectTimeoutMs, 1, 600_000) ?? 10_000,
       idleTimeoutMs: checkInt('idleTimeoutMs', opts.idleTimeoutMs, 1, 3_600_000) ?? 60_000,
     });
-  }
-
-  /** Open `n` connections ahead of the first uploads (answers ignored). */
-  warm(n: number): void {
-    if (!this.#closing) this.#http.warm(n);
   }
 
   /**
@@ -294,10 +296,10 @@ class S3BlobStore implements BlobStore {
   }
 
   async check(): Promise<void> {
+    // The check is a round trip anyway: open the connections the uploads will use with it.
+    if (!this.#closing) this.#http.warm(this.#warmConnections - 1);
     try {
-      await this.#run('HeadBucket', undefined, () =>
-        this.#http.send({ method: 'HEAD' }),
-      );
+      await this.#run('HeadBucket', undefined, () => this.#http.send({ method: 'HEAD' }));
     } catch (e) {
       // HEAD answers have no body, so a missing bucket is a bare 404.
       if (e instanceof S3Error && e.failure.status === 404) {
@@ -545,9 +547,7 @@ class S3BlobStore implements BlobStore {
       const chunk = unique.slice(i, i + BATCH_DELETE_MAX);
       if (!this.#batchDeleteUnsupported) {
         try {
-          const xml = await this.#run('DeleteObjects', undefined, () =>
-            this.#deleteBatch(chunk),
-          );
+          const xml = await this.#run('DeleteObjects', undefined, () => this.#deleteBatch(chunk));
           const errs = xmlBlocks(xml, 'Error')
             .map((x) => ({ key: xmlText(x, 'Key'), code: xmlText(x, 'Code') }))
             .filter((x) => x.code !== 'NoSuchKey');

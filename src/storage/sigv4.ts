@@ -56,7 +56,10 @@ export function canonicalQuery(query: ReadonlyArray<readonly [string, string]>):
 }
 
 export function amzDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
