@@ -42,7 +42,9 @@ if (!dir) {
   process.exit(2);
 }
 const top = Number(values.top);
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+for (const file of readdirSync(dir)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .sort()) {
   const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
-import { repoRoot, startRgw, type Rgw } from '../test/support/fixtures.js';
+import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
 import { cpuSeconds, median, watchPeakRss } from './measure.js';
 import { startNetSim, throughSim, type NetSim } from './netsim.js';
 import { buildShape, defaultSpec, type ShapeName } from './shapes.js';
@@ -64,12 +64,11 @@ interface Timing {
  * Run a command under /usr/bin/time; resolve with its wall time (ms), peak RSS (from
  * /proc, polled) and CPU seconds (user + sys, every thread and waited-for child).
  */
-function timed(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<Timing> {
-  const out = join(tmpdir(), `loft-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timing> {
+  const out = join(
+    tmpdir(),
+    `loft-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`,
+  );
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...args], {
@@ -130,6 +129,9 @@ function serverCpu(rgw: Rgw): number {
 async function withBenchRgw(
   fn: (rgw: Rgw, work: string, env: NodeJS.ProcessEnv) => Promise<void>,
 ): Promise<void> {
+  // A daemon on the socket for the whole run (ours only if none answers), so no side
+  // falls back to spawning `nix-daemon --stdio` per connection.
+  const daemon = await startNixDaemon();
   console.log('starting Ceph RGW (bluestore) ...');
   const rgw = await startRgw({ OSD_STORE: 'bluestore' });
   const work = mkdtempSync(join(tmpdir(), 'loft-bench-push-'));
@@ -147,6 +149,7 @@ async function withBenchRgw(
     });
   } finally {
     await rgw.stop();
+    await daemon.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
@@ -160,7 +163,10 @@ interface Side {
 
 const side = (name: string): Side => ({ name, wall: [], cpu: [], server: [] });
 const s2 = (ms: number) => (ms / 1000).toFixed(2);
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 async function closureBench(): Promise<void> {
   const shape = values.shape as ShapeName;
@@ -196,7 +202,8 @@ async function closureBench(): Promise<void> {
     const lofts: { label: string; bin: string }[] = [
       { label: 'loft', bin: join(repoRoot, 'bin/loft.js') },
     ];
-    if (values.before) lofts.push({ label: 'loft-before', bin: join(values.before, 'bin/loft.js') });
+    if (values.before)
+      lofts.push({ label: 'loft-before', bin: join(values.before, 'bin/loft.js') });
     const sides = new Map<string, Side>();
     const get = (n: string) => sides.get(n) ?? sides.set(n, side(n)).get(n)!;
     const measure = async (name: string, fn: () => Promise<Timing>) => {
@@ -256,11 +263,20 @@ async function closureBench(): Promise<void> {
           const d3 = join(work, `loftdir-run${r}`);
           mkdirSync(d3);
           await measure('loft -> dir', () =>
-            timed('node', [join(repoRoot, 'dist/bench/push-to-dir.js'), d3, join(work, 'sk'), root]),
+            timed('node', [
+              join(repoRoot, 'dist/bench/push-to-dir.js'),
+              d3,
+              join(work, 'sk'),
+              root,
+            ]),
           );
           const d4 = join(work, `nixdir-run${r}`);
           await measure('nix copy -> dir', () =>
-            timed('nix', [...nixArgs, `file://${d4}?compression=zstd&secret-key=${join(work, 'sk')}`, root]),
+            timed('nix', [
+              ...nixArgs,
+              `file://${d4}?compression=zstd&secret-key=${join(work, 'sk')}`,
+              root,
+            ]),
           );
           rmSync(d3, { recursive: true, force: true });
           rmSync(d4, { recursive: true, force: true });
@@ -271,7 +287,9 @@ async function closureBench(): Promise<void> {
       await sim?.close();
     }
     const alt = get('alternative (nix copy + 8-way upload)');
-    console.log(`\nmedians of ${runs} runs (${closure.length} paths, ${(narBytes / MB).toFixed(0)} MB NAR; load now ${load()}):`);
+    console.log(
+      `\nmedians of ${runs} runs (${closure.length} paths, ${(narBytes / MB).toFixed(0)} MB NAR; load now ${load()}):`,
+    );
     for (const s of sides.values()) {
       const ratio = (median(s.wall) / median(alt.wall)).toFixed(2);
       const cpuRatio = (median(s.cpu) / median(alt.cpu)).toFixed(2);
@@ -282,7 +300,9 @@ async function closureBench(): Promise<void> {
     }
     if (sim) {
       const st = sim.stats();
-      console.log(`  link carried ${(st.up / MB).toFixed(0)} MB up, ${(st.down / MB).toFixed(1)} MB down, ${st.connections} connections`);
+      console.log(
+        `  link carried ${(st.up / MB).toFixed(0)} MB up, ${(st.down / MB).toFixed(1)} MB down, ${st.connections} connections`,
+      );
     }
   });
 }
@@ -302,7 +322,13 @@ async function rssBench(): Promise<void> {
       await createBucket(rgw, bucket);
       const r = await timed(
         'node',
-        [join(repoRoot, 'bin/loft.js'), '-c', loftToml(work, rgw.env.LOFT_TEST_S3_ENDPOINT!, bucket), '--upload-path', p!],
+        [
+          join(repoRoot, 'bin/loft.js'),
+          '-c',
+          loftToml(work, rgw.env.LOFT_TEST_S3_ENDPOINT!, bucket),
+          '--upload-path',
+          p!,
+        ],
         env,
       );
       const limit = gib <= 1 ? 250 : 300;

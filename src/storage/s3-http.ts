@@ -14,7 +14,8 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { SigV4Signer, amzDate, canonicalQuery, sha256Hex, uriEncodePath } from './sigv4.js';
+import { createHash } from 'node:crypto';
+import { SigV4Signer, amzDate, canonicalQuery, uriEncodePath } from './sigv4.js';
 import type { CredentialSource } from './s3-credentials.js';
 import { xmlText } from './s3-xml.js';
 
@@ -42,7 +43,8 @@ export interface S3HttpRequest {
   query?: ReadonlyArray<readonly [string, string]>;
   /** Signed headers, names in lower case. */
   headers?: Record<string, string>;
-  body?: Uint8Array;
+  /** One buffer, or chunks sent in order without joining them. */
+  body?: Uint8Array | readonly Uint8Array[];
   /** Send the body's hash as UNSIGNED-PAYLOAD whatever its size (multipart parts). */
   unsignedPayload?: boolean;
   signal?: AbortSignal;
@@ -98,6 +100,16 @@ export function errorFromResponse(res: S3HttpResponse): S3ServiceError {
   return new S3ServiceError(res.status, code, xmlText(xml, 'Message'), res);
 }
 
+function isChunks(b: Uint8Array | readonly Uint8Array[]): b is readonly Uint8Array[] {
+  return Array.isArray(b);
+}
+
+function sha256Chunks(chunks: readonly Uint8Array[]): string {
+  const h = createHash('sha256');
+  for (const c of chunks) h.update(c);
+  return h.digest('hex');
+}
+
 function timeoutError(what: string): Error {
   return Object.assign(new Error(what), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
@@ -141,14 +153,16 @@ export class S3Http {
   async send(req: S3HttpRequest): Promise<S3HttpResponse> {
     this.#creds = await this.#s.credentials();
     const body = req.body;
+    const chunks = body === undefined ? [] : isChunks(body) ? body : [body];
+    const length = chunks.reduce((n, c) => n + c.length, 0);
     const path =
       req.key === undefined ? this.#basePath || '/' : `${this.#basePath}/${uriEncodePath(req.key)}`;
     const query = req.query ?? [];
     const date = amzDate(Date.now() + this.#clockOffsetMs);
     const payloadHash =
-      req.unsignedPayload || (body !== undefined && body.length >= UNSIGNED_PAYLOAD_MIN_BYTES)
+      req.unsignedPayload || length >= UNSIGNED_PAYLOAD_MIN_BYTES
         ? 'UNSIGNED-PAYLOAD'
-        : sha256Hex(body ?? '');
+        : sha256Chunks(chunks);
     const signed: Record<string, string> = {
       ...req.headers,
       host: this.#hostHeader,
@@ -168,12 +182,12 @@ export class S3Http {
     });
     const headers: Record<string, string | number> = { ...signed, authorization };
     if (body !== undefined || req.method === 'PUT' || req.method === 'POST') {
-      headers['content-length'] = body?.length ?? 0;
+      headers['content-length'] = length;
     }
     // After signing: an auth proxy strips these before S3 checks the signature.
     for (const [name, value] of this.#s.extraHeaders) headers[name] = value;
     const qs = canonicalQuery(query);
-    const res = await this.#roundTrip(req, qs ? `${path}?${qs}` : path, headers);
+    const res = await this.#roundTrip(req, chunks, qs ? `${path}?${qs}` : path, headers);
     this.#noteServerDate(res.headers.date);
     if (res.status >= 200 && res.status < 300) return res;
     throw errorFromResponse(res);
@@ -181,6 +195,7 @@ export class S3Http {
 
   #roundTrip(
     req: S3HttpRequest,
+    chunks: readonly Uint8Array[],
     path: string,
     headers: Record<string, string | number>,
   ): Promise<S3HttpResponse> {
@@ -234,7 +249,11 @@ export class S3Http {
           });
         });
       });
-      r.end(req.body);
+      // Corked: the headers and every chunk leave in one writev, not one write each.
+      r.cork();
+      for (const c of chunks) r.write(c);
+      r.uncork();
+      r.end();
     });
   }
 

@@ -355,7 +355,12 @@ class S3BlobStore implements BlobStore {
     return this.#run('PutObject', key, () => this.#sendPut(key, body, contentType, signal), signal);
   }
 
-  #sendPut(key: string, body: Uint8Array, contentType: string | undefined, signal?: AbortSignal) {
+  #sendPut(
+    key: string,
+    body: Uint8Array | readonly Uint8Array[],
+    contentType: string | undefined,
+    signal?: AbortSignal,
+  ) {
     return this.#http.send({
       method: 'PUT',
       key,
@@ -378,11 +383,11 @@ class S3BlobStore implements BlobStore {
     const http = this.#http;
     const contentType = opts.contentType;
     const sink: PartSink = {
-      putWhole: async (body, signal) => {
+      putWhole: async (chunks, _size, signal) => {
         await this.#retry(
           'PutObject',
           key,
-          () => this.#sendPut(key, body, contentType, signal),
+          () => this.#sendPut(key, chunks, contentType, signal),
           signal,
         );
       },
