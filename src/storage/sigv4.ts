@@ -55,11 +55,20 @@ export function canonicalQuery(query: ReadonlyArray<readonly [string, string]>):
     .join('&');
 }
 
+let lastSecond = NaN;
+let lastStamp = '';
+
+/** `YYYYMMDDTHHMMSSZ`, formatted once per second (every request asks for it). */
 export function amzDate(ms: number): string {
-  return new Date(ms)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastStamp = new Date(second * 1000)
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
+    lastSecond = second;
+  }
+  return lastStamp;
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
