@@ -1,59 +1,80 @@
 /**
  * Loft's main job against what a user would do without it, measured in one run.
  *
- *   node dist/bench/push.js closure [--paths 200] [--mb 190] [--runs 3]
+ *   node dist/bench/push.js closure [--shape graph|chain|small] [--paths N] [--kb K]
+ *        [--rtt-ms 0 --mbit 0] [--runs 3] [--before /work/main] [--salt S] [--prof DIR] [--dir]
  *   node dist/bench/push.js rss [--gib 1,5]
  *
- * closure: a 200-path, ~190 MB closure (half random, half text), built offline with Nix.
- *   A. `loft --upload-path` into an empty RGW bucket, against `nix copy --to
- *      'file://DIR?compression=zstd'` followed by an 8-way parallel upload of DIR to RGW.
- *   B. Loft into a local directory (a file:// cache) against `nix copy` into one.
- *   Runs alternate, each into a fresh bucket/directory; medians are compared.
+ * closure: a closure of the given shape (bench/shapes.ts; built offline with Nix, with a
+ *   fresh salt unless --salt is given), then per run, each into a fresh RGW bucket:
+ *   - `loft --upload-path` (this tree's bin/loft.js), then the same push again (all cached);
+ *   - with --before ROOT, the same with ROOT/bin/loft.js (e.g. /work/main, built);
+ *   - the alternative: `nix copy --to 'file://DIR?compression=zstd&secret-key=K'` then an
+ *     8-way SDK upload of DIR (bench/upload-dir.ts), each its own process.
+ *   With --rtt-ms/--mbit every S3 request goes through bench/netsim.ts (RTT added, each
+ *   direction capped), which runs inside this process. Client CPU is user+sys of each
+ *   process tree (/usr/bin/time); server CPU is RGW's (radosgw, OSD, mon) from /proc.
+ *   --prof DIR adds `--cpu-prof` to the first Loft run (one profile per thread; summarise
+ *   with `node dist/bench/profile-summary.js DIR`). --dir also compares pushing into a
+ *   local directory: Loft's pipeline against `nix copy`.
  * rss: peak RSS of `loft --upload-path` pushing one path holding a single incompressible
  *   file of 1 GiB and of 5 GiB (RGW on bluestore, so the data need not fit in RAM).
  *
- * Every side runs as its own process, start-up included. The machine may be shared: say
- * how quiet it was next to any number you quote.
+ * Every side runs as its own process, start-up included. The machine may be shared: the
+ * load average is printed with every run; ratios within one run are what count.
  */
 import { spawn } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { nixBuild, nixRequisites, runNix } from '../test/support/nix.js';
-import { repoRoot, startRgw, type Rgw } from '../test/support/fixtures.js';
-import { median, watchPeakRss } from './measure.js';
+import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
+import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
+import { cpuSeconds, median, watchPeakRss } from './measure.js';
+import { startNetSim, throughSim, type NetSim } from './netsim.js';
+import { buildShape, defaultSpec, type ShapeName } from './shapes.js';
 
 const MB = 1e6;
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
-    paths: { type: 'string', default: '200' },
-    mb: { type: 'string', default: '190' },
+    shape: { type: 'string', default: 'graph' },
+    paths: { type: 'string' },
+    kb: { type: 'string' },
     runs: { type: 'string', default: '3' },
+    'rtt-ms': { type: 'string', default: '0' },
+    mbit: { type: 'string', default: '0' },
+    before: { type: 'string' },
+    salt: { type: 'string' },
+    prof: { type: 'string' },
+    dir: { type: 'boolean', default: false },
     gib: { type: 'string', default: '1,5' },
   },
 });
 
-/** Run a command; resolve with its wall time (ms) and its peak RSS (from /proc, polled). */
-function timed(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ ms: number; peakRssMb: number }> {
+interface Timing {
+  ms: number;
+  peakRssMb: number;
+  /** user + sys of the process and its children, seconds. */
+  cpu: number;
+}
+
+/**
+ * Run a command under /usr/bin/time; resolve with its wall time (ms), peak RSS (from
+ * /proc, polled) and CPU seconds (user + sys, every thread and waited-for child).
+ */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timing> {
+  const out = join(
+    tmpdir(),
+    `loft-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`,
+  );
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const peak = watchPeakRss(child.pid!);
@@ -61,83 +82,56 @@ function timed(
     child.on('close', (code) => {
       const peakRssMb = peak.stop();
       const ms = performance.now() - t0;
-      if (code === 0) resolve({ ms, peakRssMb });
+      let cpu = NaN;
+      try {
+        const line = readFileSync(out, 'utf8').trim().split('\n').pop()!;
+        const [u, s] = line.split(' ').map(Number);
+        cpu = u! + s!;
+        rmSync(out, { force: true });
+      } catch {
+        // no CPU figure; reported as NaN
+      }
+      if (code === 0) resolve({ ms, peakRssMb, cpu });
       else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
     });
   });
-}
-
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
-}
-
-/** What a user would script: every file of a directory PUT to the bucket, 8 at a time. */
-async function uploadDir(client: S3Client, bucket: string, dir: string): Promise<void> {
-  const files = walk(dir);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < files.length) {
-        const f = files[next++]!;
-        await client.send(
-          new PutObjectCommand({ Bucket: bucket, Key: relative(dir, f), Body: readFileSync(f) }),
-        );
-      }
-    }),
-  );
 }
 
 async function createBucket(rgw: Rgw, name: string): Promise<void> {
   await runNix(join(repoRoot, 'scripts/rgw.sh'), ['bucket', rgw.dir, name]);
 }
 
-function loftToml(dir: string, rgw: Rgw, bucket: string): string {
+function loftToml(dir: string, endpoint: string, bucket: string): string {
   const file = join(dir, `${bucket}.toml`);
   writeFileSync(
     file,
-    `[s3]\nbucket = "${bucket}"\nregion = "us-east-1"\nendpoint = "${rgw.env.LOFT_TEST_S3_ENDPOINT}"\n` +
+    `[s3]\nbucket = "${bucket}"\nregion = "us-east-1"\nendpoint = "${endpoint}"\n` +
       `[loft]\nlocal_cache_path = "${join(dir, `${bucket}.db`)}"\nsigning_key_path = "${join(dir, 'sk')}"\n` +
       `compression = "zstd"\nskip_signed_by_keys = []\n`,
   );
   return file;
 }
 
-async function buildClosure(paths: number, totalMb: number): Promise<string> {
-  // Layers of 20; each path references two of the previous layer. Half the paths hold
-  // random bytes, half text, so compression has work of both kinds.
-  const per = Math.round((totalMb * MB) / paths);
-  const [root] = await nixBuild(
-    `
-    let
-      node = i: deps: mk "bench-\${toString i}" ''
-        mkdir $out
-        echo \${builtins.concatStringsSep " " (map toString deps)} > $out/refs
-        if [ \${toString (i - (i / 2) * 2)} = 0 ]; then
-          head -c ${per} /dev/urandom > $out/data
-        else
-          i=0; while [ $i -lt ${Math.round(per / 40)} ]; do echo "line $i of some text that repeats a lot"; i=$((i+1)); done | head -c ${per} > $out/data
-        fi
-      '';
-      # A lazy list refers to itself, so each derivation is evaluated once.
-      prev = i: builtins.elemAt all i;
-      build = i: if i < 20 then node i [] else node i [ (prev (i - 20)) (prev (i - 20 + (if i - (i / 20) * 20 == 19 then -19 else 1))) ];
-      all = builtins.genList build ${paths};
-    in mk "bench-root" "echo \${builtins.concatStringsSep " " (map toString all)} > $out"`,
-    'bench-closure-v1',
-  );
-  return root!;
+/** CPU seconds of RGW's daemons so far (radosgw, OSD, mon). */
+function serverCpu(rgw: Rgw): number {
+  let total = 0;
+  for (const n of ['rgw', 'osd', 'mon']) {
+    try {
+      total += cpuSeconds(Number(readFileSync(join(rgw.dir, `${n}.pid`), 'utf8').trim()));
+    } catch {
+      // not running
+    }
+  }
+  return total;
 }
 
 /** A bluestore RGW, a work directory with a signing key (sk, pk), and Loft's environment. */
 async function withBenchRgw(
   fn: (rgw: Rgw, work: string, env: NodeJS.ProcessEnv) => Promise<void>,
 ): Promise<void> {
+  // A daemon on the socket for the whole run (ours only if none answers), so no side
+  // falls back to spawning `nix-daemon --stdio` per connection.
+  const daemon = await startNixDaemon();
   console.log('starting Ceph RGW (bluestore) ...');
   const rgw = await startRgw({ OSD_STORE: 'bluestore' });
   const work = mkdtempSync(join(tmpdir(), 'loft-bench-push-'));
@@ -155,109 +149,161 @@ async function withBenchRgw(
     });
   } finally {
     await rgw.stop();
+    await daemon.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
 
+interface Side {
+  name: string;
+  wall: number[];
+  cpu: number[];
+  server: number[];
+}
+
+const side = (name: string): Side => ({ name, wall: [], cpu: [], server: [] });
+const s2 = (ms: number) => (ms / 1000).toFixed(2);
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
 async function closureBench(): Promise<void> {
-  const paths = Number(values.paths);
+  const shape = values.shape as ShapeName;
+  if (!['graph', 'chain', 'small'].includes(shape)) throw new Error(`unknown shape ${shape}`);
+  const spec = defaultSpec(shape);
+  if (values.paths) spec.paths = Number(values.paths);
+  if (values.kb) spec.bytesPerPath = Number(values.kb) * 1000;
   const runs = Number(values.runs);
+  const link = { rttMs: Number(values['rtt-ms']), mbit: Number(values.mbit) };
+  const salt = values.salt ?? freshSalt();
   console.log(
-    `building a ${paths}-path closure of ~${values.mb} MB (cached after the first run) ...`,
+    `building the ${shape} closure: ${spec.paths} paths of ~${(spec.bytesPerPath / 1000).toFixed(0)} KB (salt ${salt}) ...`,
   );
-  const root = await buildClosure(paths, Number(values.mb));
+  const root = await buildShape(spec, salt);
   const closure = await nixRequisites([root]);
   const infos = JSON.parse(await runNix('nix', ['path-info', '--json', ...closure])) as {
     narSize: number;
   }[];
   const narBytes = infos.reduce((n, i) => n + i.narSize, 0);
   console.log(`closure: ${closure.length} paths, ${(narBytes / MB).toFixed(0)} MB of NAR`);
+  console.log(
+    `link: ${link.rttMs > 0 || link.mbit > 0 ? `${link.rttMs} ms RTT, ${link.mbit || 'unlimited'} Mbit/s per direction (bench/netsim.ts)` : 'loopback'}`,
+  );
 
   await withBenchRgw(async (rgw, work, env) => {
-    const client = new S3Client({
-      endpoint: rgw.env.LOFT_TEST_S3_ENDPOINT,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: rgw.env.LOFT_TEST_S3_ACCESS_KEY!,
-        secretAccessKey: rgw.env.LOFT_TEST_S3_SECRET_KEY!,
-      },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
-    const loftS3: number[] = [];
-    const nixS3: number[] = [];
-    const loftDir: number[] = [];
-    const nixDir: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      // A: Loft straight to RGW ...
-      const b1 = `loft-run${r}`;
-      await createBucket(rgw, b1);
-      const t1 = await timed(
-        'node',
-        [join(repoRoot, 'bin/loft.js'), '-c', loftToml(work, rgw, b1), '--upload-path', root],
-        env,
-      );
-      loftS3.push(t1.ms);
-      // ... against nix copy to a directory, then an 8-way upload of that directory.
-      const dir = join(work, `nix-run${r}`);
-      const b2 = `nix-run${r}`;
-      await createBucket(rgw, b2);
-      const t2a = await timed('nix', [
-        '--extra-experimental-features',
-        'nix-command',
-        'copy',
-        '--to',
-        `file://${dir}?compression=zstd&secret-key=${join(work, 'sk')}`,
-        root,
-      ]);
-      const t2b = performance.now();
-      await uploadDir(client, b2, dir);
-      nixS3.push(t2a.ms + (performance.now() - t2b));
-      // B: both into a local directory.
-      const d3 = join(work, `loftdir-run${r}`);
-      mkdirSync(d3);
-      loftDir.push(
-        (
-          await timed('node', [
-            join(repoRoot, 'dist/bench/push-to-dir.js'),
-            d3,
-            join(work, 'sk'),
-            root,
-          ])
-        ).ms,
-      );
-      const d4 = join(work, `nixdir-run${r}`);
-      nixDir.push(
-        (
-          await timed('nix', [
-            '--extra-experimental-features',
-            'nix-command',
-            'copy',
-            '--to',
-            `file://${d4}?compression=zstd&secret-key=${join(work, 'sk')}`,
-            root,
-          ])
-        ).ms,
-      );
-      console.log(
-        `run ${r + 1}: loft->rgw ${(t1.ms / 1000).toFixed(2)} s, nix copy+upload ${(nixS3[r]! / 1000).toFixed(2)} s; ` +
-          `loft->dir ${(loftDir[r]! / 1000).toFixed(2)} s, nix copy->dir ${(nixDir[r]! / 1000).toFixed(2)} s`,
-      );
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(d3, { recursive: true, force: true });
-      rmSync(d4, { recursive: true, force: true });
+    let sim: NetSim | undefined;
+    let endpoint = rgw.env.LOFT_TEST_S3_ENDPOINT!;
+    if (link.rttMs > 0 || link.mbit > 0) {
+      const u = new URL(endpoint);
+      sim = await startNetSim({ host: u.hostname, port: Number(u.port) }, link);
+      endpoint = throughSim(endpoint, sim);
     }
-    const a = median(loftS3) / median(nixS3);
-    const b = median(loftDir) / median(nixDir);
+    const lofts: { label: string; bin: string }[] = [
+      { label: 'loft', bin: join(repoRoot, 'bin/loft.js') },
+    ];
+    if (values.before)
+      lofts.push({ label: 'loft-before', bin: join(values.before, 'bin/loft.js') });
+    const sides = new Map<string, Side>();
+    const get = (n: string) => sides.get(n) ?? sides.set(n, side(n)).get(n)!;
+    const measure = async (name: string, fn: () => Promise<Timing>) => {
+      const srv0 = serverCpu(rgw);
+      const t = await fn();
+      const s = get(name);
+      s.wall.push(t.ms);
+      s.cpu.push(t.cpu);
+      s.server.push(serverCpu(rgw) - srv0);
+      return t;
+    };
+    try {
+      for (let r = 0; r < runs; r++) {
+        const line: string[] = [];
+        for (const { label, bin } of lofts) {
+          const bucket = `${label}-run${r}-${Date.now()}`;
+          await createBucket(rgw, bucket);
+          const toml = loftToml(work, endpoint, bucket);
+          const prof =
+            values.prof && r === 0 && label === 'loft'
+              ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`]
+              : [];
+          const t = await measure(label, () =>
+            timed('node', [...prof, bin, '-c', toml, '--upload-path', root], env),
+          );
+          const c = await measure(`${label} re-push (cached)`, () =>
+            timed('node', [bin, '-c', toml, '--upload-path', root], env),
+          );
+          line.push(
+            `${label} ${s2(t.ms)} s (cpu ${t.cpu.toFixed(2)}), cached ${s2(c.ms)} s (cpu ${c.cpu.toFixed(2)})`,
+          );
+        }
+        const dir = join(work, `nix-run${r}`);
+        const bucket = `nix-run${r}-${Date.now()}`;
+        await createBucket(rgw, bucket);
+        const nixArgs = ['--extra-experimental-features', 'nix-command', 'copy', '--to'];
+        const srv0 = serverCpu(rgw);
+        const a = await timed('nix', [
+          ...nixArgs,
+          `file://${dir}?compression=zstd&secret-key=${join(work, 'sk')}`,
+          root,
+        ]);
+        const b = await timed(
+          'node',
+          [join(repoRoot, 'dist/bench/upload-dir.js'), dir, bucket, endpoint],
+          env,
+        );
+        const alt = get('alternative (nix copy + 8-way upload)');
+        alt.wall.push(a.ms + b.ms);
+        alt.cpu.push(a.cpu + b.cpu);
+        alt.server.push(serverCpu(rgw) - srv0);
+        line.push(
+          `alternative ${s2(a.ms + b.ms)} s (nix copy ${s2(a.ms)} s cpu ${a.cpu.toFixed(2)}; upload ${s2(b.ms)} s cpu ${b.cpu.toFixed(2)})`,
+        );
+        rmSync(dir, { recursive: true, force: true });
+        if (values.dir) {
+          const d3 = join(work, `loftdir-run${r}`);
+          mkdirSync(d3);
+          await measure('loft -> dir', () =>
+            timed('node', [
+              join(repoRoot, 'dist/bench/push-to-dir.js'),
+              d3,
+              join(work, 'sk'),
+              root,
+            ]),
+          );
+          const d4 = join(work, `nixdir-run${r}`);
+          await measure('nix copy -> dir', () =>
+            timed('nix', [
+              ...nixArgs,
+              `file://${d4}?compression=zstd&secret-key=${join(work, 'sk')}`,
+              root,
+            ]),
+          );
+          rmSync(d3, { recursive: true, force: true });
+          rmSync(d4, { recursive: true, force: true });
+        }
+        console.log(`run ${r + 1} (load ${load()}): ${line.join('; ')}`);
+      }
+    } finally {
+      await sim?.close();
+    }
+    const alt = get('alternative (nix copy + 8-way upload)');
     console.log(
-      `\nA. to RGW: loft ${(median(loftS3) / 1000).toFixed(2)} s vs nix copy + 8-way upload ${(median(nixS3) / 1000).toFixed(2)} s: ratio ${a.toFixed(2)} (target <= 0.7)`,
+      `\nmedians of ${runs} runs (${closure.length} paths, ${(narBytes / MB).toFixed(0)} MB NAR; load now ${load()}):`,
     );
-    console.log(
-      `   loft throughput ${(narBytes / MB / (median(loftS3) / 1000)).toFixed(0)} MB/s of NAR`,
-    );
-    console.log(
-      `B. to a directory: loft ${(median(loftDir) / 1000).toFixed(2)} s vs nix copy ${(median(nixDir) / 1000).toFixed(2)} s: ratio ${b.toFixed(2)} (target <= 1.0)`,
-    );
+    for (const s of sides.values()) {
+      const ratio = (median(s.wall) / median(alt.wall)).toFixed(2);
+      const cpuRatio = (median(s.cpu) / median(alt.cpu)).toFixed(2);
+      console.log(
+        `  ${s.name.padEnd(40)} wall ${s2(median(s.wall))} s (x${ratio} of alternative)  ` +
+          `client cpu ${median(s.cpu).toFixed(2)} s (x${cpuRatio})  server cpu ${median(s.server).toFixed(2)} s`,
+      );
+    }
+    if (sim) {
+      const st = sim.stats();
+      console.log(
+        `  link carried ${(st.up / MB).toFixed(0)} MB up, ${(st.down / MB).toFixed(1)} MB down, ${st.connections} connections`,
+      );
+    }
   });
 }
 
@@ -276,7 +322,13 @@ async function rssBench(): Promise<void> {
       await createBucket(rgw, bucket);
       const r = await timed(
         'node',
-        [join(repoRoot, 'bin/loft.js'), '-c', loftToml(work, rgw, bucket), '--upload-path', p!],
+        [
+          join(repoRoot, 'bin/loft.js'),
+          '-c',
+          loftToml(work, rgw.env.LOFT_TEST_S3_ENDPOINT!, bucket),
+          '--upload-path',
+          p!,
+        ],
         env,
       );
       const limit = gib <= 1 ? 250 : 300;

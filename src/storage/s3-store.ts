@@ -6,28 +6,13 @@
  * stay within max(memoryBudgetBytes, largest part), whatever the number of uploads; each
  * upload has at most `partConcurrency` parts in flight (default 4). Parts are 8 MiB up to
  * 7.8 GiB (see part-size.ts), so by default up to 16 parts are in flight across the store.
- * Not counted: one source chunk read ahead per upload, and the SDK's and sockets' own
- * buffers (small: bodies are sent from the part buffers without copies).
+ * Not counted: one source chunk read ahead per upload, and the sockets' own buffers
+ * (small: bodies are sent from the part buffers without copies).
  *
  * Every request goes through `withRetry` with our policy; every failure leaves as one of
  * the errors in errors.ts, naming the bucket, endpoint and region and never a secret.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  UploadPartCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import { nullLogger, type Logger } from '../util/log.js';
 import { DEFAULT_RETRY_POLICY, validateRetryPolicy, type RetryPolicy } from './backoff.js';
 import {
@@ -57,7 +42,10 @@ import type {
   UploadResult,
 } from './port.js';
 import { RetryExhausted, withRetry } from './retry.js';
-import { checkExtraHeaders, createS3Client, type S3Credentials } from './s3-client.js';
+import { checkExtraHeaders, type S3Credentials } from './s3-client.js';
+import { credentialSource } from './s3-credentials.js';
+import { S3Http, errorFromResponse, type S3HttpResponse } from './s3-http.js';
+import { escapeXml, xmlBlocks, xmlRoot, xmlText } from './s3-xml.js';
 import { classifyS3Error, codeOf, statusOf, translateS3Error } from './s3-errors.js';
 import { streamedUpload, type CompletedPart, type PartSink } from './streamed-upload.js';
 
@@ -95,6 +83,11 @@ export interface S3StoreOptions {
   connectTimeoutMs?: number;
   /** Time a connection may sit idle mid-request before it counts as dead (default 60 s). */
   idleTimeoutMs?: number;
+  /**
+   * Connections `check()` opens alongside its own request, so the first uploads find them
+   * warm (default 8; 1 opens none besides the check's).
+   */
+  warmConnections?: number;
   /** Parallel single deletes when the server rejects batch delete (default 8). */
   deleteConcurrency?: number;
   logger?: Logger;
@@ -133,10 +126,23 @@ function copySource(bucket: string, key: string): string {
 
 const isNotFound = (e: unknown) => statusOf(e) === 404;
 
+function dateOf(s: string | undefined): Date {
+  const d = s === undefined ? NaN : Date.parse(s);
+  return new Date(Number.isNaN(d) ? 0 : d);
+}
+
+/** CompleteMultipartUpload and CopyObject can fail after a 200: the body is an `<Error>`. */
+function throwIfErrorBody(res: S3HttpResponse): S3HttpResponse {
+  if (res.body.length > 0 && xmlRoot(res.body.toString('utf8')) === 'Error') {
+    throw errorFromResponse(res);
+  }
+  return res;
+}
+
 class S3BlobStore implements BlobStore {
   readonly id: string;
   readonly description: string;
-  readonly #client: S3Client;
+  readonly #http: S3Http;
   readonly #target: S3Target;
   readonly #bucket: string;
   readonly #policy: RetryPolicy;
@@ -145,6 +151,7 @@ class S3BlobStore implements BlobStore {
   readonly #partSize: number;
   readonly #partConcurrency: number;
   readonly #deleteConcurrency: number;
+  readonly #warmConnections: number;
   readonly #log: Logger;
   #batchDeleteUnsupported = false;
   #closing: Promise<void> | undefined;
@@ -181,6 +188,7 @@ class S3BlobStore implements BlobStore {
     if (bad) throw new StorageOptionsError(`S3 retry options: ${bad}`);
     this.#partConcurrency = checkInt('partConcurrency', opts.partConcurrency, 1, 64) ?? 4;
     this.#deleteConcurrency = checkInt('deleteConcurrency', opts.deleteConcurrency, 1, 256) ?? 8;
+    this.#warmConnections = checkInt('warmConnections', opts.warmConnections, 1, 256) ?? 8;
     this.#partSize =
       checkInt('partSize', opts.partSize, MIN_PART_SIZE, MAX_PART_SIZE) ?? DEFAULT_PART_SIZE;
     const budget =
@@ -196,17 +204,20 @@ class S3BlobStore implements BlobStore {
     this.#bucket = opts.bucket;
     this.#target = { bucket: opts.bucket, endpoint, region };
     ({ id: this.id, description: this.description } = s3CacheIdentity(this.#target));
-    this.#client = createS3Client({
+    this.#http = new S3Http({
       endpoint,
       region,
+      bucket: opts.bucket,
       forcePathStyle: opts.forcePathStyle ?? endpoint !== undefined,
-      credentials: opts.credentials,
-      profile: opts.profile,
+      credentials: credentialSource({
+        credentials: opts.credentials,
+        profile: opts.profile,
+        region,
+      }),
       extraHeaders: checkExtraHeaders(opts.extraHeaders),
       maxSockets: checkInt('maxSockets', opts.maxSockets, 1, 4096) ?? 64,
       connectTimeoutMs: checkInt('connectTimeoutMs', opts.connectTimeoutMs, 1, 600_000) ?? 10_000,
       idleTimeoutMs: checkInt('idleTimeoutMs', opts.idleTimeoutMs, 1, 3_600_000) ?? 60_000,
-      logger: this.#log,
     });
   }
 
@@ -283,10 +294,10 @@ class S3BlobStore implements BlobStore {
   }
 
   async check(): Promise<void> {
+    // The check is a round trip anyway: open the connections the uploads will use with it.
+    if (!this.#closing) this.#http.warm(this.#warmConnections - 1);
     try {
-      await this.#run('HeadBucket', undefined, () =>
-        this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket })),
-      );
+      await this.#run('HeadBucket', undefined, () => this.#http.send({ method: 'HEAD' }));
     } catch (e) {
       // HEAD answers have no body, so a missing bucket is a bare 404.
       if (e instanceof S3Error && e.failure.status === 404) {
@@ -300,14 +311,12 @@ class S3BlobStore implements BlobStore {
     assertValidKey(key);
     return this.#run('HeadObject', key, async () => {
       try {
-        const r = await this.#client.send(
-          new HeadObjectCommand({ Bucket: this.#bucket, Key: key }),
-        );
+        const r = await this.#http.send({ method: 'HEAD', key });
         return {
           key,
-          size: r.ContentLength ?? 0,
-          lastModified: r.LastModified ?? new Date(0),
-          contentType: r.ContentType,
+          size: Number(r.headers['content-length'] ?? 0),
+          lastModified: dateOf(r.headers['last-modified']),
+          contentType: r.headers['content-type'],
         };
       } catch (e) {
         if (isNotFound(e)) return undefined;
@@ -323,13 +332,8 @@ class S3BlobStore implements BlobStore {
       key,
       async () => {
         try {
-          const r = await this.#client.send(
-            new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
-            { abortSignal: opts.signal },
-          );
-          // Read the body inside the retried function: a connection cut mid-body retries.
-          const bytes = r.Body ? await r.Body.transformToByteArray() : new Uint8Array();
-          return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+          // The body is read inside the retried function: a connection cut mid-body retries.
+          return (await this.#http.send({ method: 'GET', key, signal: opts.signal })).body;
         } catch (e) {
           if (codeOf(e) === 'NoSuchKey') return undefined;
           throw e;
@@ -349,17 +353,19 @@ class S3BlobStore implements BlobStore {
     return this.#run('PutObject', key, () => this.#sendPut(key, body, contentType, signal), signal);
   }
 
-  #sendPut(key: string, body: Uint8Array, contentType: string | undefined, signal?: AbortSignal) {
-    return this.#client.send(
-      new PutObjectCommand({
-        Bucket: this.#bucket,
-        Key: key,
-        Body: body,
-        ContentLength: body.length,
-        ContentType: contentType,
-      }),
-      { abortSignal: signal },
-    );
+  #sendPut(
+    key: string,
+    body: Uint8Array | readonly Uint8Array[],
+    contentType: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    return this.#http.send({
+      method: 'PUT',
+      key,
+      body,
+      headers: contentType === undefined ? undefined : { 'content-type': contentType },
+      signal,
+    });
   }
 
   async upload(key: string, source: ByteSource, opts: UploadOptions = {}): Promise<UploadResult> {
@@ -372,14 +378,14 @@ class S3BlobStore implements BlobStore {
   // lets the upload finish rather than failing it halfway.
   async #upload(key: string, source: ByteSource, opts: UploadOptions): Promise<UploadResult> {
     const bucket = this.#bucket;
-    const client = this.#client;
+    const http = this.#http;
     const contentType = opts.contentType;
     const sink: PartSink = {
-      putWhole: async (body, signal) => {
+      putWhole: async (chunks, _size, signal) => {
         await this.#retry(
           'PutObject',
           key,
-          () => this.#sendPut(key, body, contentType, signal),
+          () => this.#sendPut(key, chunks, contentType, signal),
           signal,
         );
       },
@@ -387,15 +393,16 @@ class S3BlobStore implements BlobStore {
         const r = await this.#retry(
           'CreateMultipartUpload',
           key,
-          () =>
-            client.send(
-              new CreateMultipartUploadCommand({
-                Bucket: bucket,
-                Key: key,
-                ContentType: contentType,
-              }),
-              { abortSignal: signal },
-            ),
+          async () => {
+            const res = await http.send({
+              method: 'POST',
+              key,
+              query: [['uploads', '']],
+              headers: contentType === undefined ? undefined : { 'content-type': contentType },
+              signal,
+            });
+            return { UploadId: xmlText(res.body.toString('utf8'), 'UploadId') };
+          },
           signal,
         );
         if (!r.UploadId) throw this.#protocolError('CreateMultipartUpload', key, 'no UploadId');
@@ -405,18 +412,20 @@ class S3BlobStore implements BlobStore {
         const r = await this.#retry(
           'UploadPart',
           key,
-          () =>
-            client.send(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: partNumber,
-                Body: body,
-                ContentLength: body.length,
-              }),
-              { abortSignal: signal },
-            ),
+          async () => {
+            const res = await http.send({
+              method: 'PUT',
+              key,
+              query: [
+                ['partNumber', String(partNumber)],
+                ['uploadId', uploadId],
+              ],
+              body,
+              unsignedPayload: true,
+              signal,
+            });
+            return { ETag: res.headers.etag };
+          },
           signal,
         );
         if (!r.ETag) throw this.#protocolError('UploadPart', key, `no ETag for part ${partNumber}`);
@@ -456,26 +465,30 @@ class S3BlobStore implements BlobStore {
       key,
       async (attempt) => {
         try {
-          await this.#client.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: this.#bucket,
-              Key: key,
-              UploadId: uploadId,
-              MultipartUpload: {
-                Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })),
-              },
-            }),
-            { abortSignal: signal },
-          );
+          const xml =
+            '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+            parts
+              .map(
+                (p) =>
+                  `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`,
+              )
+              .join('') +
+            '</CompleteMultipartUpload>';
+          const res = await this.#http.send({
+            method: 'POST',
+            key,
+            query: [['uploadId', uploadId]],
+            headers: { 'content-type': 'application/xml' },
+            body: Buffer.from(xml),
+            signal,
+          });
+          throwIfErrorBody(res);
         } catch (e) {
           // An earlier attempt may have completed the upload and lost only the answer: then
           // the upload is gone and the object is there, whole.
           if (attempt > 1 && codeOf(e) === 'NoSuchUpload') {
-            const r = await this.#client.send(
-              new HeadObjectCommand({ Bucket: this.#bucket, Key: key }),
-              { abortSignal: signal },
-            );
-            if (r.ContentLength === totalSize) return;
+            const r = await this.#http.send({ method: 'HEAD', key, signal });
+            if (Number(r.headers['content-length']) === totalSize) return;
           }
           throw e;
         }
@@ -500,22 +513,25 @@ class S3BlobStore implements BlobStore {
     assertValidPrefix(prefix);
     let token: string | undefined;
     do {
-      const page = await this.#run('ListObjectsV2', prefix || undefined, () =>
-        this.#client.send(
-          new ListObjectsV2Command({
-            Bucket: this.#bucket,
-            Prefix: prefix || undefined,
-            Delimiter: opts.recursive === false ? '/' : undefined,
-            ContinuationToken: token,
-          }),
-        ),
+      const query: [string, string][] = [['list-type', '2']];
+      if (prefix) query.push(['prefix', prefix]);
+      if (opts.recursive === false) query.push(['delimiter', '/']);
+      if (token !== undefined) query.push(['continuation-token', token]);
+      const xml = await this.#run('ListObjectsV2', prefix || undefined, async () =>
+        (await this.#http.send({ method: 'GET', query })).body.toString('utf8'),
       );
-      for (const o of page.Contents ?? []) {
-        if (o.Key === undefined) continue;
-        yield { key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+      for (const o of xmlBlocks(xml, 'Contents')) {
+        const k = xmlText(o, 'Key');
+        if (k === undefined) continue;
+        yield {
+          key: k,
+          size: Number(xmlText(o, 'Size') ?? 0),
+          lastModified: dateOf(xmlText(o, 'LastModified')),
+        };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      if (page.IsTruncated && !token) {
+      const truncated = xmlText(xml, 'IsTruncated') === 'true';
+      token = truncated ? xmlText(xml, 'NextContinuationToken') : undefined;
+      if (truncated && !token) {
         throw this.#protocolError(
           'ListObjectsV2',
           prefix,
@@ -534,16 +550,11 @@ class S3BlobStore implements BlobStore {
       const chunk = unique.slice(i, i + BATCH_DELETE_MAX);
       if (!this.#batchDeleteUnsupported) {
         try {
-          const r = await this.#run('DeleteObjects', undefined, () =>
-            this.#client.send(
-              new DeleteObjectsCommand({
-                Bucket: this.#bucket,
-                Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
-              }),
-            ),
-          );
-          const errs = (r.Errors ?? []).filter((x) => x.Code !== 'NoSuchKey');
-          for (const x of errs) failed.push({ key: x.Key ?? '?', reason: x.Code ?? 'error' });
+          const xml = await this.#run('DeleteObjects', undefined, () => this.#deleteBatch(chunk));
+          const errs = xmlBlocks(xml, 'Error')
+            .map((x) => ({ key: xmlText(x, 'Key'), code: xmlText(x, 'Code') }))
+            .filter((x) => x.code !== 'NoSuchKey');
+          for (const x of errs) failed.push({ key: x.key ?? '?', reason: x.code ?? 'error' });
           deleted += chunk.length - errs.length;
           continue;
         } catch (e) {
@@ -561,6 +572,26 @@ class S3BlobStore implements BlobStore {
       failed.push(...r.failed);
     }
     if (failed.length > 0) throw new StorageDeleteError(this.description, failed, deleted);
+  }
+
+  // Some servers (older MinIO, B2) honour only Content-MD5 on DeleteObjects; it is cheap on
+  // a small XML body, so it is always sent, signed.
+  async #deleteBatch(keys: string[]): Promise<string> {
+    const body = Buffer.from(
+      '<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>' +
+        keys.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join('') +
+        '</Delete>',
+    );
+    const res = await this.#http.send({
+      method: 'POST',
+      query: [['delete', '']],
+      headers: {
+        'content-type': 'application/xml',
+        'content-md5': createHash('md5').update(body).digest('base64'),
+      },
+      body,
+    });
+    return res.body.toString('utf8');
   }
 
   #rejectsBatchDelete(e: S3Error): boolean {
@@ -581,7 +612,7 @@ class S3BlobStore implements BlobStore {
         try {
           await this.#run('DeleteObject', key, async () => {
             try {
-              await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
+              await this.#http.send({ method: 'DELETE', key });
             } catch (e) {
               if (!isNotFound(e)) throw e;
             }
@@ -612,15 +643,17 @@ class S3BlobStore implements BlobStore {
       contentType = info?.contentType ?? 'application/octet-stream';
     }
     await this.#run('CopyObject', from === to ? from : `${from} -> ${to}`, () =>
-      this.#client.send(
-        new CopyObjectCommand({
-          Bucket: this.#bucket,
-          Key: to,
-          CopySource: copySource(this.#bucket, from),
-          MetadataDirective: contentType === undefined ? 'COPY' : 'REPLACE',
-          ContentType: contentType,
-        }),
-      ),
+      this.#http
+        .send({
+          method: 'PUT',
+          key: to,
+          headers: {
+            'x-amz-copy-source': copySource(this.#bucket, from),
+            'x-amz-metadata-directive': contentType === undefined ? 'COPY' : 'REPLACE',
+            ...(contentType === undefined ? {} : { 'content-type': contentType }),
+          },
+        })
+        .then(throwIfErrorBody),
     );
   }
 
@@ -629,23 +662,23 @@ class S3BlobStore implements BlobStore {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const page = await this.#run('ListMultipartUploads', prefix || undefined, () =>
-        this.#client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: this.#bucket,
-            Prefix: prefix || undefined,
-            KeyMarker: keyMarker,
-            UploadIdMarker: uploadIdMarker,
-          }),
-        ),
+      const query: [string, string][] = [['uploads', '']];
+      if (prefix) query.push(['prefix', prefix]);
+      if (keyMarker !== undefined) query.push(['key-marker', keyMarker]);
+      if (uploadIdMarker !== undefined) query.push(['upload-id-marker', uploadIdMarker]);
+      const xml = await this.#run('ListMultipartUploads', prefix || undefined, async () =>
+        (await this.#http.send({ method: 'GET', query })).body.toString('utf8'),
       );
-      for (const u of page.Uploads ?? []) {
-        if (u.Key === undefined || u.UploadId === undefined) continue;
-        yield { key: u.Key, uploadId: u.UploadId, initiated: u.Initiated };
+      for (const u of xmlBlocks(xml, 'Upload')) {
+        const k = xmlText(u, 'Key');
+        const uploadId = xmlText(u, 'UploadId');
+        if (k === undefined || uploadId === undefined) continue;
+        const initiated = xmlText(u, 'Initiated');
+        yield { key: k, uploadId, initiated: initiated ? dateOf(initiated) : undefined };
       }
-      if (!page.IsTruncated) return;
-      keyMarker = page.NextKeyMarker;
-      uploadIdMarker = page.NextUploadIdMarker;
+      if (xmlText(xml, 'IsTruncated') !== 'true') return;
+      keyMarker = xmlText(xml, 'NextKeyMarker') || undefined;
+      uploadIdMarker = xmlText(xml, 'NextUploadIdMarker') || undefined;
       if (keyMarker === undefined) {
         throw this.#protocolError(
           'ListMultipartUploads',
@@ -665,9 +698,7 @@ class S3BlobStore implements BlobStore {
   async #abortUpload(key: string, uploadId: string): Promise<void> {
     await this.#retry('AbortMultipartUpload', key, async () => {
       try {
-        await this.#client.send(
-          new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }),
-        );
+        await this.#http.send({ method: 'DELETE', key, query: [['uploadId', uploadId]] });
       } catch (e) {
         // Already gone (aborted, completed, or a retry of an abort whose answer was lost).
         if (codeOf(e) === 'NoSuchUpload' || isNotFound(e)) return;
@@ -679,7 +710,7 @@ class S3BlobStore implements BlobStore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
-      this.#client.destroy();
+      this.#http.destroy();
       this.#pool.trim();
     })();
     return this.#closing;

@@ -7,7 +7,10 @@
  * `concurrency` workers pull parts from that one reader and send them. So part buffers hold
  * at most max(budget, largest part) bytes across every upload of the store, plus, per
  * upload, one source chunk read ahead (the source's own memory). A body that fits in the
- * first part goes as a single PUT. On any failure the reader stops, every in-flight part
+ * first part goes as a single PUT, sent from the source's own chunks without a copy (most
+ * NARs are small, and copying each into one buffer cost more than signing and sending it);
+ * the first part is gathered by reference under its lease, and copied into a part buffer
+ * only when the body turns out to need more parts. On any failure the reader stops, every in-flight part
  * is awaited (an abort racing a part upload can leave that part behind on some servers),
  * and only then is the multipart upload aborted.
  */
@@ -23,7 +26,8 @@ export interface CompletedPart {
 
 /** What a backend must do for `streamedUpload`. Each call retries on its own as it sees fit. */
 export interface PartSink {
-  putWhole(body: Buffer, signal: AbortSignal): Promise<void>;
+  /** The whole body, as the source's chunks in order. */
+  putWhole(body: readonly Buffer[], size: number, signal: AbortSignal): Promise<void>;
   create(signal: AbortSignal): Promise<string>;
   uploadPart(
     uploadId: string,
@@ -58,6 +62,8 @@ export interface StreamedUploadOptions {
 interface Part {
   number: number;
   body: Buffer;
+  /** The first part of a body that ends within it: the source's chunks, not copied. */
+  chunks?: Buffer[];
   /** Known only for the first part: whether the source ended inside it. */
   last: boolean;
   /** Give the part's memory back (budget, then buffer pool). Once, when it is stored or dropped. */
@@ -116,6 +122,53 @@ class PartReader {
     }
     const size = partSize(n, this.plan);
     const lease = await this.budget.acquire(size, this.signal);
+    if (n === 1) return this.#readFirst(size, lease);
+    return this.#readInto(n, size, lease);
+  }
+
+  // The first part by reference: a single PUT sends the chunks as they are.
+  async #readFirst(size: number, lease: Lease): Promise<Part> {
+    const chunks: Buffer[] = [];
+    let filled = 0;
+    try {
+      while (filled < size) {
+        if (this.#pending === undefined) {
+          this.#pending = await this.#pull();
+          if (this.#pending === undefined) break;
+        }
+        const p = this.#pending;
+        const take = Math.min(size - filled, p.length);
+        chunks.push(asBuffer(take < p.length ? p.subarray(0, take) : p));
+        filled += take;
+        this.#pending = take < p.length ? p.subarray(take) : undefined;
+      }
+      if (this.#pending === undefined) this.#pending = await this.#pull();
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+    const last = this.#pending === undefined && this.#ended;
+    this.#number++;
+    if (last) {
+      lease.shrink(filled);
+      const release = once(() => lease.release());
+      return { number: 1, body: EMPTY, chunks, last, release };
+    }
+    // More parts follow: the first goes into a part buffer like the others.
+    const buf = this.pool ? this.pool.take(size) : Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (const c of chunks) {
+      buf.set(c, at);
+      at += c.length;
+    }
+    const giveBack = once(() => {
+      this.pool?.give(buf);
+      lease.release();
+    });
+    return { number: 1, body: buf.subarray(0, filled), last, release: giveBack };
+  }
+
+  async #readInto(n: number, size: number, lease: Lease): Promise<Part> {
     const buf = this.pool ? this.pool.take(size) : Buffer.allocUnsafeSlow(size);
     // Buffer first, then bytes: whoever the release lets in can take the buffer.
     const giveBack = () => {
@@ -134,16 +187,14 @@ class PartReader {
         filled += take;
         this.#pending = take < this.#pending.length ? this.#pending.subarray(take) : undefined;
       }
-      // Only the first part needs to know whether it is the last (single PUT or not).
-      if (n === 1 && this.#pending === undefined) this.#pending = await this.#pull();
       const last = this.#pending === undefined && this.#ended;
       this.#number++;
       if (filled === size || filled > size / 4) {
         // Full, or a last part worth its buffer: send a view, keep the whole lease.
         return { number: n, body: buf.subarray(0, filled), last, release: once(giveBack) };
       }
-      // A small body (most NARs are small) is copied out so the part buffer and most of its
-      // lease are free again while it is sent.
+      // A small last part is copied out so the part buffer and most of its lease are free
+      // again while it is sent.
       const body = Buffer.from(buf.subarray(0, filled));
       this.pool?.give(buf);
       lease.shrink(filled);
@@ -153,6 +204,14 @@ class PartReader {
       throw e;
     }
   }
+}
+
+type Lease = Awaited<ReturnType<MemoryBudget['acquire']>>;
+
+const EMPTY = Buffer.alloc(0);
+
+function asBuffer(c: Uint8Array): Buffer {
+  return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
 function once(fn: () => void): () => void {
@@ -200,17 +259,18 @@ export async function streamedUpload(
     }
     if (failure || first === undefined) throw failure ? failure.error : new Error('no first part');
 
-    if (first.last) {
+    if (first.chunks) {
+      const size = first.chunks.reduce((n, c) => n + c.length, 0);
       try {
-        await sink.putWhole(first.body, ctrl.signal);
+        await sink.putWhole(first.chunks, size, ctrl.signal);
       } catch (e) {
         fail(e);
         throw failure!.error;
       } finally {
         first.release();
       }
-      opts.onProgress?.(first.body.length);
-      return { size: first.body.length, parts: 1, multipart: false };
+      opts.onProgress?.(size);
+      return { size, parts: 1, multipart: false };
     }
 
     let uploadId: string;

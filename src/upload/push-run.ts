@@ -26,6 +26,7 @@ import { PushProgress, type PushEvent } from './events.js';
 import { buildNarInfo, type StoredNar } from './narinfo-build.js';
 import { fallbackNarSource, firstNarSource } from './nar-source.js';
 import { PublishOrder } from './publish-order.js';
+import { uploadOrder } from './upload-order.js';
 import type {
   ExecutionOptions,
   ObservationOptions,
@@ -69,8 +70,8 @@ export class PushRun {
     private readonly emit: (e: PushEvent) => void,
   ) {
     this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
-    // Biggest first: the longest uploads start early instead of trailing at the end.
-    this.pending = [...toUpload].sort((a, b) => b.narSize - a.narSize);
+    // What the most publication levels wait on first, big NARs early (upload-order.ts).
+    this.pending = uploadOrder(toUpload);
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
     this.retryBackoff = {
       ...PUSH_PATH_BACKOFF,

@@ -43,8 +43,9 @@ class MemorySink implements PartSink {
       fail?: (n: number) => Error | undefined;
     } = {},
   ) {}
-  async putWhole(body: Buffer) {
-    this.whole = Buffer.from(body);
+  async putWhole(chunks: readonly Buffer[], size: number) {
+    this.whole = Buffer.concat(chunks);
+    assert.equal(this.whole.length, size);
   }
   async create() {
     this.created++;
@@ -169,7 +170,7 @@ test('concurrent uploads share one budget: part bytes in flight never exceed it'
 function sinkFor(shared: MemorySink, i: number): PartSink {
   const own = new MemorySink();
   return {
-    putWhole: (b) => own.putWhole(b),
+    putWhole: (b, n) => own.putWhole(b, n),
     create: () => own.create(),
     uploadPart: async (id, n, body, signal) => {
       shared.bytesInFlight += body.length;

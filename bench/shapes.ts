@@ -1,0 +1,69 @@
+/**
+ * Closure shapes for the push benchmarks, built offline with Nix (`builtins.derivation`
+ * and /bin/sh, see test/support/nix.ts). Per-path cost and the reference graph matter as
+ * much as bytes, so each shape stresses one of them:
+ *
+ * - `graph`: software-like, `paths` paths in layers of 20 (depth paths/20), each
+ *   referencing up to 3 paths of lower layers;
+ * - `chain`: `paths` paths, each referencing the one before (closure-ordered publication
+ *   costs at least one round trip per level);
+ * - `small`: `paths` paths of `kb` KB each, in layers of 200, each referencing one path of
+ *   the layer below (per-path cost).
+ *
+ * Each path's data is base64 of random bytes (two thirds) then repeated text, so zstd
+ * stores roughly half of it. A root path references every path, so its closure is the set.
+ */
+import { nixBuild } from '../test/support/nix.js';
+
+export type ShapeName = 'graph' | 'chain' | 'small';
+
+export interface ShapeSpec {
+  shape: ShapeName;
+  paths: number;
+  /** Bytes of data per path. */
+  bytesPerPath: number;
+}
+
+export function defaultSpec(shape: ShapeName): ShapeSpec {
+  switch (shape) {
+    case 'graph':
+      return { shape, paths: 200, bytesPerPath: 900_000 };
+    case 'chain':
+      return { shape, paths: 200, bytesPerPath: 900_000 };
+    case 'small':
+      return { shape, paths: 2000, bytesPerPath: 10_000 };
+  }
+}
+
+/** The Nix expression of a shape (needs `mk` from the test prelude). */
+export function shapeExpr(spec: ShapeSpec): string {
+  const random = Math.floor(((spec.bytesPerPath * 2) / 3) * 0.75); // base64 grows by 4/3
+  const text = spec.bytesPerPath - Math.ceil(random / 3) * 4;
+  const refsOf = {
+    graph: `i: if i < 20 then [] else
+        let l = i / 20; pick = k: (l - 1 - (mod (i * 7 + k * 13) l)) * 20 + mod (i * 11 + k * 3) 20;
+        in map (k: prev (pick k)) (builtins.genList (x: x) (1 + mod i 3))`,
+    chain: `i: if i == 0 then [] else [ (prev (i - 1)) ]`,
+    small: `i: if i < 200 then [] else [ (prev (i - 200 + mod (i * 7) 200)) ]`,
+  }[spec.shape];
+  return `
+    let
+      mod = a: b: a - (a / b) * b;
+      node = i: deps: mk "bench-${spec.shape}-\${toString i}" ''
+        mkdir $out
+        echo \${builtins.concatStringsSep " " (map toString deps)} > $out/refs
+        head -c ${random} /dev/urandom | base64 -w 0 > $out/data
+        yes "path \${toString i}: some text that repeats a lot" | head -c ${Math.max(0, text)} >> $out/data
+      '';
+      # A lazy list refers to itself, so each derivation is evaluated once.
+      prev = i: builtins.elemAt all i;
+      refs = ${refsOf};
+      all = builtins.genList (i: node i (refs i)) ${spec.paths};
+    in mk "bench-${spec.shape}-root" "echo \${builtins.concatStringsSep " " (map toString all)} > $out"`;
+}
+
+/** Build a shape; returns the root path. The same salt reuses what Nix built before. */
+export async function buildShape(spec: ShapeSpec, salt: string): Promise<string> {
+  const [root] = await nixBuild(shapeExpr(spec), salt);
+  return root!;
+}
