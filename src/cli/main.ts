@@ -6,7 +6,7 @@ import { describeError, LoftError } from '../util/errors.js';
 import { formatIssue, loadConfig, type LoftConfig } from '../config/index.js';
 import type { AppContext, CacheContext, IndexContext } from '../service/context.js';
 import { parseCliArgs, type OnceAction, type ParsedArgs } from './args.js';
-import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
+import { EXIT, exitCodeFor, runActions, type ExitCode } from './exit-codes.js';
 import { helpText } from './help.js';
 import { createLogger, secretsFromEnv, type CliLogger } from './logger.js';
 import { loftVersion } from './version.js';
@@ -181,14 +181,7 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       : needs(CACHE_ONLY)
         ? await openCacheContext(config, logger)
         : await openContext(config, logger, { env });
-    let code: ExitCode = EXIT.ok;
-    for (const action of mode.actions) {
-      if (signals.drain.aborted) return EXIT.interrupted;
-      const c = await runAction(ctx, action, signals);
-      if (c !== EXIT.ok) code = c;
-    }
-    if (signals.drain.aborted && code === EXIT.ok) return EXIT.interrupted;
-    return code;
+    return await runActions(mode.actions, signals.drain, (a) => runAction(ctx!, a, signals));
   } catch (e) {
     logger.error(describeError(e));
     if (!(e instanceof LoftError) && e instanceof Error && e.stack) logger.debug(e.stack);
