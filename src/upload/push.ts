@@ -128,6 +128,8 @@ export interface PushResult {
   ms: number;
   /** Every requested closure is in the cache, apart from paths left to upstream. */
   complete: boolean;
+  /** The plan itself, on a dry run (for listing what would happen). */
+  plan?: PushPlan;
 }
 
 /** NAR and compressed bytes of what a push published. */
@@ -200,6 +202,7 @@ export async function push(
   };
   emit({ type: 'plan', summary: result.summary });
   if (opts.dryRun) {
+    result.plan = plan;
     result.complete = plan.toUpload.length === 0;
     result.ms = performance.now() - t0;
     return result;
@@ -414,7 +417,11 @@ class PushRun {
       } catch (e) {
         if (ac.signal.aborted) {
           // Aborted from outside (signal, fatal error elsewhere) or doomed by a dependency.
-          if (this.order.isFailed(info.path) || this.abort.signal.aborted) return;
+          if (this.order.isFailed(info.path)) return;
+          if (this.abort.signal.aborted) {
+            if (this.fatal === undefined) this.emit({ type: 'path-aborted', path: info.path });
+            return;
+          }
         }
         if (isFatal(e)) {
           this.setFatal(e);
