@@ -152,3 +152,17 @@ test('--upload-path with a bad path and --prune: the usage error, and no prune r
   const s = JSON.parse(status.stdout) as { prune?: { lastRun?: string } };
   assert.equal(s.prune?.lastRun ?? null, null, status.stdout);
 });
+
+test('--prune over more narinfos than Node allows listeners prints no MaxListenersExceededWarning', async () => {
+  const cache = await makePublicCache('edge-listeners');
+  const setup = setupService(cache, undefined);
+  const mk = (i: number) => `(mk "edge-listeners-${i}" "echo ${i} > $out")`;
+  const paths = await nixBuild(`[ ${Array.from({ length: 24 }, (_, i) => mk(i)).join(' ')} ]`);
+  const c = ['-c', setup.toml];
+  const push = await runLoft([...c, ...paths.flatMap((p) => ['--upload-path', p])], setup.env);
+  assert.equal(push.code, 0, push.stderr);
+  // 24 narinfos read 16 at a time under the one signal that SIGINT drains.
+  const r = await runLoft([...c, '--prune'], setup.env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!/MaxListenersExceededWarning|Warning:/.test(r.stderr), r.stderr);
+});
