@@ -88,9 +88,7 @@ export function typeOf(v: unknown): FieldType | 'null' | 'undefined' {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   const t = typeof v;
-  return t === 'string' || t === 'number' || t === 'boolean' || t === 'object'
-    ? t
-    : 'undefined';
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'object' ? t : 'undefined';
 }
 
 /** Problems of one object against a field table (empty: it conforms). */

@@ -193,7 +193,9 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       : needs(CACHE_ONLY)
         ? await openCacheContext(config, logger)
         : await openContext(config, logger, { env });
-    return await runActions(mode.actions, signals.drain, (a) => runAction(ctx!, a, signals, logger));
+    return await runActions(mode.actions, signals.drain, (a) =>
+      runAction(ctx!, a, signals, logger),
+    );
   } catch (e) {
     logger.error(describeError(e), errorFields(e));
     if (!(e instanceof LoftError) && e instanceof Error && e.stack) logger.debug(e.stack);

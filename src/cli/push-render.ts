@@ -11,7 +11,6 @@ import type { PushEvent } from '../upload/events.js';
 import { uploadedBytes, type PushResult } from '../upload/push.js';
 import { errorCode } from './log-schema.js';
 
-
 /** The message without its hint (the hint is said once, where the failure is logged). */
 function messageOf(e: unknown, fallback: string): string {
   return e instanceof LoftError ? e.message : fallback;

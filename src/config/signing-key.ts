@@ -75,7 +75,7 @@ export function resolveSigningKeyText(
       path,
       `signing key file ${path} holds a public key (32 bytes), not the secret key that signs`,
       'point signing_key_path at the secret file (the 2nd argument of nix-store --generate-binary-cache-key); ' +
-        'the public key goes into the clients\' trusted-public-keys',
+        "the public key goes into the clients' trusted-public-keys",
     );
   }
   if (keyBytes !== 64) {

@@ -153,10 +153,7 @@ export async function readNarInfos(
           throw e;
         });
       if (body !== undefined) {
-        reads.set(
-          o.key,
-          cache.set(o, readNarInfo(body.toString('utf8'), hashPart, opts.storeDir)),
-        );
+        reads.set(o.key, cache.set(o, readNarInfo(body.toString('utf8'), hashPart, opts.storeDir)));
       }
       opts.onRead?.(++done, toFetch.length);
     });

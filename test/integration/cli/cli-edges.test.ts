@@ -24,16 +24,22 @@ import {
 test('an s3.endpoint that ends in the bucket name is a config error saying to drop it', async () => {
   const cache = await makePublicCache('edge-endpoint');
   const s3 = s3TestEnv();
-  const setup = setupService(cache, undefined, {}, {
-    endpoint: JSON.stringify(`${s3.endpoint}/${cache.bucket}`),
-  });
+  const setup = setupService(
+    cache,
+    undefined,
+    {},
+    {
+      endpoint: JSON.stringify(`${s3.endpoint}/${cache.bucket}`),
+    },
+  );
   const [p] = await nixBuild(`mk "edge-endpoint" "echo x > $out"`);
   const r = await runLoft(['-c', setup.toml, '--upload-path', p!], setup.env);
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, new RegExp(`ends in the bucket name "${cache.bucket}"`));
   assert.equal(
-    r.stderr.match(new RegExp(`hint: set s3\\.endpoint = "${s3.endpoint}" and keep s3\\.bucket`, 'g'))
-      ?.length,
+    r.stderr.match(
+      new RegExp(`hint: set s3\\.endpoint = "${s3.endpoint}" and keep s3\\.bucket`, 'g'),
+    )?.length,
     1,
     r.stderr,
   );
@@ -43,9 +49,14 @@ test('an s3.endpoint that ends in the bucket name is a config error saying to dr
 test('https:// pointed at a plain-HTTP server is a config error saying to use http://', async () => {
   const cache = await makePublicCache('edge-tls');
   const s3 = s3TestEnv();
-  const setup = setupService(cache, undefined, {}, {
-    endpoint: JSON.stringify(s3.endpoint.replace(/^http:/, 'https:')),
-  });
+  const setup = setupService(
+    cache,
+    undefined,
+    {},
+    {
+      endpoint: JSON.stringify(s3.endpoint.replace(/^http:/, 'https:')),
+    },
+  );
   const [p] = await nixBuild(`mk "edge-tls" "echo x > $out"`);
   const r = await runLoft(['-c', setup.toml, '--upload-path', p!], setup.env);
   assert.equal(r.code, 3, r.stderr);
@@ -94,10 +105,7 @@ test('--log-format json: every line and the stdout summary follow the documented
   };
   assert.deepEqual(checkFields(plan, DRY_RUN_FIELDS), []);
   assert.equal(plan.event, 'dry-run');
-  assert.deepEqual(
-    plan.toUpload.map((i) => i.path).sort(),
-    (await nixRequisites([top!])).sort(),
-  );
+  assert.deepEqual(plan.toUpload.map((i) => i.path).sort(), (await nixRequisites([top!])).sort());
   assert.ok(plan.toUpload.every((i) => i.narSize > 0));
 
   const run = await runLoft([...c, '--upload-path', top!], setup.env);
@@ -109,7 +117,8 @@ test('--log-format json: every line and the stdout summary follow the documented
   for (const l of lines) assert.deepEqual(checkPushLine(l), [], JSON.stringify(l));
   const uploaded = lines.filter((l) => l.event === 'uploaded');
   assert.equal(uploaded.length, 2);
-  for (const u of uploaded) assert.ok(await hasNarInfo(cache.client, cache.bucket, u.path as string));
+  for (const u of uploaded)
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, u.path as string));
   const summary = JSON.parse(run.stdout) as Record<string, unknown>;
   assert.deepEqual(checkFields(summary, SUMMARY_FIELDS), []);
   assert.equal(summary.complete, true);

@@ -27,7 +27,15 @@ interface Line {
 function startPush(setup: ServiceSetup, env: Record<string, string | undefined>, paths: string[]) {
   const child = spawn(
     process.execPath,
-    [loftBin, '-c', setup.toml, '--log-format', 'json', '--debug', ...paths.flatMap((p) => ['--upload-path', p])],
+    [
+      loftBin,
+      '-c',
+      setup.toml,
+      '--log-format',
+      'json',
+      '--debug',
+      ...paths.flatMap((p) => ['--upload-path', p]),
+    ],
     { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: Line[] = [];
@@ -128,7 +136,10 @@ for (const compression of ['zstd', 'xz'] as const) {
         upload_threads: '1',
       });
       // Big enough that an upload is still running when the signal lands.
-      const paths = await randomPaths(`int-${compression}`, compression === 'xz' ? 3_000_000 : 48_000_000);
+      const paths = await randomPaths(
+        `int-${compression}`,
+        compression === 'xz' ? 3_000_000 : 48_000_000,
+      );
       const env = transport === 'stdio' ? stdioEnv(setup.env) : setup.env;
       const run = startPush(setup, env, paths);
       const first = await run.waitFor((l) => l.event === 'path-started', 'path-started');
@@ -143,7 +154,9 @@ for (const compression of ['zstd', 'xz'] as const) {
       );
       assert.ok(await hasNarInfo(cache.client, cache.bucket, first.path!));
       // The others never started: not in the bucket, and the run says so with 130.
-      const published = paths.filter((p) => run.lines.some((l) => l.event === 'uploaded' && l.path === p));
+      const published = paths.filter((p) =>
+        run.lines.some((l) => l.event === 'uploaded' && l.path === p),
+      );
       assert.ok(published.length < paths.length, 'the push finished before the signal; no test');
       for (const p of paths) {
         assert.equal(await hasNarInfo(cache.client, cache.bucket, p), published.includes(p), p);

@@ -196,7 +196,10 @@ test('text lines drop the event and fields the message already says; long lists 
   });
   const paths = Array.from({ length: 20 }, (_, i) => `/nix/store/${String(i).padStart(32, 'a')}-p`);
   logger.info('queued 25 paths', { paths: `${paths.join(' ')} …(+5)` });
-  assert.equal(lines[0], '2024-05-01T12:34:56.789Z INFO  uploaded /nix/store/abc-hello narSize=10\n');
+  assert.equal(
+    lines[0],
+    '2024-05-01T12:34:56.789Z INFO  uploaded /nix/store/abc-hello narSize=10\n',
+  );
   assert.equal(lines[1]!.indexOf('\n'), lines[1]!.length - 1, 'one line');
   assert.ok(lines[1]!.length < 260, lines[1]);
   // 25 paths in all: the ones shown plus "+N more" add up.
