@@ -434,6 +434,7 @@ class PushRun {
           try {
             await sleep(delayMs, this.abort.signal);
           } catch {
+            if (this.fatal === undefined) this.emit({ type: 'path-aborted', path: info.path });
             return;
           }
           continue;
