@@ -143,6 +143,8 @@ for (const compression of ['zstd', 'xz'] as const) {
       const env = transport === 'stdio' ? stdioEnv(setup.env) : setup.env;
       const run = startPush(setup, env, paths);
       const first = await run.waitFor((l) => l.event === 'path-started', 'path-started');
+      // xz takes seconds for these bytes: let it get going, so the signal lands mid-stream.
+      if (compression === 'xz') await new Promise((r) => setTimeout(r, 500));
       run.interruptGroup();
       const code = await run.exited;
       if (transport === 'stdio') assert.match(run.stderr, /nix-daemon transport: stdio/);
