@@ -9,6 +9,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import type { Logger } from '../util/log.js';
 import type { PushEvent } from '../upload/events.js';
 import { uploadedBytes, type PushResult } from '../upload/push.js';
+import { EXIT, type ExitCode } from './exit-codes.js';
 import { errorCode } from './log-schema.js';
 
 /** The message without its hint (the hint is said once, where the failure is logged). */
@@ -207,4 +208,14 @@ export function dryRunJson(r: PushResult): string {
     ...dryRunLists(r),
     narSize: r.summary.toUpload.narBytes,
   })}\n`;
+}
+
+/**
+ * The exit code of a push, by the table in exit-codes.ts: 0 when every closure is in the
+ * cache (also when a signal came as the last path finished) or a dry run planned; 1 when a
+ * path failed; 130 when a signal stopped it before its work was done.
+ */
+export function pushExitCode(r: PushResult, drained: boolean): ExitCode {
+  if (r.dryRun || r.complete) return EXIT.ok;
+  return r.failed.length === 0 && drained ? EXIT.interrupted : EXIT.failed;
 }

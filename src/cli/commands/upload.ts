@@ -15,6 +15,7 @@ import {
   dryRunText,
   PushRecord,
   pushEventLogger,
+  pushExitCode,
   summaryJson,
   summaryText,
 } from '../push-render.js';
@@ -150,9 +151,7 @@ export async function runUpload(
   const end = { interrupted: (io.drain?.aborted ?? false) && !result.complete };
   if (result.dryRun) io.out.write(json ? dryRunJson(result) : dryRunText(result));
   else io.out.write(json ? summaryJson(result, end, record) : summaryText(result, end, record));
-  // A dry run succeeded once it has a plan; otherwise 0 only when every closure is cached.
-  if (result.dryRun || result.complete) return EXIT.ok;
-  return result.failed.length === 0 && end.interrupted ? EXIT.interrupted : EXIT.failed;
+  return pushExitCode(result, io.drain?.aborted ?? false);
 }
 
 /** Once per push: unsigned narinfos are refused by every Nix with require-sigs (the default). */

@@ -12,7 +12,13 @@ import { nixBuild, nixRequisites } from '../../support/nix.js';
 import { checkCacheIntegrity, makePublicCache } from '../../support/cache.js';
 import { listKeysRaw, s3TestEnv } from '../../support/s3.js';
 import { repoRoot } from '../../support/fixtures.js';
-import { hasNarInfo, runLoft, setupService } from '../service/support.js';
+import {
+  hasNarInfo,
+  runLoft,
+  ServiceProcess,
+  setupService,
+  startChrootStore,
+} from '../service/support.js';
 import {
   checkFields,
   checkPushLine,
@@ -174,4 +180,22 @@ test('--prune over more narinfos than Node allows listeners prints no MaxListene
   const r = await runLoft([...c, '--prune'], setup.env);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(!/MaxListenersExceededWarning|Warning:/.test(r.stderr), r.stderr);
+});
+
+test("the service's start line says whether uploads are signed", async () => {
+  const cache = await makePublicCache('edge-ready');
+  const store = await startChrootStore();
+  try {
+    const setup = setupService(cache, store, { scan_on_startup: 'false' });
+    const svc = new ServiceProcess(setup);
+    try {
+      const ready = await svc.waitEvent('ready');
+      assert.equal(ready.signed, true);
+      assert.match(ready.msg, /uploads signed$/);
+    } finally {
+      assert.equal(await svc.stop(), 0);
+    }
+  } finally {
+    await store.stop();
+  }
 });

@@ -5,6 +5,7 @@ import {
   dryRunText,
   PushRecord,
   pushEventLogger,
+  pushExitCode,
   summaryJson,
   summaryText,
 } from '../../../src/cli/push-render.js';
@@ -126,4 +127,18 @@ test('--dry-run text: each category with its paths and sizes, then one count lin
     `to upload:\n  ${Q}  2.00 KiB\nalready cached:\n  ${P}  100 B\n` +
       'dry run: would upload 2 paths (2.93 KiB NAR), 1 already cached, 0 left to upstream; nothing was written\n',
   );
+});
+
+test('push exit codes: complete 0 even if a signal came as it finished; 130 only for undone work; failures 1', () => {
+  assert.equal(pushExitCode(result(), true), 0, 'the last path finished as the signal arrived');
+  assert.equal(pushExitCode(result(), false), 0);
+  const stopped = result({ complete: false, notStarted: [Q] });
+  assert.equal(pushExitCode(stopped, true), 130);
+  const failed = result({
+    complete: false,
+    failed: [{ path: Q, reason: 'x', error: undefined }],
+  });
+  assert.equal(pushExitCode(failed, true), 1, 'a failure outranks the interruption');
+  assert.equal(pushExitCode(failed, false), 1);
+  assert.equal(pushExitCode(result({ dryRun: true, complete: false }), false), 0);
 });
