@@ -6,7 +6,7 @@
  */
 import { LoftError, describeError } from '../util/errors.js';
 import { formatBytes, formatDuration } from '../util/format.js';
-import type { Logger } from '../util/log.js';
+import type { LogFields, Logger, LogLevel } from '../util/log.js';
 import type { PushEvent } from '../upload/events.js';
 import { uploadedBytes, type PushResult } from '../upload/push.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
@@ -25,15 +25,19 @@ export class PushRecord {
 
 export function pushEventLogger(
   logger: Logger,
-  opts: { dryRun: boolean; record: PushRecord },
+  opts: { dryRun: boolean; record: PushRecord; format: 'text' | 'json' },
 ): (e: PushEvent) => void {
   const { record } = opts;
+  // Text lines say it all in words; the fields are for scripts (JSON), not said twice.
+  const say = (level: LogLevel, msg: string, fields: LogFields & { event: string }) =>
+    logger[level](msg, opts.format === 'json' ? fields : { event: fields.event });
   return (e) => {
     switch (e.type) {
       case 'plan': {
         const s = e.summary;
         // A dry run says this once, on stdout, with the paths.
-        logger[opts.dryRun ? 'debug' : 'info'](
+        say(
+          opts.dryRun ? 'debug' : 'info',
           `${opts.dryRun ? 'would upload' : 'uploading'} ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR); ` +
             `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream`,
           {
@@ -47,22 +51,23 @@ export function pushEventLogger(
         break;
       }
       case 'replanned':
-        logger.warn(
+        say(
+          'warn',
           `${e.gone} cached paths vanished before they could be refreshed (a prune elsewhere?); asked the bucket again`,
           { event: 'replanned', gone: e.gone },
         );
         break;
       case 'refreshed':
-        logger.info(`refreshed ${e.paths} cached narinfos older than half the prune retention`, {
+        say('info', `refreshed ${e.paths} cached narinfos older than half the prune retention`, {
           event: 'refreshed',
           paths: e.paths,
         });
         break;
       case 'cache-info-written':
-        logger.info(`wrote nix-cache-info to ${e.description}`, { event: 'cache-info-written' });
+        say('info', `wrote nix-cache-info to ${e.description}`, { event: 'cache-info-written' });
         break;
       case 'path-started':
-        logger.debug(`uploading ${e.path}`, {
+        say('debug', `uploading ${e.path}`, {
           event: 'path-started',
           path: e.path,
           narSize: e.narSize,
@@ -78,7 +83,10 @@ export function pushEventLogger(
         break;
       case 'path-published': {
         const s = record.stored.get(e.path);
-        logger.info(`uploaded ${e.path}`, {
+        const sizes = s
+          ? ` (${formatBytes(s.narSize)} NAR -> ${formatBytes(s.fileSize)}, ${formatDuration(s.ms)})`
+          : '';
+        say('info', `uploaded ${e.path}${sizes}`, {
           event: 'uploaded',
           path: e.path,
           narSize: s?.narSize ?? 0,
@@ -88,8 +96,9 @@ export function pushEventLogger(
         break;
       }
       case 'path-retrying':
-        logger.warn(
-          `retrying ${e.path} in ${formatDuration(e.delayMs)}: ${describeError(e.error)}`,
+        say(
+          'warn',
+          `retrying ${e.path} in ${formatDuration(e.delayMs)} (attempt ${e.attempt} failed): ${describeError(e.error)}`,
           {
             event: 'path-retrying',
             path: e.path,
@@ -101,7 +110,7 @@ export function pushEventLogger(
         break;
       case 'path-failed': {
         // The reason already carries the hint (describeError): said once, here.
-        logger.error(`failed ${e.path}: ${e.reason}`, {
+        say('error', `failed ${e.path}: ${e.reason}`, {
           event: 'path-failed',
           path: e.path,
           reason: messageOf(e.error, e.reason),
@@ -111,7 +120,7 @@ export function pushEventLogger(
       }
       case 'path-aborted':
         record.aborted.push(e.path);
-        logger.warn(`aborted ${e.path}: its upload was cut off, nothing of it was published`, {
+        say('warn', `aborted ${e.path}: its upload was cut off, nothing of it was published`, {
           event: 'path-aborted',
           path: e.path,
         });

@@ -5,7 +5,7 @@
  * every request path (SDK errors, a hand-written request) can ask it.
  */
 import { LoftError } from '../util/errors.js';
-import { describeTarget, type S3Failure, type S3Target } from './errors.js';
+import type { S3Failure, S3Target } from './errors.js';
 
 export type EndpointMistake = { code: string; message: string; hint: string };
 
@@ -37,7 +37,7 @@ export function endpointMistake(
     plain.protocol = 'http:';
     return {
       code: 'S3_ENDPOINT_NOT_TLS',
-      message: `s3.endpoint ${url.origin} says https://, but the server there answers plain HTTP (${f.code ?? 'TLS failed'}: ${f.message ?? 'wrong version number'})`,
+      message: `s3.endpoint ${url.origin} says https://, but the server there answers plain HTTP (TLS: wrong version number)`,
       hint: `set s3.endpoint = "${plain.origin}" (or enable TLS on the server)`,
     };
   }
@@ -47,8 +47,8 @@ export function endpointMistake(
     base.pathname = segments.slice(0, -1).join('/');
     return {
       code: 'S3_ENDPOINT_HAS_BUCKET',
-      message: `s3.endpoint ${t(url)} ends in the bucket name "${target.bucket}", so requests for ${describeTarget(target)} go to the wrong place (${[f.status, f.code].filter((x) => x !== undefined).join(' ') || 'failed'})`,
-      hint: `set s3.endpoint = "${base.href.replace(/\/$/, '')}" and keep s3.bucket = "${target.bucket}"; Loft adds the bucket to every request`,
+      message: `s3.endpoint ${t(url)} ends in the bucket name "${target.bucket}": Loft adds the bucket to every request, so they went to the wrong place (${[f.status, f.code].filter((x) => x !== undefined).join(' ') || 'failed'})`,
+      hint: `set s3.endpoint = "${base.href.replace(/\/$/, '')}" and keep s3.bucket = "${target.bucket}"`,
     };
   }
   return undefined;

@@ -111,12 +111,16 @@ export async function runUpload(
     !io.terminal && !action.dryRun
       ? new ProgressTicker(
           progress,
-          (msg, fields) => logger.info(msg, { event: 'progress', ...fields }),
+          (msg, fields) => logger.info(msg, { event: 'progress', ...(json ? fields : {}) }),
           config.progressIntervalSeconds * 1000,
         )
       : undefined;
   const record = new PushRecord();
-  const onEvent = pushEventLogger(logger, { dryRun: action.dryRun, record });
+  const onEvent = pushEventLogger(logger, {
+    dryRun: action.dryRun,
+    record,
+    format: config.logFormat,
+  });
 
   // Every log line goes above the progress line while it is drawn.
   const restore = display ? io.redirectLog?.(display.write) : undefined;

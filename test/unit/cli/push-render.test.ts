@@ -17,6 +17,10 @@ const P = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x';
 const Q = '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-y';
 
 function capture(format: 'text' | 'json') {
+  return { ...captureLines(format), format };
+}
+
+function captureLines(format: 'text' | 'json') {
   const lines: string[] = [];
   const logger = new CliLogger({
     format,
@@ -46,9 +50,9 @@ function result(over: Partial<PushResult> = {}): PushResult {
 }
 
 test('a failed path says its hint once, in the line that reports it, and not in the summary', () => {
-  const { logger, lines } = capture('text');
+  const { logger, lines, format } = capture('text');
   const record = new PushRecord();
-  const on = pushEventLogger(logger, { dryRun: false, record });
+  const on = pushEventLogger(logger, { dryRun: false, record, format });
   const err = new LoftError('COMPRESSION_FAILED', 'work', 'xz compression failed: boom', {
     hint: 'if it keeps failing, report it with the --debug log',
   });
@@ -66,9 +70,9 @@ test('a failed path says its hint once, in the line that reports it, and not in 
 });
 
 test('JSON: uploaded lines carry the sizes and time of the stored NAR; failures their error.code', () => {
-  const { logger, lines } = capture('json');
+  const { logger, lines, format } = capture('json');
   const record = new PushRecord();
-  const on = pushEventLogger(logger, { dryRun: false, record });
+  const on = pushEventLogger(logger, { dryRun: false, record, format });
   on({ type: 'path-stored', path: P, narSize: 1000, fileSize: 400, ms: 12.6 });
   on({ type: 'path-published', path: P });
   on({ type: 'path-failed', path: Q, reason: 'dependency failed', error: undefined });
@@ -80,7 +84,7 @@ test('JSON: uploaded lines carry the sizes and time of the stored NAR; failures 
     {
       time: undefined,
       level: 'info',
-      msg: `uploaded ${P}`,
+      msg: `uploaded ${P} (1000 B NAR -> 400 B, 13 ms)`,
       event: 'uploaded',
       path: P,
       narSize: 1000,
@@ -141,4 +145,12 @@ test('push exit codes: complete 0 even if a signal came as it finished; 130 only
   assert.equal(pushExitCode(failed, true), 1, 'a failure outranks the interruption');
   assert.equal(pushExitCode(failed, false), 1);
   assert.equal(pushExitCode(result({ dryRun: true, complete: false }), false), 0);
+});
+
+test('text: an uploaded line says sizes and time in words, with no key=value repeats', () => {
+  const { logger, lines, format } = capture('text');
+  const on = pushEventLogger(logger, { dryRun: false, record: new PushRecord(), format });
+  on({ type: 'path-stored', path: P, narSize: 2048, fileSize: 1024, ms: 1500 });
+  on({ type: 'path-published', path: P });
+  assert.equal(lines[0], `INFO  uploaded ${P} (2.00 KiB NAR -> 1.00 KiB, 1.50 s)\n`);
 });
