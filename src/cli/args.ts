@@ -161,10 +161,10 @@ function parserOptions(): Options {
 
 function closestFlag(given: string): string | undefined {
   const name = given.replace(/^-+/, '').split('=')[0]!;
-  const near = suggest(
-    name,
-    FLAGS.map((f) => f.long),
-  );
+  const longs = FLAGS.map((f) => f.long);
+  // A typo first; then a flag the name begins, when only one does (`--upload`).
+  const prefixed = longs.filter((l) => name.length >= 3 && l.startsWith(name.toLowerCase()));
+  const near = suggest(name, longs) ?? (prefixed.length === 1 ? prefixed[0] : undefined);
   return near === undefined ? undefined : `--${near}`;
 }
 

@@ -23,3 +23,22 @@ export const EXIT_CODE_DOCS: readonly { code: ExitCode; meaning: string }[] = [
   { code: EXIT.internal, meaning: 'internal error (a bug in Loft)' },
   { code: EXIT.interrupted, meaning: 'interrupted by a signal before the work finished' },
 ];
+
+/**
+ * The one-shot actions in order, by the exit-code table: each action's own code says how
+ * it went (0 complete, 130 interrupted before its work finished, else a failure); the
+ * first action that is not complete ends the run, so `--upload-path BAD --prune` never
+ * prunes, and an action never starts after the first signal.
+ */
+export async function runActions<A>(
+  actions: readonly A[],
+  drain: AbortSignal,
+  run: (action: A) => Promise<ExitCode>,
+): Promise<ExitCode> {
+  for (const action of actions) {
+    if (drain.aborted) return EXIT.interrupted;
+    const code = await run(action);
+    if (code !== EXIT.ok) return code;
+  }
+  return EXIT.ok;
+}

@@ -85,10 +85,35 @@ function textValue(v: string | number | boolean | null): string {
   return v !== '' && /^[^\s"=\\]+$/.test(v) && !hasControlChar(v) ? v : JSON.stringify(v);
 }
 
+/**
+ * Fields a text line need not show: the event name (for scripts, which read JSON) and
+ * values the message already says (`uploaded /nix/store/x` needs no `path=`).
+ */
+function repeatsMessage(key: string, v: string | number | boolean | null, msg: string): boolean {
+  if (key === 'event') return true;
+  return typeof v === 'string' && v.length > 0 && msg.includes(v);
+}
+
+/** Longest field value a text line shows; a list of paths is cut to one line. */
+const TEXT_VALUE_MAX = 160;
+
+function oneLine(v: string | number | boolean | null): string | number | boolean | null {
+  if (typeof v !== 'string' || v.length <= TEXT_VALUE_MAX) return v;
+  const cut = v.slice(0, TEXT_VALUE_MAX);
+  const words = v.split(' ');
+  // A list already shortened upstream ends in "…(+N)": count those too.
+  const more = /^…\(\+(\d+)\)$/.exec(words[words.length - 1]!);
+  const total = more ? words.length - 1 + Number(more[1]) : words.length;
+  const shown = cut.split(' ').length - 1;
+  return words.length > 1 && shown > 0
+    ? `${words.slice(0, shown).join(' ')} …(+${total - shown} more)`
+    : `${cut}…`;
+}
+
 export class CliLogger implements Logger {
   readonly format: LogFormat;
   readonly level: LogLevel;
-  readonly #stream: { write(chunk: string): unknown; isTTY?: boolean };
+  #stream: { write(chunk: string): unknown; isTTY?: boolean };
   readonly #color: boolean;
   readonly #time: 'clock' | 'iso' | 'none';
   readonly #now: () => Date;
@@ -115,6 +140,19 @@ export class CliLogger implements Logger {
     }
     // Longest first, so a secret containing another is masked whole.
     this.#secrets.sort((a, b) => b.length - a.length);
+  }
+
+  /**
+   * Send lines somewhere else until the returned function is called: the progress display
+   * takes them while it runs, so every line (ours, the daemon's, a signal's) lands above
+   * the progress line, never on it.
+   */
+  redirect(write: (chunk: string) => void): () => void {
+    const previous = this.#stream;
+    this.#stream = { write, isTTY: previous.isTTY };
+    return () => {
+      this.#stream = previous;
+    };
   }
 
   enabled(level: LogLevel): boolean {
@@ -159,7 +197,17 @@ export class CliLogger implements Logger {
     const safe = this.redact(fields);
     if (this.format === 'json') {
       const obj: Record<string, unknown> = { time: now.toISOString(), level, msg: safeMsg };
-      for (const [k, v] of safe) obj[k in obj ? `field_${k}` : k] = v;
+      // Every line names its event; lines from the layers below are plain "log" lines.
+      if (!safe.some(([k]) => k === 'event')) obj.event = 'log';
+      for (const [k, v] of safe) {
+        // `error.code` nests, so scripts read `.error.code`.
+        const dot = k.indexOf('.');
+        if (dot > 0) {
+          const outer = k.slice(0, dot);
+          const inner = (obj[outer] ??= {}) as Record<string, unknown>;
+          if (typeof inner === 'object') inner[k.slice(dot + 1)] = v;
+        } else obj[k in obj ? `field_${k}` : k] = v;
+      }
       return `${JSON.stringify(obj)}\n`;
     }
     const time =
@@ -168,7 +216,10 @@ export class CliLogger implements Logger {
         : `${this.#time === 'clock' ? clockTime(now) : now.toISOString()} `;
     const tag = level.toUpperCase().padEnd(5);
     const lvl = this.#color ? `${COLORS[level]}${tag}\x1b[0m` : tag;
-    const kv = safe.map(([k, v]) => ` ${k}=${textValue(v)}`).join('');
+    const kv = safe
+      .filter(([k, v]) => !repeatsMessage(k, v, safeMsg))
+      .map(([k, v]) => ` ${k}=${textValue(oneLine(v))}`)
+      .join('');
     return `${time}${lvl} ${safeMsg}${kv}\n`;
   }
 

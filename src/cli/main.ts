@@ -6,8 +6,9 @@ import { describeError, LoftError } from '../util/errors.js';
 import { formatIssue, loadConfig, type LoftConfig } from '../config/index.js';
 import type { AppContext, CacheContext, IndexContext } from '../service/context.js';
 import { parseCliArgs, type OnceAction, type ParsedArgs } from './args.js';
-import { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
+import { EXIT, exitCodeFor, runActions, type ExitCode } from './exit-codes.js';
 import { helpText } from './help.js';
+import { errorCode } from './log-schema.js';
 import { createLogger, secretsFromEnv, type CliLogger } from './logger.js';
 import { versionLine } from './version.js';
 // Everything that loads the AWS SDK, SQLite or zstd is imported on demand, so the
@@ -19,10 +20,14 @@ function signalControllers(logger: CliLogger) {
   const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (!drain.signal.aborted) {
-      logger.warn(`${sig}: finishing uploads in flight; send it again to abort them`);
+      logger.warn(`${sig}: finishing uploads in flight; send it again to abort them`, {
+        event: 'interrupt',
+        signal: sig,
+        stage: 'drain',
+      });
       drain.abort(new LoftError('INTERRUPTED', 'aborted', `interrupted by ${sig}`));
     } else if (!abort.signal.aborted) {
-      logger.warn(`${sig}: aborting`);
+      logger.warn(`${sig}: aborting`, { event: 'interrupt', signal: sig, stage: 'abort' });
       abort.abort(new LoftError('INTERRUPTED', 'aborted', `aborted by ${sig}`));
     }
   };
@@ -38,6 +43,11 @@ function signalControllers(logger: CliLogger) {
   };
 }
 
+/** The fields of a run-ending error line: scripts read `event` and `error.code`. */
+function errorFields(e: unknown) {
+  return { event: 'error', 'error.code': errorCode(e) };
+}
+
 /** Actions that need only the local index: no S3 requests, no daemon, no signing key. */
 const INDEX_ONLY = new Set<OnceAction['kind']>(['clear-cache', 'reset-initial-scan']);
 /** Actions that need the bucket and the index, but neither the daemon nor the signing key. */
@@ -49,6 +59,7 @@ async function runAction(
   ctx: Context,
   action: OnceAction,
   signals: { drain: AbortSignal; signal: AbortSignal },
+  logger: CliLogger,
 ): Promise<ExitCode> {
   const out = process.stdout;
   switch (action.kind) {
@@ -76,6 +87,7 @@ async function runAction(
         out: process.stdout,
         terminal:
           process.stderr.isTTY && app.config.logFormat === 'text' ? process.stderr : undefined,
+        redirectLog: (write) => logger.redirect(write),
         ...signals,
       });
       if (!action.dryRun) {
@@ -140,7 +152,7 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
     config = loaded.config;
     for (const w of loaded.warnings) early.warn(formatIssue(config.source, w));
   } catch (e) {
-    early.error(describeError(e));
+    early.error(describeError(e), errorFields(e));
     return exitCodeFor(e);
   }
   const logger = createLogger({
@@ -160,7 +172,7 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       const { runStatus } = await import('./commands/status.js');
       return await runStatus(config, mode.format, { out: process.stdout, logger });
     } catch (e) {
-      logger.error(describeError(e));
+      logger.error(describeError(e), errorFields(e));
       if (!(e instanceof LoftError) && e instanceof Error && e.stack) logger.debug(e.stack);
       return exitCodeFor(e);
     }
@@ -182,19 +194,11 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       : needs(CACHE_ONLY)
         ? await openCacheContext(config, logger)
         : await openContext(config, logger, { env });
-    let code: ExitCode = EXIT.ok;
-    for (const action of mode.actions) {
-      if (signals.drain.aborted) return EXIT.interrupted;
-      const c = await runAction(ctx, action, signals);
-      if (c !== EXIT.ok) code = c;
-    }
-    // Work left undone because of the signal is an interruption (130), not a failure (1).
-    if (signals.drain.aborted && (code === EXIT.ok || code === EXIT.failed)) {
-      return EXIT.interrupted;
-    }
-    return code;
+    return await runActions(mode.actions, signals.drain, (a) =>
+      runAction(ctx!, a, signals, logger),
+    );
   } catch (e) {
-    logger.error(describeError(e));
+    logger.error(describeError(e), errorFields(e));
     if (!(e instanceof LoftError) && e instanceof Error && e.stack) logger.debug(e.stack);
     return exitCodeFor(e);
   } finally {

@@ -45,6 +45,9 @@ export class ProgressDisplay {
     if (this.timer) this.draw();
   }
 
+  /** The same, for a logger's redirected lines (see CliLogger.redirect). */
+  readonly write = (chunk: string): void => this.above(chunk);
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -52,6 +55,8 @@ export class ProgressDisplay {
   }
 
   private draw(): void {
+    // Nothing to show before the plan: no "[0/0 paths] 0 B / 0 B" frame.
+    if (this.progress.pathsTotal === 0) return;
     const width = (this.out.columns ?? 100) - 1;
     this.out.write(`\r\x1b[2K${progressLine(this.progress, Date.now() - this.started, width)}`);
     this.shown = true;
@@ -60,5 +65,47 @@ export class ProgressDisplay {
   private clear(): void {
     if (this.shown) this.out.write('\r\x1b[2K');
     this.shown = false;
+  }
+}
+
+/**
+ * Progress for logs instead of a terminal: one `progress` line every `intervalMs` while a
+ * push runs, so CI and journald show that a long push is alive; a push shorter than the
+ * interval prints none.
+ */
+export class ProgressTicker {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly progress: PushProgress,
+    private readonly log: (msg: string, fields: Record<string, number>) => void,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    if (this.intervalMs <= 0) return;
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    const p = this.progress;
+    if (p.pathsTotal === 0) return;
+    const ms = Date.now() - this.started;
+    this.log(progressLine(p, ms, Number.MAX_SAFE_INTEGER), {
+      pathsDone: p.pathsPublished + p.pathsFailed,
+      pathsTotal: p.pathsTotal,
+      pathsFailed: p.pathsFailed,
+      narBytesRead: p.narBytesRead,
+      narBytesTotal: p.narBytesTotal,
+      fileBytesWritten: p.fileBytesWritten,
+      ms,
+    });
   }
 }

@@ -54,7 +54,8 @@ export class CompressionFailedError extends LoftError {
     cause?: unknown,
   ) {
     super('COMPRESSION_FAILED', 'work', `${method} compression failed: ${detail}`, {
-      hint: 'this path will be retried; if it keeps failing, report it with the --debug log',
+      // No "will be retried": true of the service's queue, not of a one-shot push.
+      hint: 'if it keeps failing, report it with the --debug log',
       cause,
     });
   }

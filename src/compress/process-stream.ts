@@ -78,7 +78,12 @@ export class ProcessCompressStream extends Duplex {
       return;
     }
     const { command, method } = this.opts;
-    const child = spawn(command, this.opts.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C must not kill a compression Loft is
+    // finishing; Loft ends it (stdin closed) or kills it (destroy) itself.
+    const child = spawn(command, this.opts.args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.child = child;
     this.exited = new Promise<void>((resolve) => {
       child.once('close', (code, signal) => {

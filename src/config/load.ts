@@ -211,6 +211,7 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
       retrySeconds: val['loft.queue_retry_seconds'],
     },
     logFormat: overrides.logFormat ?? val['loft.log_format'],
+    progressIntervalSeconds: val['loft.progress_interval_seconds'],
     logLevel: overrides.debug ? 'debug' : 'info',
   };
   return { ok: true, config, warnings };

@@ -406,6 +406,15 @@ export const schema = {
       'Log lines as readable text or as JSON objects, one per line (for journald or CI). `--log-format` overrides it.',
     decode: oneOf(LOG_FORMATS),
   }),
+  'loft.progress_interval_seconds': withDefault({
+    section: 'loft',
+    key: 'progress_interval_seconds',
+    ...integer(0, 86_400),
+    seed: false,
+    default: 10,
+    description:
+      'When stderr is not a terminal (CI, a pipe, journald), a push writes a progress line this often (an `event: "progress"` line with `--log-format json`); 0 turns the lines off. A terminal gets a live progress line instead.',
+  }),
   'loft.write_nar_listing': withDefault({
     section: 'loft',
     key: 'write_nar_listing',

@@ -68,7 +68,17 @@ export function resolveSigningKeyText(
     );
   if (text === '') throw bad('is empty');
   if (/\s/.test(text)) throw bad('contains whitespace inside the key');
-  if (decodeBase64Strict(b64)?.length !== 64) {
+  const keyBytes = decodeBase64Strict(b64)?.length;
+  if (keyBytes === 32) {
+    // The other file nix-store --generate-binary-cache-key writes: easy to mix up.
+    throw new SigningKeyError(
+      path,
+      `signing key file ${path} holds a public key (32 bytes), not the secret key that signs`,
+      'point signing_key_path at the secret file (the 2nd argument of nix-store --generate-binary-cache-key); ' +
+        "the public key goes into the clients' trusted-public-keys",
+    );
+  }
+  if (keyBytes !== 64) {
     throw bad(
       fileName === undefined
         ? 'is not base64 of a 64-byte key'

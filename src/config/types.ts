@@ -48,6 +48,8 @@ export interface LoftConfig {
   readonly queue: { readonly maxAttempts: number; readonly retrySeconds: number };
   /** From `log_format`, overridden by `--log-format`. */
   readonly logFormat: LogFormat;
+  /** Seconds between progress lines when stderr is not a terminal; 0: none. */
+  readonly progressIntervalSeconds: number;
   /** No TOML key: `--debug` sets it, as the seed's CLI and NixOS module do. */
   readonly logLevel: 'info' | 'debug';
 }

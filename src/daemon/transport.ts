@@ -163,7 +163,9 @@ export function spawnStdio(command: readonly string[] = DEFAULT_STDIO_COMMAND): 
     throw new DaemonOptionError('stdioCommand', command, 'a non-empty command');
   const shown = command.join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C goes to Loft alone, which drains uploads
+    // over this connection and then stops the child itself (end() or destroy()).
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {

@@ -4,6 +4,7 @@
  * narinfo's text, fetched in parallel and remembered between runs by (key, LastModified,
  * size) so a service pruning on a schedule re-reads only what changed.
  */
+import { SignalFanout } from '../util/signal-fanout.js';
 import type { BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { CACHE_INFO_KEY, NAR_PREFIX, hashPartOfNarInfoKey } from '../storage/keys.js';
 import { mapLimit } from '../util/limit.js';
@@ -138,19 +139,27 @@ export async function readNarInfos(
   }
   let done = 0;
   let failed = false;
-  await mapLimit(toFetch, opts.concurrency, async ({ o, hashPart }) => {
-    // After one failure the whole read fails: the other workers stop asking.
-    if (failed) return;
-    opts.signal?.throwIfAborted();
-    const body = await blobs.get(o.key, { signal: opts.signal }).catch((e: unknown) => {
-      failed = true;
-      throw e;
+  // One listener on the shared signal, not one per request in flight (no leak warning).
+  const fanout = new SignalFanout(opts.signal);
+  try {
+    await mapLimit(toFetch, opts.concurrency, async ({ o, hashPart }) => {
+      // After one failure the whole read fails: the other workers stop asking.
+      if (failed) return;
+      opts.signal?.throwIfAborted();
+      const body = await fanout
+        .run((signal) => blobs.get(o.key, { signal }))
+        .catch((e: unknown) => {
+          failed = true;
+          throw e;
+        });
+      if (body !== undefined) {
+        reads.set(o.key, cache.set(o, readNarInfo(body.toString('utf8'), hashPart, opts.storeDir)));
+      }
+      opts.onRead?.(++done, toFetch.length);
     });
-    if (body !== undefined) {
-      reads.set(o.key, cache.set(o, readNarInfo(body.toString('utf8'), hashPart, opts.storeDir)));
-    }
-    opts.onRead?.(++done, toFetch.length);
-  });
+  } finally {
+    fanout.dispose();
+  }
   return { reads, fetched: toFetch.length };
 }
 

@@ -159,9 +159,11 @@ class Service {
       if (!this.stop.signal.aborted) {
         const c = this.queue.counts();
         this.logger.info(
-          `service ready: watching ${this.storeDirOnDisk}, ${c.pending} paths queued, ${c.parked} parked`,
+          `service ready: watching ${this.storeDirOnDisk}, ${c.pending} paths queued, ${c.parked} parked, ` +
+            (this.ctx.signingKey ? 'uploads signed' : 'uploads NOT signed (no signing_key_path)'),
           {
             event: 'ready',
+            signed: this.ctx.signingKey !== undefined,
             storeDir: this.storeDirOnDisk,
             queued: c.pending,
             parked: c.parked,

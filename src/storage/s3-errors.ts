@@ -5,6 +5,7 @@
  */
 import { parseRetryAfter } from './backoff.js';
 import type { RetryVerdict } from './retry.js';
+import { endpointMistake, S3EndpointError } from './endpoint-hints.js';
 import {
   S3AccessDeniedError,
   S3CredentialsError,
@@ -138,8 +139,10 @@ export function translateS3Error(
   operation: string,
   key: string | undefined,
   attempts: number,
-): S3Error {
+): S3Error | S3EndpointError {
   const f = failureOf(e, operation, key, attempts);
+  const mistake = f.code === 'NoSuchKey' ? undefined : endpointMistake(target, f, e);
+  if (mistake) return new S3EndpointError(mistake);
   const s = shape(e);
   if (s.name === 'CredentialsProviderError') return new S3CredentialsError(target, f);
   if (f.code === 'NoSuchBucket') return new S3NoSuchBucketError(target, f);

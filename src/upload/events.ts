@@ -18,6 +18,8 @@ export type PushEvent =
     }
   | { type: 'path-stored'; path: string; narSize: number; fileSize: number; ms: number }
   | { type: 'path-published'; path: string }
+  /** Cut off by the abort signal (a second Ctrl-C): nothing of it was published. */
+  | { type: 'path-aborted'; path: string }
   | { type: 'path-failed'; path: string; reason: string; error: unknown };
 
 /**

@@ -10,7 +10,7 @@ import type { NarPacker } from '../pack/index.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { BlobStore } from '../storage/port.js';
 import type { PushEvent, PushProgress } from './events.js';
-import type { PlanSummary } from './plan.js';
+import type { PlanSummary, PushPlan } from './plan.js';
 
 /** The local index as the pipeline uses it (LocalIndex fits): present paths of this cache. */
 export interface PresenceIndex {
@@ -96,6 +96,8 @@ export interface PushResult {
   ms: number;
   /** Every requested closure is in the cache, apart from paths left to upstream. */
   complete: boolean;
+  /** The plan itself, on a dry run (for listing what would happen). */
+  plan?: PushPlan;
 }
 
 /** NAR and compressed bytes of what a push published. */

@@ -141,7 +141,11 @@ export class PushRun {
       } catch (e) {
         if (ac.signal.aborted) {
           // Aborted from outside (signal, fatal error elsewhere) or doomed by a dependency.
-          if (this.order.isFailed(info.path) || this.abort.signal.aborted) return;
+          if (this.order.isFailed(info.path)) return;
+          if (this.abort.signal.aborted) {
+            if (this.fatal === undefined) this.emit({ type: 'path-aborted', path: info.path });
+            return;
+          }
         }
         const action = pushActionFor(e);
         if (action === 'stop-push') {
@@ -154,6 +158,7 @@ export class PushRun {
           try {
             await sleep(delayMs, this.abort.signal);
           } catch {
+            if (this.fatal === undefined) this.emit({ type: 'path-aborted', path: info.path });
             return;
           }
           continue;

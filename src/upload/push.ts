@@ -46,6 +46,7 @@ export async function push(
       notStarted: [],
       ms: performance.now() - t0,
       complete: prepared.plan.toUpload.length === 0,
+      plan: prepared.plan,
     };
   }
   const result = await executePlan(ctx, prepared, opts, opts);

@@ -64,6 +64,16 @@ export const ERROR_CODES = {
     'the signing key file is missing, unreadable or malformed',
   ),
   SIGNING_KEY_INVALID: spec('config', 'fatal', 'a signing key is not a valid Nix secret key'),
+  S3_ENDPOINT_NOT_TLS: spec(
+    'config',
+    'fatal',
+    's3.endpoint says https:// but the server answers plain HTTP',
+  ),
+  S3_ENDPOINT_HAS_BUCKET: spec(
+    'config',
+    'fatal',
+    's3.endpoint ends in the bucket name, so requests went to the wrong place',
+  ),
   COMPRESSION_UNKNOWN: spec('config', 'fatal', 'the compression method is not one Loft knows'),
   COMPRESSION_LEVEL_INVALID: spec(
     'config',

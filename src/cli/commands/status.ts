@@ -21,7 +21,7 @@ export async function runStatus(
     const note = `no local index at ${config.localCachePath} yet: the service has not run with this configuration`;
     io.out.write(
       format === 'json'
-        ? `${JSON.stringify({ config: config.source, index: { path: config.localCachePath, exists: false }, note })}\n`
+        ? `${JSON.stringify({ config: config.source, index: { path: config.localCachePath, exists: false }, signing: signingOf(config), note })}\n`
         : `${note}\n`,
     );
     return EXIT.ok;
@@ -37,7 +37,12 @@ export async function runStatus(
       inbox: { dir, files: await countInbox(dir) },
       now: io.now,
     });
-    io.out.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+    const signing = signingOf(config);
+    io.out.write(
+      format === 'json'
+        ? `${JSON.stringify({ ...report, signing }, null, 2)}\n`
+        : renderStatus(report, signing),
+    );
   } finally {
     ic.close();
   }
@@ -62,11 +67,28 @@ function pathLine(p: StatusPath): string {
   return `  waiting      ${p.path} (from ${p.source}, since ${p.enqueuedAt})`;
 }
 
-export function renderStatus(r: StatusReport): string {
+/** Whether uploads are signed (from the configuration; the key itself is checked at start). */
+export function signingOf(config: Pick<LoftConfig, 'signingKeyPath' | 'signingKeyName'>): {
+  signed: boolean;
+  keyPath?: string;
+} {
+  return config.signingKeyPath === undefined
+    ? { signed: false }
+    : { signed: true, keyPath: config.signingKeyPath };
+}
+
+export function renderStatus(r: StatusReport, signing?: ReturnType<typeof signingOf>): string {
   const q = r.queue;
   const lines: string[] = [];
   lines.push(`config:        ${r.config}`);
   lines.push(`cache:         ${r.cache}`);
+  if (signing) {
+    lines.push(
+      signing.signed
+        ? `signing:       uploads are signed with the key in ${signing.keyPath}`
+        : 'signing:       uploads are NOT signed (no signing_key_path); Nix refuses them unless require-sigs = false',
+    );
+  }
   lines.push(
     `local index:   ${r.index.path}: ${r.index.presentPaths} paths known to be in the cache, ${r.index.seenPaths} store paths seen by the service`,
   );

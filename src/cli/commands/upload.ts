@@ -2,15 +2,23 @@
  * `--upload-path PATH...` (and `--upload-path -` for paths on stdin): push their closures,
  * showing progress on a terminal and log lines elsewhere, and always a final summary.
  */
-import { LoftError, describeError } from '../../util/errors.js';
+import { LoftError } from '../../util/errors.js';
 import { mapLimit } from '../../util/limit.js';
 import { pushContextOf, pushOptionsOf, type AppContext } from '../../service/context.js';
-import { push, uploadedBytes, type PushResult } from '../../upload/push.js';
-import { PushProgress, type PushEvent } from '../../upload/events.js';
+import { push, type PushResult } from '../../upload/push.js';
+import { PushProgress } from '../../upload/events.js';
 import { parsePathList } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
-import { formatBytes, formatDuration } from '../../util/format.js';
-import { ProgressDisplay, type TerminalStream } from '../progress.js';
+import { ProgressDisplay, ProgressTicker, type TerminalStream } from '../progress.js';
+import {
+  dryRunJson,
+  dryRunText,
+  PushRecord,
+  pushEventLogger,
+  pushExitCode,
+  summaryJson,
+  summaryText,
+} from '../push-render.js';
 
 export interface UploadAction {
   paths: string[];
@@ -25,6 +33,8 @@ export interface UploadIo {
   out: { write(s: string): unknown };
   /** A terminal to draw progress on, when there is one and logs are text. */
   terminal: TerminalStream | undefined;
+  /** Send every log line elsewhere (above the progress line) until the returned call. */
+  redirectLog?(write: (chunk: string) => void): () => void;
   /** First SIGINT/SIGTERM: stop starting paths. Second: abort. */
   drain?: AbortSignal;
   signal?: AbortSignal;
@@ -92,75 +102,30 @@ export async function runUpload(
   }
   const roots = await resolveAll(ctx, given);
   const { logger, config } = ctx;
+  const json = config.logFormat === 'json';
+  if (!action.dryRun && ctx.signingKey === undefined) warnUnsigned(logger);
   const progress = new PushProgress();
   const display =
     io.terminal && !action.dryRun ? new ProgressDisplay(progress, io.terminal) : undefined;
-  const say = (
-    level: 'info' | 'warn' | 'error' | 'debug',
-    msg: string,
-    fields?: Record<string, string | number>,
-  ) => {
-    if (display && level !== 'debug')
-      display.above(`${level === 'info' ? '' : `${level}: `}${msg}`);
-    else logger[level](msg, fields);
-  };
-  const onEvent = (e: PushEvent) => {
-    switch (e.type) {
-      case 'plan': {
-        const s = e.summary;
-        say(
-          'info',
-          `${action.dryRun ? 'would upload' : 'uploading'} ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR); ` +
-            `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream`,
-          {
-            toUpload: s.toUpload.paths,
-            toUploadBytes: s.toUpload.narBytes,
-            cached: s.alreadyCached.paths,
-            upstream: s.upstream.paths,
-          },
-        );
-        break;
-      }
-      case 'replanned':
-        say(
-          'warn',
-          `${e.gone} cached paths vanished before they could be refreshed (a prune elsewhere?); asked the bucket again`,
-        );
-        break;
-      case 'refreshed':
-        say('info', `refreshed ${e.paths} cached narinfos older than half the prune retention`);
-        break;
-      case 'cache-info-written':
-        say('info', `wrote nix-cache-info to ${e.description}`);
-        break;
-      case 'path-retrying':
-        say(
-          'warn',
-          `retrying ${e.path} in ${formatDuration(e.delayMs)}: ${describeError(e.error)}`,
-        );
-        break;
-      case 'path-failed':
-        say(
-          'error',
-          `failed ${e.path}: ${e.reason}${e.error instanceof LoftError && e.error.hint ? `\n  hint: ${e.error.hint}` : ''}`,
-        );
-        break;
-      case 'path-published':
-        if (!display) logger.info(`uploaded ${e.path}`);
-        break;
-      case 'path-stored':
-        logger.debug(`stored NAR of ${e.path}`, {
-          narSize: e.narSize,
-          fileSize: e.fileSize,
-          ms: Math.round(e.ms),
-        });
-        break;
-      default:
-        break;
-    }
-  };
+  const ticker =
+    !io.terminal && !action.dryRun
+      ? new ProgressTicker(
+          progress,
+          (msg, fields) => logger.info(msg, { event: 'progress', ...(json ? fields : {}) }),
+          config.progressIntervalSeconds * 1000,
+        )
+      : undefined;
+  const record = new PushRecord();
+  const onEvent = pushEventLogger(logger, {
+    dryRun: action.dryRun,
+    record,
+    format: config.logFormat,
+  });
 
+  // Every log line goes above the progress line while it is drawn.
+  const restore = display ? io.redirectLog?.(display.write) : undefined;
   display?.start();
+  ticker?.start();
   let result: PushResult;
   try {
     result = await push(pushContextOf(ctx), roots, {
@@ -172,39 +137,37 @@ export async function runUpload(
       onEvent,
       progress,
     });
+  } catch (e) {
+    if (!(e instanceof LoftError && e.code === 'INTERRUPTED')) throw e;
+    // Aborted by a second signal: each cut-off path was logged; say what is in the cache.
+    io.out.write(
+      json
+        ? `${JSON.stringify({ event: 'aborted', published: progress.pathsPublished, aborted: record.aborted })}\n`
+        : `aborted: ${progress.pathsPublished} paths were published before the abort, ${record.aborted.length} cut off; run again to finish\n`,
+    );
+    return EXIT.interrupted;
   } finally {
+    ticker?.stop();
     display?.stop();
+    restore?.();
   }
-  io.out.write(summaryText(result));
-  const bytes = uploadedBytes(result);
-  logger.debug('push summary', {
-    uploaded: result.uploaded.length,
-    failed: result.failed.length,
-    narBytes: bytes.nar,
-    fileBytes: bytes.file,
-    ms: Math.round(result.ms),
-  });
-  // A dry run succeeded once it has a plan; otherwise 0 only when every closure is cached.
-  return result.dryRun || result.complete ? EXIT.ok : EXIT.failed;
+  // Interrupted only if the signal left work undone: a push that finished as it arrived is complete.
+  const end = { interrupted: (io.drain?.aborted ?? false) && !result.complete };
+  if (result.dryRun) io.out.write(json ? dryRunJson(result) : dryRunText(result));
+  else io.out.write(json ? summaryJson(result, end, record) : summaryText(result, end, record));
+  return pushExitCode(result, io.drain?.aborted ?? false);
 }
 
-export function summaryText(r: PushResult): string {
-  const s = r.summary;
-  if (r.dryRun) {
-    return (
-      `dry run: would upload ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR), ` +
-      `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream; nothing was written\n`
-    );
-  }
-  const { nar, file } = uploadedBytes(r);
-  const ratio = nar > 0 ? ` (${((100 * file) / nar).toFixed(0)}%)` : '';
-  let text =
-    `uploaded ${r.uploaded.length} paths: ${formatBytes(nar)} NAR -> ${formatBytes(file)} compressed${ratio}; ` +
-    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream, ` +
-    `${r.failed.length} failed, in ${formatDuration(r.ms)}\n`;
-  if (r.notStarted.length > 0) {
-    text += `stopped before ${r.notStarted.length} paths were started; run again to finish\n`;
-  }
-  for (const f of r.failed) text += `failed: ${f.path}: ${f.reason}\n`;
-  return text;
+/** Once per push: unsigned narinfos are refused by every Nix with require-sigs (the default). */
+function warnUnsigned(logger: AppContext['logger']): void {
+  logger.warn(
+    'no signing key (loft.signing_key_path): the uploads are not signed, and Nix refuses ' +
+      'unsigned paths unless its users set require-sigs = false',
+    { event: 'unsigned' },
+  );
+  logger.warn(
+    'make a key with: nix-store --generate-binary-cache-key NAME secret.key public.key; set ' +
+      'signing_key_path to secret.key and add public.key to trusted-public-keys on the clients',
+    { event: 'unsigned' },
+  );
 }

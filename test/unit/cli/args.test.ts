@@ -206,6 +206,8 @@ test('unknown options and stray arguments are usage errors that say what to do',
   usage(['--nope'], /^unknown option '--nope'$/);
   usage(['--uplaod-path', 'x'], /unknown option '--uplaod-path' \(did you mean --upload-path\?\)/);
   usage(['--forcescan'], /did you mean --force-scan\?/);
+  // A flag cut short: the one flag it begins is the suggestion.
+  usage(['--upload', 'x'], /^unknown option '--upload' \(did you mean --upload-path\?\)$/);
   usage(['-x'], /unknown option '-x'/);
   assert.throws(
     () => parseCliArgs(['./result']),

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EXIT, EXIT_CODE_DOCS, exitCodeFor, exitCodeForKind } from '../../../src/cli/exit-codes.js';
+import {
+  EXIT,
+  EXIT_CODE_DOCS,
+  exitCodeFor,
+  exitCodeForKind,
+  runActions,
+  type ExitCode,
+} from '../../../src/cli/exit-codes.js';
 import { LoftError, type ErrorKind } from '../../../src/util/errors.js';
 import { UsageError } from '../../../src/cli/args.js';
 import { ConfigError } from '../../../src/config/errors.js';
@@ -50,4 +57,32 @@ test('real error classes map through their kind; non-Loft errors are internal', 
   const abort = new Error('aborted');
   abort.name = 'AbortError';
   assert.equal(exitCodeFor(abort), 130);
+});
+
+test('runActions: the first action that is not complete ends the run; no action starts after a signal', async () => {
+  const ran: string[] = [];
+  const codes: Record<string, ExitCode> = { upload: EXIT.failed, prune: EXIT.ok };
+  const run = (a: string) => {
+    ran.push(a);
+    return Promise.resolve(codes[a]!);
+  };
+  // `--upload-path BAD --prune`: the failed upload's code, and no prune.
+  assert.equal(await runActions(['upload', 'prune'], new AbortController().signal, run), 1);
+  assert.deepEqual(ran, ['upload']);
+
+  ran.length = 0;
+  codes.upload = EXIT.ok;
+  assert.equal(await runActions(['upload', 'prune'], new AbortController().signal, run), 0);
+  assert.deepEqual(ran, ['upload', 'prune']);
+
+  // A signal during the first action: it reports how far it got; the next never starts.
+  ran.length = 0;
+  const drain = new AbortController();
+  const interruptedRun = (a: string) => {
+    ran.push(a);
+    drain.abort();
+    return Promise.resolve<ExitCode>(EXIT.ok);
+  };
+  assert.equal(await runActions(['upload', 'prune'], drain.signal, interruptedRun), 130);
+  assert.deepEqual(ran, ['upload']);
 });

@@ -64,7 +64,7 @@ test('levels: debug hidden unless level is debug', () => {
   assert.equal(quiet.lines.length, 2);
 });
 
-test('JSON lines: one object per line with time, level, msg and the fields', () => {
+test('JSON lines: one object per line with time, level, msg, event ("log" by default) and the fields', () => {
   const { logger, lines } = capture({ format: 'json', level: 'debug' });
   logger.info('uploaded', {
     path: '/nix/store/abc-hello',
@@ -83,6 +83,7 @@ test('JSON lines: one object per line with time, level, msg and the fields', () 
     time: '2024-05-01T12:34:56.789Z',
     level: 'info',
     msg: 'uploaded',
+    event: 'log',
     path: '/nix/store/abc-hello',
     bytes: 1234,
     ok: true,
@@ -92,6 +93,7 @@ test('JSON lines: one object per line with time, level, msg and the fields', () 
     time: '2024-05-01T12:34:56.789Z',
     level: 'debug',
     msg: 'multi\nline',
+    event: 'log',
     field_msg: 'collides',
     field_level: 'also',
   });
@@ -183,4 +185,45 @@ test('secretsFromEnv collects the AWS secret, session token and extra header val
     }).sort(),
     ['s1', 's2', 's3'],
   );
+});
+
+test('text lines drop the event and fields the message already says; long lists become one line', () => {
+  const { logger, lines } = capture();
+  logger.info('uploaded /nix/store/abc-hello', {
+    event: 'uploaded',
+    path: '/nix/store/abc-hello',
+    narSize: 10,
+  });
+  const paths = Array.from({ length: 20 }, (_, i) => `/nix/store/${String(i).padStart(32, 'a')}-p`);
+  logger.info('queued 25 paths', { paths: `${paths.join(' ')} …(+5)` });
+  assert.equal(
+    lines[0],
+    '2024-05-01T12:34:56.789Z INFO  uploaded /nix/store/abc-hello narSize=10\n',
+  );
+  assert.equal(lines[1]!.indexOf('\n'), lines[1]!.length - 1, 'one line');
+  assert.ok(lines[1]!.length < 260, lines[1]);
+  // 25 paths in all: the ones shown plus "+N more" add up.
+  const shown = lines[1]!.match(/\/nix\/store\//g)!.length;
+  assert.match(lines[1]!, new RegExp(`…\\(\\+${25 - shown} more\\)"\\n$`));
+});
+
+test('JSON lines nest dotted fields (error.code) and keep the event they were given', () => {
+  const { logger, lines } = capture({ format: 'json' });
+  logger.error('failed x', { event: 'path-failed', path: 'x', 'error.code': 'S3_ACCESS_DENIED' });
+  const o = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(o.event, 'path-failed');
+  assert.deepEqual(o.error, { code: 'S3_ACCESS_DENIED' });
+});
+
+test('redirect sends every line elsewhere until restored', () => {
+  const { logger, lines } = capture();
+  const taken: string[] = [];
+  const restore = logger.redirect((s) => taken.push(s));
+  logger.warn('SIGINT: finishing uploads in flight');
+  restore();
+  logger.info('after');
+  assert.equal(taken.length, 1);
+  assert.match(taken[0]!, /SIGINT: finishing/);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /after/);
 });

@@ -73,6 +73,7 @@ const READ: Record<SchemaKey, (c: LoftConfig) => unknown> = {
   'loft.prune_target_percentage': (c) => c.prune.targetPercentage,
   'loft.prune_schedule': (c) => c.prune.schedule,
   'loft.log_format': (c) => c.logFormat,
+  'loft.progress_interval_seconds': (c) => c.progressIntervalSeconds,
   'loft.write_nar_listing': (c) => c.writeNarListing,
   'loft.daemon_socket': (c) => c.daemonSocket,
   'loft.real_store_dir': (c) => c.realStoreDir,
@@ -181,6 +182,7 @@ prune_max_size_gb = 0.5
 prune_target_percentage = 60
 prune_schedule = "03:30"
 log_format = "json"
+progress_interval_seconds = 30
 write_nar_listing = true
 daemon_socket = "/run/nix/socket"
 real_store_dir = "/srv/chroot/nix/store"
@@ -210,6 +212,7 @@ queue_retry_seconds = 5
     'loft.prune_target_percentage': 60,
     'loft.prune_schedule': { kind: 'daily', hour: 3, minute: 30, utc: false, text: '03:30' },
     'loft.log_format': 'json',
+    'loft.progress_interval_seconds': 30,
     'loft.write_nar_listing': true,
     'loft.daemon_socket': '/run/nix/socket',
     'loft.real_store_dir': '/srv/chroot/nix/store',

@@ -87,14 +87,14 @@ test('malformed key files are errors that never quote the key', () => {
       }),
     /whitespace/,
   );
-  // A public key (32 bytes) given by mistake.
+  // A public key (32 bytes) given by mistake: named as such (see the test below).
   expectKeyError(
     () =>
       resolveSigningKeyText('loft-test-1:zN9MMeknDPxkYjJ59BNmb/nmtdQNd5MTXLNgLL1TR98=', {
         path: PATH,
         configuredName: undefined,
       }),
-    /64-byte/,
+    /holds a public key/,
   );
 });
 
@@ -153,4 +153,21 @@ test('the revealed text is what the signer parses, for named and bare key files'
   assert.equal(sk.publicKey().toString(), PUBLIC);
   const bare = resolveSigningKeyText(B64, { path: PATH, configuredName: 'other-1' });
   assert.equal(parseSecretKey(bare.reveal(), PATH).name, 'other-1');
+});
+
+test('a public key given as signing_key_path says it is the public key and which file to use', () => {
+  // The public half of NIX_KEY, as `nix-store --generate-binary-cache-key` writes it.
+  const pub = `loft-test-1:${Buffer.from(B64, 'base64').subarray(32).toString('base64')}`;
+  for (const text of [pub, pub.slice('loft-test-1:'.length)]) {
+    expectKeyError(
+      () => resolveSigningKeyText(text, { path: PATH, configuredName: 'loft-test-1' }),
+      /holds a public key \(32 bytes\), not the secret key that signs/,
+    );
+    try {
+      resolveSigningKeyText(text, { path: PATH, configuredName: 'loft-test-1' });
+    } catch (e) {
+      assert.match((e as SigningKeyError).hint ?? '', /point signing_key_path at the secret file/);
+      assert.match((e as SigningKeyError).hint ?? '', /trusted-public-keys/);
+    }
+  }
 });
