@@ -100,6 +100,8 @@ export interface PushOptions {
   refreshAfterMs?: number;
   /** The clock (tests). */
   now?: () => Date;
+  /** Paths the include/exclude patterns keep out of the cache (see filter.ts). */
+  exclude?: (storePath: string) => boolean;
   /** Plan and report only; write nothing. */
   dryRun?: boolean;
   /** Also write `<hash>.ls` NAR listings. */
@@ -126,7 +128,7 @@ export interface PushResult {
   /** Planned but never started, because a drain stopped intake. */
   notStarted: string[];
   ms: number;
-  /** Every requested closure is in the cache, apart from paths left to upstream. */
+  /** Every requested closure is in the cache, apart from paths left to upstream or excluded. */
   complete: boolean;
 }
 
@@ -240,6 +242,7 @@ export async function push(
       const satisfied = new Set([
         ...plan.alreadyCached.map((c) => c.info.path),
         ...plan.upstream.map((i) => i.path),
+        ...plan.excluded.map((i) => i.path),
       ]);
       await new PushRun(ctx, opts, plan.toUpload, satisfied, result, emit).execute();
     } finally {
@@ -277,6 +280,7 @@ function makePlan(
       storeDir: ctx.store.storeDir,
       skipSignedByKeys: opts.skipSignedByKeys,
       ignoreIndex,
+      exclude: opts.exclude,
       refreshBefore:
         opts.refreshAfterMs === undefined
           ? undefined

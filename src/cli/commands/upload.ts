@@ -7,6 +7,7 @@ import { mapLimit } from '../../util/limit.js';
 import { pushContextOf, pushOptionsOf, type AppContext } from '../../service/context.js';
 import { push, uploadedBytes, type PushResult } from '../../upload/push.js';
 import { PushProgress, type PushEvent } from '../../upload/events.js';
+import type { PlanSummary } from '../../upload/plan.js';
 import { parsePathList } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
@@ -111,12 +112,13 @@ export async function runUpload(
         say(
           'info',
           `${action.dryRun ? 'would upload' : 'uploading'} ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR); ` +
-            `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream`,
+            `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}`,
           {
             toUpload: s.toUpload.paths,
             toUploadBytes: s.toUpload.narBytes,
             cached: s.alreadyCached.paths,
             upstream: s.upstream.paths,
+            excluded: s.excluded.paths,
           },
         );
         break;
@@ -193,18 +195,23 @@ export function summaryText(r: PushResult): string {
   if (r.dryRun) {
     return (
       `dry run: would upload ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR), ` +
-      `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream; nothing was written\n`
+      `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}; nothing was written\n`
     );
   }
   const { nar, file } = uploadedBytes(r);
   const ratio = nar > 0 ? ` (${((100 * file) / nar).toFixed(0)}%)` : '';
   let text =
     `uploaded ${r.uploaded.length} paths: ${formatBytes(nar)} NAR -> ${formatBytes(file)} compressed${ratio}; ` +
-    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream, ` +
+    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}, ` +
     `${r.failed.length} failed, in ${formatDuration(r.ms)}\n`;
   if (r.notStarted.length > 0) {
     text += `stopped before ${r.notStarted.length} paths were started; run again to finish\n`;
   }
   for (const f of r.failed) text += `failed: ${f.path}: ${f.reason}\n`;
   return text;
+}
+
+/** Shown only when the include/exclude patterns kept something out, so other summaries stay as they were. */
+function excludedText(s: PlanSummary): string {
+  return s.excluded.paths > 0 ? `, ${s.excluded.paths} excluded by patterns` : '';
 }
