@@ -30,6 +30,7 @@ import { SeenSet, diffValidPaths, hashPartFast } from '../watch/reconcile.js';
 import { pushContextOf, pushOptionsOf, type AppContext } from './context.js';
 import { StoreDirMissingError } from './errors.js';
 import { populateIndex } from './populate.js';
+import { afterPushOf } from './after-push.js';
 import { PruneScheduler, type PruneRunner } from './prune-schedule.js';
 import { initialScan } from './scan.js';
 import { STATE, recordPrune } from './state-keys.js';
@@ -145,6 +146,7 @@ class Service {
         retryBaseMs: this.config.queue.retrySeconds * 1000,
         logger: this.logger,
         afterBatch: () => this.checkScanDone(),
+        afterPush: afterPushOf(this.ctx),
       });
       workerDone = this.worker.run(this.stop.signal, signal).catch((e: unknown) => {
         // The queue itself failed (e.g. the index became unwritable): stop the service

@@ -344,14 +344,31 @@ class S3BlobStore implements BlobStore {
   async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<void> {
     assertValidKey(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    await this.#putBytes(key, bytes, opts.contentType, opts.signal);
+    await this.#putBytes(key, bytes, opts.contentType, opts.signal, opts.contentEncoding);
   }
 
-  #putBytes(key: string, body: Uint8Array, contentType: string | undefined, signal?: AbortSignal) {
-    return this.#run('PutObject', key, () => this.#sendPut(key, body, contentType, signal), signal);
+  #putBytes(
+    key: string,
+    body: Uint8Array,
+    contentType: string | undefined,
+    signal?: AbortSignal,
+    contentEncoding?: string,
+  ) {
+    return this.#run(
+      'PutObject',
+      key,
+      () => this.#sendPut(key, body, contentType, signal, contentEncoding),
+      signal,
+    );
   }
 
-  #sendPut(key: string, body: Uint8Array, contentType: string | undefined, signal?: AbortSignal) {
+  #sendPut(
+    key: string,
+    body: Uint8Array,
+    contentType: string | undefined,
+    signal?: AbortSignal,
+    contentEncoding?: string,
+  ) {
     return this.#client.send(
       new PutObjectCommand({
         Bucket: this.#bucket,
@@ -359,6 +376,7 @@ class S3BlobStore implements BlobStore {
         Body: body,
         ContentLength: body.length,
         ContentType: contentType,
+        ContentEncoding: contentEncoding,
       }),
       { abortSignal: signal },
     );

@@ -3,8 +3,10 @@
  * showing progress on a terminal and log lines elsewhere, and always a final summary.
  */
 import { LoftError, describeError } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
 import { mapLimit } from '../../util/limit.js';
 import { pushContextOf, pushOptionsOf, type AppContext } from '../../service/context.js';
+import { afterPushOf } from '../../service/after-push.js';
 import { push, uploadedBytes, type PushResult } from '../../upload/push.js';
 import { PushProgress, type PushEvent } from '../../upload/events.js';
 import type { PlanSummary } from '../../upload/plan.js';
@@ -105,13 +107,86 @@ export async function runUpload(
       display.above(`${level === 'info' ? '' : `${level}: `}${msg}`);
     else logger[level](msg, fields);
   };
-  const onEvent = (e: PushEvent) => {
+  const onEvent = pushEventLogger(say, logger, action.dryRun, display !== undefined);
+
+  display?.start();
+  let result: PushResult;
+  try {
+    result = await push(pushContextOf(ctx), roots, {
+      ...pushOptionsOf(config),
+      ignoreIndex: action.forceScan,
+      dryRun: action.dryRun,
+      drain: io.drain,
+      signal: io.signal,
+      onEvent,
+      progress,
+    });
+  } finally {
+    display?.stop();
+  }
+  if (!result.dryRun) await afterPushOf(ctx)?.(result);
+  io.out.write(summaryText(result));
+  const bytes = uploadedBytes(result);
+  logger.debug('push summary', {
+    uploaded: result.uploaded.length,
+    failed: result.failed.length,
+    narBytes: bytes.nar,
+    fileBytes: bytes.file,
+    ms: Math.round(result.ms),
+  });
+  // A dry run succeeded once it has a plan; otherwise 0 only when every closure is cached.
+  return result.dryRun || result.complete ? EXIT.ok : EXIT.failed;
+}
+
+export function summaryText(r: PushResult): string {
+  const s = r.summary;
+  if (r.dryRun) {
+    return (
+      `dry run: would upload ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR), ` +
+      `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}; nothing was written\n`
+    );
+  }
+  const { nar, file } = uploadedBytes(r);
+  const ratio = nar > 0 ? ` (${((100 * file) / nar).toFixed(0)}%)` : '';
+  let text =
+    `uploaded ${r.uploaded.length} paths: ${formatBytes(nar)} NAR -> ${formatBytes(file)} compressed${ratio}; ` +
+    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}, ` +
+    `${r.failed.length} failed, in ${formatDuration(r.ms)}\n`;
+  if (r.notStarted.length > 0) {
+    text += `stopped before ${r.notStarted.length} paths were started; run again to finish\n`;
+  }
+  for (const f of r.failed) text += `failed: ${f.path}: ${f.reason}\n`;
+  return text;
+}
+
+/** Shown only when the include/exclude patterns kept something out, so other summaries stay as they were. */
+function excludedText(s: PlanSummary): string {
+  return s.excluded.paths > 0 ? `, ${s.excluded.paths} excluded by patterns` : '';
+}
+
+export type Say = (
+  level: 'info' | 'warn' | 'error' | 'debug',
+  msg: string,
+  fields?: Record<string, string | number>,
+) => void;
+
+/**
+ * Push events as log lines (`say` may draw them above a progress display, which then shows
+ * each published path itself). Shared by `--upload-path` and `--watch-exec`.
+ */
+export function pushEventLogger(
+  say: Say,
+  logger: Logger,
+  dryRun: boolean,
+  display = false,
+): (e: PushEvent) => void {
+  return (e: PushEvent) => {
     switch (e.type) {
       case 'plan': {
         const s = e.summary;
         say(
           'info',
-          `${action.dryRun ? 'would upload' : 'uploading'} ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR); ` +
+          `${dryRun ? 'would upload' : 'uploading'} ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR); ` +
             `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}`,
           {
             toUpload: s.toUpload.paths,
@@ -161,57 +236,4 @@ export async function runUpload(
         break;
     }
   };
-
-  display?.start();
-  let result: PushResult;
-  try {
-    result = await push(pushContextOf(ctx), roots, {
-      ...pushOptionsOf(config),
-      ignoreIndex: action.forceScan,
-      dryRun: action.dryRun,
-      drain: io.drain,
-      signal: io.signal,
-      onEvent,
-      progress,
-    });
-  } finally {
-    display?.stop();
-  }
-  io.out.write(summaryText(result));
-  const bytes = uploadedBytes(result);
-  logger.debug('push summary', {
-    uploaded: result.uploaded.length,
-    failed: result.failed.length,
-    narBytes: bytes.nar,
-    fileBytes: bytes.file,
-    ms: Math.round(result.ms),
-  });
-  // A dry run succeeded once it has a plan; otherwise 0 only when every closure is cached.
-  return result.dryRun || result.complete ? EXIT.ok : EXIT.failed;
-}
-
-export function summaryText(r: PushResult): string {
-  const s = r.summary;
-  if (r.dryRun) {
-    return (
-      `dry run: would upload ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR), ` +
-      `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}; nothing was written\n`
-    );
-  }
-  const { nar, file } = uploadedBytes(r);
-  const ratio = nar > 0 ? ` (${((100 * file) / nar).toFixed(0)}%)` : '';
-  let text =
-    `uploaded ${r.uploaded.length} paths: ${formatBytes(nar)} NAR -> ${formatBytes(file)} compressed${ratio}; ` +
-    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}, ` +
-    `${r.failed.length} failed, in ${formatDuration(r.ms)}\n`;
-  if (r.notStarted.length > 0) {
-    text += `stopped before ${r.notStarted.length} paths were started; run again to finish\n`;
-  }
-  for (const f of r.failed) text += `failed: ${f.path}: ${f.reason}\n`;
-  return text;
-}
-
-/** Shown only when the include/exclude patterns kept something out, so other summaries stay as they were. */
-function excludedText(s: PlanSummary): string {
-  return s.excluded.paths > 0 ? `, ${s.excluded.paths} excluded by patterns` : '';
 }
