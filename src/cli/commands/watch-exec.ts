@@ -105,7 +105,14 @@ export async function runWatchExec(
     `${action.command[0]} ${outcome.text} after ${formatDuration(Date.now() - t0)}; finishing uploads`,
     { event: 'watch-exec-exited', code: outcome.code },
   );
-  const run = await intake.finish();
+  let run;
+  try {
+    run = await intake.finish();
+  } catch (e) {
+    // Aborted by a second signal: COMMAND's failure still says more than our interruption.
+    if (outcome.code !== 0 && io.signal.aborted) return outcome.code;
+    throw e;
+  }
   io.out.write(
     `watch-exec: ${run.newPaths} new store paths (${run.watched} seen while the command ran); ${summaryText(run.result)}`,
   );

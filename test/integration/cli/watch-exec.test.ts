@@ -108,6 +108,29 @@ in mk "wx-top" "mkdir $out; cat \${tool}/data > $out/copied; echo \${lib} > $out
   }
 });
 
+test("paths the watcher never saw are found from the daemon's list when the command ends", async () => {
+  const cache = await makePublicCache('wx-missed');
+  // The watcher watches an empty directory, so it sees nothing of the build; NARs are read
+  // through the daemon (the files are not under that directory either).
+  const blind = mkdtempSync(join(tmpdir(), 'loft-wx-blind-'));
+  const setup = setupFor(cache, { real_store_dir: JSON.stringify(blind) });
+  const { file, dir } = exprFile(`
+let dep = mk "wx-missed-dep" "mkdir $out; echo d > $out/f";
+in mk "wx-missed-top" "mkdir $out; echo \${dep} > $out/ref"`);
+  try {
+    const r = await watchExec(setup, nixBuildArgs(file));
+    assert.equal(r.code, 0, r.stderr);
+    const top = builtPath(r.stdout);
+    assert.match(r.stdout, /\(0 seen while the command ran\)/);
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, top));
+    assert.deepEqual((await checkCacheIntegrity(cache.client, cache.bucket)).problems, []);
+  } finally {
+    rmSync(setup.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(blind, { recursive: true, force: true });
+  }
+});
+
 test("watch-exec exits with the command's failing exit code, after uploading what it built", async () => {
   const cache = await makePublicCache('wx-fail');
   const setup = setupFor(cache);
@@ -138,7 +161,7 @@ in mk "wx-broken" "echo \${ok}; exit 3"`);
   }
 });
 
-test('a path excluded by a pattern is absent while its referrer is published and substitutable', async () => {
+test('a path excluded by a pattern is absent while its referrer is published, and --dry-run counts it', async () => {
   const cache = await makePublicCache('wx-exclude');
   const setup = setupFor(cache, { exclude_patterns: '["^wx-private-"]' });
   const { file, dir } = exprFile(`
