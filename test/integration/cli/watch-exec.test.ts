@@ -131,6 +131,54 @@ in mk "wx-missed-top" "mkdir $out; echo \${dep} > $out/ref"`);
   }
 });
 
+test('watch-exec works with nix build and with nix copy from another cache', async () => {
+  const cache = await makePublicCache('wx-nix');
+  const setup = setupFor(cache);
+  const { file, dir } = exprFile(`{
+  built = mk "wx-nix-build" "mkdir $out; echo b > $out/f";
+  copied = mk "wx-nix-copy" "mkdir $out; echo c > $out/f";
+}`);
+  const nix = ['nix', '--extra-experimental-features', 'nix-command'];
+  try {
+    const built = await watchExec(setup, [
+      ...nix,
+      'build',
+      '-f',
+      file,
+      'built',
+      '--no-link',
+      '--json',
+      ...offline,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const json = built.stdout.split('\n').find((l) => l.startsWith('['))!;
+    const b = (JSON.parse(json) as { outputs: { out: string } }[])[0]!.outputs.out;
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, b), 'nix build output uploaded');
+
+    // A path that comes into the store by `nix copy` from a file:// cache.
+    const [c] = (await runNix('nix-build', [file, '-A', 'copied', '--no-out-link', ...offline]))
+      .trim()
+      .split('\n');
+    const other = join(dir, 'other-cache');
+    await runNix('nix', ['copy', '--to', `file://${other}`, c!]);
+    await runNix('nix-store', ['--delete', c!]);
+    const copied = await watchExec(setup, [
+      ...nix,
+      'copy',
+      '--from',
+      `file://${other}`,
+      '--no-check-sigs',
+      c!,
+    ]);
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.match(copied.stdout, /watch-exec: 1 new store paths \(1 seen while the command ran\)/);
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, c!), 'nix copy output uploaded');
+  } finally {
+    rmSync(setup.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("watch-exec exits with the command's failing exit code, after uploading what it built", async () => {
   const cache = await makePublicCache('wx-fail');
   const setup = setupFor(cache);
