@@ -1,10 +1,11 @@
 /**
- * `loft --watch-exec -- COMMAND`: real nix-build runs under Loft against the shared store;
- * what it adds (build-time-only dependencies included) ends up in the cache, real Nix
- * substitutes it back with signatures required; the command's exit code passes through; a
- * path excluded by a pattern stays out while its referrer is published; an interrupt
- * leaves a closure-complete cache; with upload_build_logs, real `nix log` reads the log of
- * the build from the bucket over HTTP.
+ * `loft --watch-exec -- COMMAND`: real nix-build, nix build and nix copy run under Loft
+ * against the shared store; what they add (build-time-only dependencies included) ends up
+ * in the cache, and real Nix substitutes it back with signatures required; paths the
+ * watcher never saw are found from the daemon's list at the end; the command's exit code
+ * passes through; a path excluded by a pattern stays out while its referrer is published;
+ * an interrupt is passed to the command and leaves a closure-complete cache; with
+ * upload_build_logs, real `nix log` reads the build's log from the bucket over HTTP.
  *
  * The shared /nix/store is watched, so paths other tests add at the same time may be
  * uploaded too: every check here is about this test's own (salted) paths.
