@@ -85,6 +85,11 @@ export async function runWatchExec(
     { drain: io.drain, signal: io.signal },
   );
   await intake.start();
+  if (io.drain.aborted) {
+    // Interrupted while getting ready: the command never ran.
+    intake.close();
+    return EXIT.interrupted;
+  }
   const t0 = Date.now();
   let forward: ((s: NodeJS.Signals) => void) | undefined;
   const onSignal = (s: NodeJS.Signals) => forward?.(s);
