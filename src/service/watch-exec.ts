@@ -12,11 +12,14 @@
  * that fails exits non-zero so the CI job can be retried.
  */
 import { performance } from 'node:perf_hooks';
-import { describeError } from '../util/errors.js';
+import { describeError, isLoftError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { LocalStore } from '../store/local-store.js';
 import { push, type PushContext, type PushOptions, type PushResult } from '../upload/push.js';
 import { StoreWatcher } from '../watch/store-watcher.js';
+
+/** Pushes tried again when a root vanished from the store between look and push. */
+const GONE_ATTEMPTS = 3;
 
 export interface WatchExecDeps {
   store: Pick<LocalStore, 'storeDir' | 'allValidPaths' | 'validPaths'>;
@@ -132,13 +135,23 @@ export class WatchExecIntake {
   }
 
   private async pushOnce(roots: string[]): Promise<PushResult> {
-    // Paths can be collected between being found and being pushed.
-    const valid = await this.deps.store.validPaths(roots);
-    const r = await push(this.deps.pushContext, valid, {
-      ...this.deps.pushOptions,
-      drain: this.opts.drain,
-      signal: this.opts.signal,
-    });
+    let r: PushResult;
+    for (let attempt = 1; ; attempt++) {
+      // Paths can be collected between being found and being pushed (or while the
+      // closure is read): they are no longer this run's business.
+      const valid = await this.deps.store.validPaths(roots);
+      try {
+        r = await push(this.deps.pushContext, valid, {
+          ...this.deps.pushOptions,
+          drain: this.opts.drain,
+          signal: this.opts.signal,
+        });
+        break;
+      } catch (e) {
+        if (!isLoftError(e, 'PATH_NOT_VALID') || attempt >= GONE_ATTEMPTS) throw e;
+        this.deps.logger.debug(`watch-exec: ${describeError(e)}; asking the daemon again`);
+      }
+    }
     this.results.push(r);
     if (this.deps.afterPush) {
       await this.deps.afterPush(r).catch((e: unknown) => this.deps.logger.warn(describeError(e)));
