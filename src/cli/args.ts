@@ -89,6 +89,12 @@ export const FLAGS: readonly FlagDoc[] = [
     seed: false,
   },
   {
+    long: 'watch-exec',
+    description:
+      'loft --watch-exec -- COMMAND [ARGS...]: run COMMAND, upload every store path it adds while it runs, and exit with its exit code if it failed (else 0 when all reached the cache, else 1)',
+    seed: false,
+  },
+  {
     long: 'post-build-hook',
     description:
       "Record Nix's $OUT_PATHS in the service's queue and return at once (for nix.conf post-build-hook)",
@@ -126,6 +132,8 @@ export type RunMode =
   /** One or more action flags, in execution order. */
   | { kind: 'once'; actions: OnceAction[] }
   | { kind: 'status'; format: LogFormat }
+  /** `--watch-exec -- COMMAND [ARGS...]`: run COMMAND and push what it adds to the store. */
+  | { kind: 'watch-exec'; command: string[] }
   | { kind: 'post-build-hook' };
 
 export type ParsedArgs =
@@ -204,11 +212,15 @@ function one(values: Record<string, unknown>, flag: string): string | undefined 
 
 /** Parse argv (without node and script). Throws UsageError for anything wrong. */
 export function parseCliArgs(argv: readonly string[]): ParsedArgs {
+  // Everything after the first `--` is --watch-exec's command, never Loft's flags.
+  const dashes = argv.indexOf('--');
+  const command = dashes < 0 ? undefined : argv.slice(dashes + 1);
+  const own = dashes < 0 ? argv : argv.slice(0, dashes);
   let values: Record<string, unknown>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args: [...argv],
+      args: [...own],
       options: parserOptions(),
       strict: true,
       allowPositionals: true,
@@ -226,6 +238,20 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
     throw new UsageError(
       `unexpected argument '${first}'; loft takes options only`,
       `to upload it, use --upload-path ${first}; run 'loft --help' for usage`,
+    );
+  }
+
+  const watchExec = flag('watch-exec');
+  if (command !== undefined && !watchExec) {
+    throw new UsageError(
+      `unexpected arguments after --: ${command.join(' ')}`,
+      'to run a command and upload what it builds, use loft --watch-exec -- COMMAND [ARGS...]',
+    );
+  }
+  if (watchExec && (command === undefined || command.length === 0)) {
+    throw new UsageError(
+      '--watch-exec needs a command after --',
+      'e.g. loft -c loft.toml --watch-exec -- nix build .#default',
     );
   }
 
@@ -272,7 +298,19 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
     actions.map((a) => (a.kind === 'upload' ? '--upload-path' : `--${a.kind}`)).join(', ');
 
   let mode: RunMode;
-  if (status || hook) {
+  if (watchExec) {
+    const others = [
+      ...actions.map((a) => (a.kind === 'upload' ? '--upload-path' : `--${a.kind}`)),
+      ...(status ? ['--status'] : []),
+      ...(hook ? ['--post-build-hook'] : []),
+      ...(dryRun ? ['--dry-run'] : []),
+      ...(forceScan ? ['--force-scan'] : []),
+    ];
+    if (others.length > 0) {
+      throw new UsageError(`--watch-exec cannot be combined with ${others.join(', ')}`);
+    }
+    mode = { kind: 'watch-exec', command: command! };
+  } else if (status || hook) {
     const name = status ? '--status' : '--post-build-hook';
     if (status && hook) throw new UsageError('--status and --post-build-hook cannot be combined');
     if (actions.length > 0)

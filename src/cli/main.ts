@@ -133,7 +133,8 @@ function describeCache(ctx: Context): string {
   return ctx.opened === 'index' ? ctx.cacheDescription : ctx.blobs.description;
 }
 
-async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCode> {
+/** An ExitCode, or --watch-exec passing on its command's own failing exit code. */
+async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCode | number> {
   const env = process.env;
   const early = createLogger({
     level: parsed.debug ? 'debug' : 'info',
@@ -187,6 +188,12 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       const { runServiceCommand } = await import('./commands/service.js');
       return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals });
     }
+    if (mode.kind === 'watch-exec') {
+      const app = await openContext(config, logger, { env });
+      ctx = app;
+      const { runWatchExec } = await import('./commands/watch-exec.js');
+      return await runWatchExec(app, mode, { out: process.stdout, ...signals });
+    }
     // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
     const needs = (set: Set<OnceAction['kind']>) => mode.actions.every((a) => set.has(a.kind));
     ctx = needs(INDEX_ONLY)
@@ -207,7 +214,7 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
   }
 }
 
-async function main(argv: string[]): Promise<ExitCode> {
+async function main(argv: string[]): Promise<ExitCode | number> {
   let parsed: ParsedArgs;
   try {
     parsed = parseCliArgs(argv);

@@ -11,6 +11,12 @@ import type { PushEvent } from '../upload/events.js';
 import { uploadedBytes, type PushResult } from '../upload/push.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { errorCode } from './log-schema.js';
+import type { PlanSummary } from '../upload/plan.js';
+
+/** Said only when the include/exclude patterns kept something out. */
+function excludedText(s: PlanSummary): string {
+  return s.excluded.paths > 0 ? `, ${s.excluded.paths} excluded by patterns` : '';
+}
 
 /** The message without its hint (the hint is said once, where the failure is logged). */
 function messageOf(e: unknown, fallback: string): string {
@@ -39,13 +45,14 @@ export function pushEventLogger(
         say(
           opts.dryRun ? 'debug' : 'info',
           `${opts.dryRun ? 'would upload' : 'uploading'} ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR); ` +
-            `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream`,
+            `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}`,
           {
             event: 'plan',
             toUpload: s.toUpload.paths,
             narSize: s.toUpload.narBytes,
             cached: s.alreadyCached.paths,
             upstream: s.upstream.paths,
+            excluded: s.excluded.paths,
           },
         );
         break;
@@ -144,7 +151,7 @@ export function summaryText(r: PushResult, end: PushEnding, record: PushRecord):
   const ratio = nar > 0 ? ` (${((100 * file) / nar).toFixed(0)}%)` : '';
   let text =
     `uploaded ${r.uploaded.length} paths: ${formatBytes(nar)} NAR -> ${formatBytes(file)} compressed${ratio}; ` +
-    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream, ` +
+    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}, ` +
     `${r.failed.length} failed, in ${formatDuration(r.ms)}\n`;
   const left = r.notStarted.length + record.aborted.length;
   if (end.interrupted && left > 0) {
@@ -171,6 +178,7 @@ export function summaryJson(r: PushResult, end: PushEnding, record: PushRecord):
     notStarted: r.notStarted.length,
     cached: r.summary.alreadyCached.paths,
     upstream: r.summary.upstream.paths,
+    excluded: r.summary.excluded.paths,
     narSize: nar,
     fileSize: file,
     ms: Math.round(r.ms),
@@ -182,13 +190,19 @@ interface Listed {
   narSize: number;
 }
 
-function dryRunLists(r: PushResult): { toUpload: Listed[]; cached: Listed[]; upstream: Listed[] } {
+function dryRunLists(r: PushResult): {
+  toUpload: Listed[];
+  cached: Listed[];
+  upstream: Listed[];
+  excluded: Listed[];
+} {
   const plan = r.plan;
   const item = (i: { path: string; narSize: number }) => ({ path: i.path, narSize: i.narSize });
   return {
     toUpload: plan?.toUpload.map(item) ?? [],
     cached: plan?.alreadyCached.map((c) => item(c.info)) ?? [],
     upstream: plan?.upstream.map(item) ?? [],
+    excluded: plan?.excluded.map(item) ?? [],
   };
 }
 
@@ -205,9 +219,10 @@ export function dryRunText(r: PushResult): string {
   section('to upload', lists.toUpload);
   section('already cached', lists.cached);
   section('left to upstream', lists.upstream);
+  section('excluded by patterns', lists.excluded);
   text +=
     `dry run: would upload ${s.toUpload.paths} paths (${formatBytes(s.toUpload.narBytes)} NAR), ` +
-    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream; nothing was written\n`;
+    `${s.alreadyCached.paths} already cached, ${s.upstream.paths} left to upstream${excludedText(s)}; nothing was written\n`;
   return text;
 }
 

@@ -195,6 +195,9 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
     signingKeyPath: val['loft.signing_key_path'],
     signingKeyName: val['loft.signing_key_name'],
     skipSignedByKeys: val['loft.skip_signed_by_keys'],
+    includePatterns: val['loft.include_patterns'],
+    excludePatterns: val['loft.exclude_patterns'],
+    uploadBuildLogs: val['loft.upload_build_logs'],
     prune: {
       enabled: val['loft.prune_enabled'],
       retentionDays: val['loft.prune_retention_days'],

@@ -159,6 +159,22 @@ function stringList(raw: unknown): Decoded<string[]> {
   return ok(out);
 }
 
+/** A list of regular expressions, each compiled here so a bad one is named at load time. */
+function regexList(raw: unknown): Decoded<string[]> {
+  const r = stringList(raw);
+  if (!r.ok) return r;
+  for (const [i, p] of r.value.entries()) {
+    try {
+      new RegExp(p);
+    } catch (e) {
+      return fail(
+        `item ${i + 1}: ${JSON.stringify(p)} is not a valid regular expression (${(e as Error).message})`,
+      );
+    }
+  }
+  return r;
+}
+
 /** A table of string -> string whose values are secret: problems name keys, never values. */
 function secretStringTable(raw: unknown): Decoded<Record<string, string>> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -347,6 +363,38 @@ export const schema = {
       const r = stringList(raw);
       return r.ok ? ok([...new Set(r.value.map((k) => k.split(':')[0]!.trim()))]) : r;
     },
+  }),
+  'loft.exclude_patterns': withDefault<string[]>({
+    section: 'loft',
+    key: 'exclude_patterns',
+    type: 'array of strings (regular expressions)',
+    seed: false,
+    default: [],
+    defaultDoc: '`[]` (nothing excluded)',
+    description:
+      'Store paths whose name (the part after `<hash>-`) matches any of these JavaScript regular expressions are not uploaded, by every push (`--upload-path`, `--watch-exec`, the service); like paths left to upstream, the paths referring to them are still published. Searched anywhere in the name: anchor with `^...$` for a whole-name match.',
+    decode: regexList,
+  }),
+  'loft.include_patterns': withDefault<string[]>({
+    section: 'loft',
+    key: 'include_patterns',
+    type: 'array of strings (regular expressions)',
+    seed: false,
+    default: [],
+    defaultDoc: '`[]` (every path)',
+    description:
+      'When not empty, only store paths whose name matches at least one of these regular expressions are uploaded (and then not if `exclude_patterns` matches); the others are treated as excluded.',
+    decode: regexList,
+  }),
+  'loft.upload_build_logs': withDefault({
+    section: 'loft',
+    key: 'upload_build_logs',
+    type: 'boolean',
+    seed: false,
+    default: false,
+    description:
+      'Also upload the build log of each derivation whose output Loft uploads, when the local Nix keeps it (`/nix/var/log/nix/drvs`), to `log/<drv name>` as Nix does, so `nix log` run against the cache shows it. A missing log is skipped.',
+    decode: bool,
   }),
   'loft.prune_enabled': withDefault({
     section: 'loft',

@@ -30,6 +30,10 @@ export interface LoftConfig {
   readonly signingKeyName: string | undefined;
   /** Key names only (a `name:base64` public key in the file is reduced to `name`). */
   readonly skipSignedByKeys: readonly string[];
+  /** Regular expressions over store path names (validated); see src/upload/filter.ts. */
+  readonly includePatterns: readonly string[];
+  readonly excludePatterns: readonly string[];
+  readonly uploadBuildLogs: boolean;
   readonly prune: {
     readonly enabled: boolean;
     readonly retentionDays: number;

@@ -15,6 +15,7 @@ import { LocalIndex } from '../index/local-index.js';
 import { NarPacker } from '../pack/index.js';
 import { DAY_MS, refreshAfterMs } from '../prune/index.js';
 import type { PushContext, PushOptions } from '../upload/push.js';
+import { pathFilter } from '../upload/filter.js';
 
 export interface AppContext {
   /** Which of the three contexts this is (each opens more than the one before). */
@@ -50,8 +51,13 @@ export function pushContextOf(app: AppContext): PushContext {
 /** What every push takes from the configuration. */
 export function pushOptionsOf(
   config: LoftConfig,
-): Pick<PushOptions, 'uploadThreads' | 'skipSignedByKeys' | 'refreshAfterMs' | 'writeListing'> {
+): Pick<
+  PushOptions,
+  'uploadThreads' | 'skipSignedByKeys' | 'refreshAfterMs' | 'writeListing' | 'exclude'
+> {
+  const filter = pathFilter({ include: config.includePatterns, exclude: config.excludePatterns });
   return {
+    exclude: filter && ((p) => filter.excludes(p)),
     uploadThreads: config.uploadThreads,
     skipSignedByKeys: config.skipSignedByKeys,
     // Always, even when this machine does not prune: another one sharing the bucket may.

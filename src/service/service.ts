@@ -29,6 +29,7 @@ import { SeenSet } from '../watch/reconcile.js';
 import { pushContextOf, pushOptionsOf, type AppContext } from './context.js';
 import { StoreDirMissingError } from './errors.js';
 import { populateIndex } from './populate.js';
+import { afterPushOf } from './after-push.js';
 import { PruneScheduler, type PruneRunner } from './prune-schedule.js';
 import { InboxSource } from './inbox-source.js';
 import { Intake, type IntakeSource } from './intake.js';
@@ -128,6 +129,7 @@ class Service {
         retryBaseMs: this.config.queue.retrySeconds * 1000,
         logger: this.logger,
         afterBatch: () => sources.scan.checkDone(),
+        afterPush: afterPushOf(this.ctx),
       });
       this.worker = worker;
       workerDone = worker.run(this.stop.signal, signal).catch((e: unknown) => {

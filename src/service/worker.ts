@@ -46,6 +46,8 @@ export interface WorkerDeps {
   now?: () => number;
   /** After each batch (the service checks whether the initial scan completed). */
   afterBatch?: () => void;
+  /** After each push that ran (build logs); never throws. */
+  afterPush?: (result: PushResult) => Promise<void>;
 }
 
 export interface WorkerStats {
@@ -248,6 +250,7 @@ export class UploadWorker {
         }
         return;
       }
+      await this.deps.afterPush?.(result);
       const outage = result.failed.find((f) => isOutage(f.error));
       if (outage) {
         // What was published is done; the rest waits for the server, not charged.

@@ -32,6 +32,11 @@ export interface ListOptions {
 
 export interface PutOptions {
   contentType?: string;
+  /**
+   * Stored as the object's Content-Encoding (S3; a directory keeps only bytes). Nix's own
+   * caches mark compressed build logs this way (`log-compression`).
+   */
+  contentEncoding?: string;
   signal?: AbortSignal;
 }
 

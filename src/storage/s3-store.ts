@@ -346,11 +346,22 @@ class S3BlobStore implements BlobStore {
   async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<void> {
     assertValidKey(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    await this.#putBytes(key, bytes, opts.contentType, opts.signal);
+    await this.#putBytes(key, bytes, opts.contentType, opts.signal, opts.contentEncoding);
   }
 
-  #putBytes(key: string, body: Uint8Array, contentType: string | undefined, signal?: AbortSignal) {
-    return this.#run('PutObject', key, () => this.#sendPut(key, body, contentType, signal), signal);
+  #putBytes(
+    key: string,
+    body: Uint8Array,
+    contentType: string | undefined,
+    signal?: AbortSignal,
+    contentEncoding?: string,
+  ) {
+    return this.#run(
+      'PutObject',
+      key,
+      () => this.#sendPut(key, body, contentType, signal, contentEncoding),
+      signal,
+    );
   }
 
   #sendPut(
@@ -358,14 +369,12 @@ class S3BlobStore implements BlobStore {
     body: Uint8Array | readonly Uint8Array[],
     contentType: string | undefined,
     signal?: AbortSignal,
+    contentEncoding?: string,
   ) {
-    return this.#http.send({
-      method: 'PUT',
-      key,
-      body,
-      headers: contentType === undefined ? undefined : { 'content-type': contentType },
-      signal,
-    });
+    const headers: Record<string, string> = {};
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    if (contentEncoding !== undefined) headers['content-encoding'] = contentEncoding;
+    return this.#http.send({ method: 'PUT', key, body, headers, signal });
   }
 
   async upload(key: string, source: ByteSource, opts: UploadOptions = {}): Promise<UploadResult> {

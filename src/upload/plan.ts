@@ -37,6 +37,8 @@ export interface PlanOptions {
    * or pruned them).
    */
   refreshBefore?: Date;
+  /** `include_patterns`/`exclude_patterns`: paths kept out of the cache, like upstream ones. */
+  exclude?: (storePath: string) => boolean;
 }
 
 export interface CachedPath {
@@ -52,10 +54,7 @@ export interface PushPlan {
   alreadyCached: CachedPath[];
   /** Paths signed by an upstream key: the upstream cache serves them and their closures. */
   upstream: PathInfo[];
-  /**
-   * Paths kept out of this cache on purpose, treated like upstream ones: not uploaded, and
-   * their referrers are still published. Empty until push filters exist.
-   */
+  /** Paths the include/exclude patterns keep out: not uploaded, their referrers still are. */
   excluded: PathInfo[];
   /** Cached paths whose narinfo is older than `refreshBefore` (confirmed remotely). */
   toRefresh: CachedPath[];
@@ -82,8 +81,13 @@ export async function planPush(
   const hashPartOf = (path: string) => storePathHashPart(path, options.storeDir);
   const skip = new Set(options.skipSignedByKeys);
   const upstream: PathInfo[] = [];
+  const excluded: PathInfo[] = [];
   const candidates: PathInfo[] = [];
-  for (const info of closure) (isUpstream(info, skip) ? upstream : candidates).push(info);
+  for (const info of closure) {
+    if (isUpstream(info, skip)) upstream.push(info);
+    else if (options.exclude?.(info.path)) excluded.push(info);
+    else candidates.push(info);
+  }
 
   const hashParts = candidates.map((i) => hashPartOf(i.path));
   const known = options.ignoreIndex
@@ -151,7 +155,7 @@ export async function planPush(
     toUpload: closure.filter((i) => uploading.has(i.path)),
     alreadyCached,
     upstream,
-    excluded: [],
+    excluded,
     toRefresh: alreadyCached.filter((c) => c.source === 'remote' && isOld(c)),
   };
 }

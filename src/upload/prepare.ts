@@ -63,6 +63,7 @@ function makePlan(
       storeDir: ctx.store.storeDir,
       skipSignedByKeys: opts.skipSignedByKeys,
       ignoreIndex,
+      exclude: opts.exclude,
       refreshBefore:
         opts.refreshAfterMs === undefined
           ? undefined

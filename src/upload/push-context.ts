@@ -46,6 +46,8 @@ export interface PlanningOptions {
   skipSignedByKeys: readonly string[];
   /** Ask the cache about every path instead of trusting the local index. */
   ignoreIndex?: boolean;
+  /** Paths the include/exclude patterns keep out of the cache (see filter.ts). */
+  exclude?: (storePath: string) => boolean;
   /**
    * Refresh-on-use: cached paths whose narinfo is older than this many ms are refreshed
    * (server-side copy onto itself) before anything is published, so pruning keeps what

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   'cli.usage': spec('usage', 'fatal', 'a flag is unknown, lacks its value, or does not combine'),
   UPLOAD_NO_PATHS: spec('usage', 'fatal', '`--upload-path` was given no store path'),
   UPLOAD_BAD_PATHS: spec('usage', 'fatal', 'a path given to `--upload-path` is not usable'),
+  WATCH_EXEC_SPAWN: spec('usage', 'fatal', 'the command given to `--watch-exec` cannot be run'),
   PATH_MISSING: spec('usage', 'path', 'a given path does not exist'),
   PATH_OUTSIDE_STORE: spec('usage', 'path', 'a given path is not inside the Nix store'),
   DAEMON_ARGUMENT_INVALID: spec('usage', 'fatal', 'a value sent to the nix-daemon is malformed'),
@@ -64,6 +65,11 @@ export const ERROR_CODES = {
     'the signing key file is missing, unreadable or malformed',
   ),
   SIGNING_KEY_INVALID: spec('config', 'fatal', 'a signing key is not a valid Nix secret key'),
+  FILTER_BAD_PATTERN: spec(
+    'config',
+    'fatal',
+    'an include_patterns or exclude_patterns entry is not a valid regular expression',
+  ),
   S3_ENDPOINT_NOT_TLS: spec(
     'config',
     'fatal',

@@ -5,6 +5,7 @@
 import { LoftError } from '../../util/errors.js';
 import { mapLimit } from '../../util/limit.js';
 import { pushContextOf, pushOptionsOf, type AppContext } from '../../service/context.js';
+import { afterPushOf } from '../../service/after-push.js';
 import { push, type PushResult } from '../../upload/push.js';
 import { PushProgress } from '../../upload/events.js';
 import { parsePathList } from '../args.js';
@@ -152,6 +153,7 @@ export async function runUpload(
     restore?.();
   }
   // Interrupted only if the signal left work undone: a push that finished as it arrived is complete.
+  if (!result.dryRun) await afterPushOf(ctx)?.(result);
   const end = { interrupted: (io.drain?.aborted ?? false) && !result.complete };
   if (result.dryRun) io.out.write(json ? dryRunJson(result) : dryRunText(result));
   else io.out.write(json ? summaryJson(result, end, record) : summaryText(result, end, record));

@@ -218,6 +218,40 @@ test('unknown options and stray arguments are usage errors that say what to do',
   );
 });
 
+test('--watch-exec takes the command after --, with its own flags untouched', () => {
+  const r = parseCliArgs([
+    '-c',
+    'x.toml',
+    '--watch-exec',
+    '--debug',
+    '--',
+    'nix',
+    'build',
+    '-L',
+    '--',
+    'a',
+  ]);
+  assert.ok(r.kind === 'run');
+  assert.deepEqual(r.mode, { kind: 'watch-exec', command: ['nix', 'build', '-L', '--', 'a'] });
+  assert.equal(r.debug, true);
+  assert.equal(r.configPath, 'x.toml');
+  const fails = (argv: string[], message: RegExp, hint: RegExp) =>
+    assert.throws(
+      () => parseCliArgs(argv),
+      (e: unknown) => e instanceof UsageError && message.test(e.message) && hint.test(e.hint ?? ''),
+      argv.join(' '),
+    );
+  fails(['--watch-exec'], /--watch-exec needs a command after --/, /--watch-exec -- nix build/);
+  fails(['--watch-exec', '--'], /needs a command/, /nix build/);
+  fails(['--', 'nix', 'build'], /unexpected arguments after --: nix build/, /--watch-exec --/);
+  usage(
+    ['--watch-exec', '--upload-path', 'x', '--', 'true'],
+    /cannot be combined with --upload-path/,
+  );
+  usage(['--watch-exec', '--dry-run', '--', 'true'], /cannot be combined with --dry-run/);
+  usage(['--watch-exec', '--status', '--', 'true'], /cannot be combined with --status/);
+});
+
 test('every flag in the table is accepted by the parser', () => {
   for (const f of FLAGS) {
     const argv =
@@ -226,6 +260,7 @@ test('every flag in the table is accepted by the parser', () => {
         : [`--${f.long}`, f.long === 'log-format' ? 'json' : 'v'];
     // Some flags need a partner to form a valid combination.
     if (f.long === 'dry-run') argv.push('--prune');
+    if (f.long === 'watch-exec') argv.push('--', 'true');
     assert.doesNotThrow(() => parseCliArgs(argv), argv.join(' '));
     if (f.short) assert.doesNotThrow(() => parseCliArgs([`-${f.short}`, ...argv.slice(1)]));
   }

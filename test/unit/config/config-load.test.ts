@@ -67,6 +67,9 @@ const READ: Record<SchemaKey, (c: LoftConfig) => unknown> = {
   'loft.signing_key_path': (c) => c.signingKeyPath,
   'loft.signing_key_name': (c) => c.signingKeyName,
   'loft.skip_signed_by_keys': (c) => c.skipSignedByKeys,
+  'loft.exclude_patterns': (c) => c.excludePatterns,
+  'loft.include_patterns': (c) => c.includePatterns,
+  'loft.upload_build_logs': (c) => c.uploadBuildLogs,
   'loft.prune_enabled': (c) => c.prune.enabled,
   'loft.prune_retention_days': (c) => c.prune.retentionDays,
   'loft.prune_max_size_gb': (c) => c.prune.maxSizeGb,
@@ -188,6 +191,9 @@ daemon_socket = "/run/nix/socket"
 real_store_dir = "/srv/chroot/nix/store"
 queue_max_attempts = 2
 queue_retry_seconds = 5
+exclude_patterns = ["-source$", "^secret"]
+include_patterns = ["."]
+upload_build_logs = true
 `;
   const { config, warnings } = parseConfig(text, { source: SOURCE, env: ENV });
   assert.deepEqual(warnings, []);
@@ -206,6 +212,9 @@ queue_retry_seconds = 5
     'loft.signing_key_path': '/etc/loft/keys/cache.sec',
     'loft.signing_key_name': 'cache.example.org-1',
     'loft.skip_signed_by_keys': ['a-1', 'b-2'],
+    'loft.exclude_patterns': ['-source$', '^secret'],
+    'loft.include_patterns': ['.'],
+    'loft.upload_build_logs': true,
     'loft.prune_enabled': true,
     'loft.prune_retention_days': 7,
     'loft.prune_max_size_gb': 0.5,
@@ -506,6 +515,23 @@ test('[s3] that is not a table is an error, not a crash', () => {
       ['s3.bucket', undefined],
     ],
   );
+});
+
+test('a bad regular expression in exclude_patterns or include_patterns names the key, item and pattern', () => {
+  const text =
+    '[s3]\nbucket = "nix-cache"\n[loft]\nexclude_patterns = ["ok", "(unclosed"]\ninclude_patterns = ["[z-a]"]\n';
+  const r = checkConfig(text, { source: SOURCE, env: ENV });
+  assert.ok(!r.ok);
+  assert.deepEqual(
+    r.issues.map((i) => [i.path, i.line]),
+    [
+      ['loft.exclude_patterns', 4],
+      ['loft.include_patterns', 5],
+    ],
+  );
+  assert.match(r.issues[0]!.message, /item 2: "\(unclosed" is not a valid regular expression/);
+  assert.match(r.issues[1]!.message, /item 1: "\[z-a\]" is not a valid regular expression/);
+  assert.throws(() => parseConfig(text, { source: SOURCE, env: ENV }), ConfigError);
 });
 
 test('all problems are reported at once', () => {

@@ -166,6 +166,30 @@ test('the summary counts paths and NAR bytes per category', async () => {
   });
 });
 
+test('excluded paths are neither uploaded nor looked up, and counted in the summary', async () => {
+  const l = lookups([], []);
+  const plan = await planPush(closure, l, {
+    storeDir: '/nix/store',
+    skipSignedByKeys: ['cache.nixos.org-1'],
+    exclude: (path) => path === lib.path || path === glibc.path,
+  });
+  // glibc is upstream-signed: upstream wins, so each path is counted once.
+  assert.deepEqual(
+    plan.upstream.map((i) => i.path),
+    [glibc.path],
+  );
+  assert.deepEqual(
+    plan.excluded.map((i) => i.path),
+    [lib.path],
+  );
+  assert.deepEqual(
+    plan.toUpload.map((i) => i.path),
+    [tool.path],
+  );
+  assert.ok(!l.asked.flat().includes(h('b')), 'an excluded path is not asked about');
+  assert.deepEqual(summarizePlan(plan).excluded, { paths: 1, narBytes: 100 });
+});
+
 test('refresh-on-use: cached paths past the cutoff are refreshed, younger ones are not', async () => {
   // lib and tool are cached: lib remotely at 20 days old, tool in the index at 1 day old.
   const l = lookups({ [h('c')]: daysAgo(1) }, { [h('b')]: daysAgo(20), [h('c')]: daysAgo(1) });
