@@ -18,6 +18,11 @@ const layers = {
   upload: ['util', 'nix', 'store', 'storage', 'index', 'compress', 'pack'],
   watch: ['util', 'nix', 'store', 'index', 'upload'],
   prune: ['util', 'nix', 'storage', 'index'],
+  // --verify: a pure audit (findings, audit, repair plan) and its drivers over the bucket
+  // and, for --repair, the push pipeline.
+  verify: ['util', 'nix', 'storage', 'compress', 'store', 'index', 'upload', 'pack'],
+  // --doctor: checks over the config, the daemon and the bucket.
+  doctor: ['util', 'nix', 'daemon', 'store', 'storage', 'config'],
   service: [
     'util',
     'nix',
@@ -37,6 +42,8 @@ const layers = {
     'watch',
     'prune',
     'service',
+    'verify',
+    'doctor',
   ]),
 };
 

@@ -42,6 +42,8 @@ function signalControllers(logger: CliLogger) {
 const INDEX_ONLY = new Set<OnceAction['kind']>(['clear-cache', 'reset-initial-scan']);
 /** Actions that need the bucket and the index, but neither the daemon nor the signing key. */
 const CACHE_ONLY = new Set<OnceAction['kind']>([...INDEX_ONLY, 'populate-cache', 'prune']);
+/** --verify reads only the bucket; --verify --repair also pushes from the local store. */
+const cacheOnly = (a: OnceAction) => CACHE_ONLY.has(a.kind) || (a.kind === 'verify' && !a.repair);
 
 type Context = AppContext | CacheContext | IndexContext;
 
@@ -102,6 +104,31 @@ async function runAction(
         drain: signals.drain,
         record: (at, summary) => recordPrune(app.index, at, summary),
       });
+    }
+    case 'verify': {
+      const { runVerify } = await import('./commands/verify.js');
+      const cache = withBucket(ctx);
+      const app = action.repair ? full(ctx) : undefined;
+      const { pushContextOf, pushOptionsOf } = await import('../service/context.js');
+      return runVerify(
+        {
+          blobs: cache.blobs,
+          logger: cache.logger,
+          config: cache.config,
+          storeDir: app?.store.storeDir,
+          repair: app && {
+            ctx: { ...pushContextOf(app), store: app.store },
+            options: pushOptionsOf(app.config),
+          },
+        },
+        action,
+        {
+          out,
+          terminal:
+            process.stderr.isTTY && ctx.config.logFormat === 'text' ? process.stderr : undefined,
+          signal: signals.drain,
+        },
+      );
     }
   }
 }
@@ -175,10 +202,14 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals });
     }
     // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
+    if (mode.kind === 'doctor') {
+      const { runDoctor } = await import('./commands/doctor.js');
+      return await runDoctor(config, { out: process.stdout, logger, env });
+    }
     const needs = (set: Set<OnceAction['kind']>) => mode.actions.every((a) => set.has(a.kind));
     ctx = needs(INDEX_ONLY)
       ? await openIndexOnly(config, logger)
-      : needs(CACHE_ONLY)
+      : mode.actions.every(cacheOnly)
         ? await openCacheContext(config, logger)
         : await openContext(config, logger, { env });
     let code: ExitCode = EXIT.ok;

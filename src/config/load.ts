@@ -195,6 +195,7 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
     signingKeyPath: val['loft.signing_key_path'],
     signingKeyName: val['loft.signing_key_name'],
     skipSignedByKeys: val['loft.skip_signed_by_keys'],
+    trustedPublicKeys: val['loft.trusted_public_keys'],
     prune: {
       enabled: val['loft.prune_enabled'],
       retentionDays: val['loft.prune_retention_days'],

@@ -16,6 +16,7 @@ import {
 } from './rules.js';
 import { SCHEDULE_FORMS, tryParseSchedule, type Schedule } from './schedule.js';
 import type { Env } from './extra-headers.js';
+import { parsePublicKey } from '../nix/signing.js';
 
 export type { Env };
 
@@ -455,6 +456,28 @@ export const schema = {
     default: 60,
     description:
       'In service mode, the wait before a failed path is tried again; it doubles with each attempt (with jitter), up to an hour.',
+  }),
+  'loft.trusted_public_keys': withDefault<readonly string[]>({
+    section: 'loft',
+    key: 'trusted_public_keys',
+    type: 'array of strings',
+    seed: false,
+    default: [],
+    defaultDoc: '`[]` (only the signing key\u2019s own public half)',
+    description:
+      'Public keys (`name:base64`, as in Nix\u2019s `trusted-public-keys`) whose signatures `--verify` accepts, besides the signing key\u2019s; for caches other machines push to with their own keys.',
+    decode: (raw) => {
+      const r = stringList(raw);
+      if (!r.ok) return r;
+      for (const k of r.value) {
+        try {
+          parsePublicKey(k.trim(), 'trusted_public_keys');
+        } catch (e) {
+          return fail(`${describeValue(k)} is not a public key: ${(e as Error).message}`);
+        }
+      }
+      return ok([...new Set(r.value.map((k) => k.trim()))]);
+    },
   }),
 } satisfies Record<string, Field<unknown>>;
 

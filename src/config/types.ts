@@ -30,6 +30,8 @@ export interface LoftConfig {
   readonly signingKeyName: string | undefined;
   /** Key names only (a `name:base64` public key in the file is reduced to `name`). */
   readonly skipSignedByKeys: readonly string[];
+  /** `name:base64` public keys `--verify` trusts besides the signing key's. */
+  readonly trustedPublicKeys: readonly string[];
   readonly prune: {
     readonly enabled: boolean;
     readonly retentionDays: number;

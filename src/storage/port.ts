@@ -5,6 +5,8 @@
  * paths (`nix-cache-info`, `<hashPart>.narinfo`, `nar/<...>.nar.zst`; see `keys.ts`).
  */
 
+import type { Readable } from 'node:stream';
+
 /** What `head` knows about a stored object. */
 export interface ObjectInfo {
   key: string;
@@ -87,6 +89,12 @@ export interface BlobStore {
   head(key: string): Promise<ObjectInfo | undefined>;
   /** A small object's bytes (narinfo, nix-cache-info), or `undefined` when there is none. */
   get(key: string, opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  /**
+   * An object's bytes as a stream, for objects too big to hold whole (`--verify --deep`
+   * reads NARs), or `undefined` when there is none. Retried until the body starts, not
+   * after. Optional so that test wrappers need not forward it.
+   */
+  getStream?(key: string, opts?: { signal?: AbortSignal }): Promise<Readable | undefined>;
   /** Store a small object whole. */
   put(key: string, body: Uint8Array | string, opts?: PutOptions): Promise<void>;
   /**

@@ -28,6 +28,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { nullLogger, type Logger } from '../util/log.js';
 import { DEFAULT_RETRY_POLICY, validateRetryPolicy, type RetryPolicy } from './backoff.js';
 import {
@@ -332,6 +333,27 @@ class S3BlobStore implements BlobStore {
           // Read the body inside the retried function: a connection cut mid-body retries.
           const bytes = r.Body ? await r.Body.transformToByteArray() : new Uint8Array();
           return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        } catch (e) {
+          if (codeOf(e) === 'NoSuchKey') return undefined;
+          throw e;
+        }
+      },
+      opts.signal,
+    );
+  }
+
+  async getStream(key: string, opts: { signal?: AbortSignal } = {}): Promise<Readable | undefined> {
+    assertValidKey(key);
+    return this.#run(
+      'GetObject',
+      key,
+      async () => {
+        try {
+          const r = await this.#client.send(
+            new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
+            { abortSignal: opts.signal },
+          );
+          return r.Body === undefined ? Readable.from([]) : (r.Body as Readable);
         } catch (e) {
           if (codeOf(e) === 'NoSuchKey') return undefined;
           throw e;

@@ -77,6 +77,7 @@ const READ: Record<SchemaKey, (c: LoftConfig) => unknown> = {
   'loft.real_store_dir': (c) => c.realStoreDir,
   'loft.queue_max_attempts': (c) => c.queue.maxAttempts,
   'loft.queue_retry_seconds': (c) => c.queue.retrySeconds,
+  'loft.trusted_public_keys': (c) => c.trustedPublicKeys,
 };
 
 test('the seed example loft.toml loads with no warnings and its values', () => {
@@ -185,6 +186,7 @@ daemon_socket = "/run/nix/socket"
 real_store_dir = "/srv/chroot/nix/store"
 queue_max_attempts = 2
 queue_retry_seconds = 5
+trusted_public_keys = ["other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
 `;
   const { config, warnings } = parseConfig(text, { source: SOURCE, env: ENV });
   assert.deepEqual(warnings, []);
@@ -214,6 +216,9 @@ queue_retry_seconds = 5
     'loft.real_store_dir': '/srv/chroot/nix/store',
     'loft.queue_max_attempts': 2,
     'loft.queue_retry_seconds': 5,
+    'loft.trusted_public_keys': [
+      'other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    ],
   };
   for (const key of Object.keys(schema) as SchemaKey[]) {
     assert.deepEqual(READ[key](config), expected[key], key);
