@@ -371,7 +371,7 @@ function verifyFlags(
   if (repair && dryRun) {
     throw new UsageError(
       '--dry-run does not apply to --verify --repair',
-      'drop --repair to only audit',
+      "drop --repair to only audit; run 'loft --help' for usage",
     );
   }
   return { kind: 'verify', deep, repair };
