@@ -21,6 +21,8 @@ const layers = {
   // --verify: a pure audit (findings, audit, repair plan) and its drivers over the bucket
   // and, for --repair, the push pipeline.
   verify: ['util', 'nix', 'storage', 'compress', 'store', 'index', 'upload', 'pack'],
+  // Prometheus metrics: a registry (pure) and its HTTP listener.
+  metrics: ['util'],
   // --doctor: checks over the config, the daemon and the bucket.
   doctor: ['util', 'nix', 'daemon', 'store', 'storage', 'config'],
   service: [
@@ -44,6 +46,7 @@ const layers = {
     'service',
     'verify',
     'doctor',
+    'metrics',
   ]),
 };
 

@@ -196,10 +196,12 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
   try {
     const { openContext, openCacheContext, openIndexOnly } = await import('../service/context.js');
     if (mode.kind === 'service') {
-      const app = await openContext(config, logger, { env });
+      const metrics = config.metricsListen ? await serviceMetrics() : undefined;
+      const app = await openContext(config, logger, { env, onS3Request: metrics?.onS3Request });
       ctx = app;
+      metrics?.attachQueue(app.index);
       const { runServiceCommand } = await import('./commands/service.js');
-      return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals });
+      return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals, metrics });
     }
     // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
     if (mode.kind === 'doctor') {
@@ -228,6 +230,25 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
     await ctx?.close();
     signals.dispose();
   }
+}
+
+/** The service's metrics; the queue gauges are attached once the index is open. */
+async function serviceMetrics() {
+  const [{ LoftMetrics }, { UploadQueue }] = await Promise.all([
+    import('../metrics/loft-metrics.js'),
+    import('../index/queue.js'),
+  ]);
+  const metrics = new LoftMetrics();
+  return Object.assign(metrics, {
+    attachQueue(index: ConstructorParameters<typeof UploadQueue>[0]) {
+      const queue = new UploadQueue(index);
+      metrics.addQueueGauges({
+        pending: () => queue.counts().pending,
+        parked: () => queue.counts().parked,
+        oldestPendingAt: () => queue.oldestPendingAt(),
+      });
+    },
+  });
 }
 
 async function main(argv: string[]): Promise<ExitCode> {

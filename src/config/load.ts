@@ -196,6 +196,11 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
     signingKeyName: val['loft.signing_key_name'],
     skipSignedByKeys: val['loft.skip_signed_by_keys'],
     trustedPublicKeys: val['loft.trusted_public_keys'],
+    metricsListen: val['loft.metrics_listen'],
+    cacheControl: {
+      narInfo: val['loft.cache_control_narinfo'],
+      nar: val['loft.cache_control_nar'],
+    },
     prune: {
       enabled: val['loft.prune_enabled'],
       retentionDays: val['loft.prune_retention_days'],

@@ -31,6 +31,7 @@ import { pushContextOf, pushOptionsOf, type AppContext } from './context.js';
 import { StoreDirMissingError } from './errors.js';
 import { populateIndex } from './populate.js';
 import { PruneScheduler, type PruneRunner } from './prune-schedule.js';
+import type { PushEvent } from '../upload/events.js';
 import { initialScan } from './scan.js';
 import { STATE, recordPrune } from './state-keys.js';
 import { UploadWorker, emptyWorkerStats, type WorkerStats } from './worker.js';
@@ -65,6 +66,8 @@ export interface ServiceOptions {
   signal: AbortSignal;
   /** Scheduled pruning (when `prune_enabled`). */
   pruneRunner?: PruneRunner;
+  /** Every push event of the service's uploads (metrics). */
+  onPushEvent?: (ev: PushEvent) => void;
   timing?: Partial<ServiceTiming>;
 }
 
@@ -145,6 +148,7 @@ class Service {
         retryBaseMs: this.config.queue.retrySeconds * 1000,
         logger: this.logger,
         afterBatch: () => this.checkScanDone(),
+        onPushEvent: this.opts.onPushEvent,
       });
       workerDone = this.worker.run(this.stop.signal, signal).catch((e: unknown) => {
         // The queue itself failed (e.g. the index became unwritable): stop the service

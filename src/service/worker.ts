@@ -42,6 +42,8 @@ export interface WorkerDeps {
   now?: () => number;
   /** After each batch (the service checks whether the initial scan completed). */
   afterBatch?: () => void;
+  /** Every push event, before the worker's own handling (metrics). */
+  onPushEvent?: (ev: PushEvent) => void;
 }
 
 export interface WorkerStats {
@@ -234,7 +236,10 @@ export class UploadWorker {
             ignoreIndex: live[0]!.force,
             drain,
             signal,
-            onEvent: (ev) => this.onPushEvent(ev, published, started),
+            onEvent: (ev) => {
+              this.deps.onPushEvent?.(ev);
+              this.onPushEvent(ev, published, started);
+            },
           },
         );
       } catch (e) {

@@ -34,11 +34,15 @@ export interface ListOptions {
 
 export interface PutOptions {
   contentType?: string;
+  /** Stored as the object's Cache-Control (for a CDN in front); a directory ignores it. */
+  cacheControl?: string;
   signal?: AbortSignal;
 }
 
 export interface UploadOptions {
   contentType?: string;
+  /** Stored as the object's Cache-Control (for a CDN in front); a directory ignores it. */
+  cacheControl?: string;
   /**
    * Expected size in bytes, if known (e.g. the NAR size before compression). Used only to
    * choose part sizes; a wrong hint costs efficiency, never correctness.
@@ -62,6 +66,8 @@ export interface UploadResult {
 export interface CopyOptions {
   /** Set the destination's Content-Type (S3: metadata replaced rather than copied). */
   contentType?: string;
+  /** With contentType: the destination's Cache-Control (a replaced header is otherwise dropped). */
+  cacheControl?: string;
 }
 
 /**

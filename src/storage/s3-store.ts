@@ -98,6 +98,8 @@ export interface S3StoreOptions {
   /** Parallel single deletes when the server rejects batch delete (default 8). */
   deleteConcurrency?: number;
   logger?: Logger;
+  /** Called after every request attempt: the operation and "ok", the HTTP status or "network". */
+  onRequest?: (operation: string, status: string) => void;
 }
 
 const DEFAULT_MEMORY_BUDGET = 128 * MiB;
@@ -140,6 +142,7 @@ class S3BlobStore implements BlobStore {
   readonly #target: S3Target;
   readonly #bucket: string;
   readonly #policy: RetryPolicy;
+  readonly #onRequest: S3StoreOptions['onRequest'];
   readonly #budget: MemoryBudget;
   readonly #pool: BufferPool;
   readonly #partSize: number;
@@ -196,6 +199,7 @@ class S3BlobStore implements BlobStore {
     this.#budget = new MemoryBudget(budget);
     this.#pool = new BufferPool(this.#budget);
     this.#log = opts.logger ?? nullLogger;
+    this.#onRequest = opts.onRequest;
     this.#bucket = opts.bucket;
     this.#target = { bucket: opts.bucket, endpoint, region };
     ({ id: this.id, description: this.description } = s3CacheIdentity(this.#target));
@@ -274,7 +278,7 @@ class S3BlobStore implements BlobStore {
               reason,
             }),
         },
-        fn,
+        this.#onRequest === undefined ? fn : this.#counted(operation, fn),
       );
     } catch (e) {
       if (e instanceof RetryExhausted) {
@@ -283,6 +287,19 @@ class S3BlobStore implements BlobStore {
       }
       throw e;
     }
+  }
+
+  #counted<T>(operation: string, fn: (attempt: number) => Promise<T>) {
+    return async (attempt: number): Promise<T> => {
+      try {
+        const r = await fn(attempt);
+        this.#onRequest!(operation, 'ok');
+        return r;
+      } catch (e) {
+        this.#onRequest!(operation, String(statusOf(e) ?? 'network'));
+        throw e;
+      }
+    };
   }
 
   async check(): Promise<void> {
@@ -366,14 +383,31 @@ class S3BlobStore implements BlobStore {
   async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<void> {
     assertValidKey(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    await this.#putBytes(key, bytes, opts.contentType, opts.signal);
+    await this.#putBytes(key, bytes, opts.contentType, opts.signal, opts.cacheControl);
   }
 
-  #putBytes(key: string, body: Uint8Array, contentType: string | undefined, signal?: AbortSignal) {
-    return this.#run('PutObject', key, () => this.#sendPut(key, body, contentType, signal), signal);
+  #putBytes(
+    key: string,
+    body: Uint8Array,
+    contentType: string | undefined,
+    signal?: AbortSignal,
+    cacheControl?: string,
+  ) {
+    return this.#run(
+      'PutObject',
+      key,
+      () => this.#sendPut(key, body, contentType, signal, cacheControl),
+      signal,
+    );
   }
 
-  #sendPut(key: string, body: Uint8Array, contentType: string | undefined, signal?: AbortSignal) {
+  #sendPut(
+    key: string,
+    body: Uint8Array,
+    contentType: string | undefined,
+    signal?: AbortSignal,
+    cacheControl?: string,
+  ) {
     return this.#client.send(
       new PutObjectCommand({
         Bucket: this.#bucket,
@@ -381,6 +415,7 @@ class S3BlobStore implements BlobStore {
         Body: body,
         ContentLength: body.length,
         ContentType: contentType,
+        CacheControl: cacheControl,
       }),
       { abortSignal: signal },
     );
@@ -398,12 +433,13 @@ class S3BlobStore implements BlobStore {
     const bucket = this.#bucket;
     const client = this.#client;
     const contentType = opts.contentType;
+    const cacheControl = opts.cacheControl;
     const sink: PartSink = {
       putWhole: async (body, signal) => {
         await this.#retry(
           'PutObject',
           key,
-          () => this.#sendPut(key, body, contentType, signal),
+          () => this.#sendPut(key, body, contentType, signal, cacheControl),
           signal,
         );
       },
@@ -417,6 +453,7 @@ class S3BlobStore implements BlobStore {
                 Bucket: bucket,
                 Key: key,
                 ContentType: contentType,
+                CacheControl: cacheControl,
               }),
               { abortSignal: signal },
             ),
@@ -643,6 +680,7 @@ class S3BlobStore implements BlobStore {
           CopySource: copySource(this.#bucket, from),
           MetadataDirective: contentType === undefined ? 'COPY' : 'REPLACE',
           ContentType: contentType,
+          CacheControl: contentType === undefined ? undefined : opts.cacheControl,
         }),
       ),
     );

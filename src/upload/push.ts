@@ -75,6 +75,8 @@ export interface PushContext {
   packer?: NarPacker;
   /** Where the store's files are on disk, when not at the store dir (chroot stores). */
   realStoreDir?: string;
+  /** Cache-Control stored with narinfos and with NARs/listings (cache_control_*). */
+  cacheControl?: { narInfo?: string | undefined; nar?: string | undefined };
 }
 
 /** One NAR on its way to storage: the compressed bytes, and what was measured of them. */
@@ -309,7 +311,10 @@ async function refresh(
   await mapLimit(paths, REFRESH_CONCURRENCY, async (c) => {
     const key = narInfoKey(storePathHashPart(c.info.path, ctx.store.storeDir));
     try {
-      await ctx.blobs.copy(key, key, { contentType: CONTENT_TYPES.narInfo });
+      await ctx.blobs.copy(key, key, {
+        contentType: CONTENT_TYPES.narInfo,
+        cacheControl: ctx.cacheControl?.narInfo,
+      });
       done.push(c);
     } catch (e) {
       if (!isLoftError(e, 'STORAGE_NO_SUCH_KEY')) throw e;
@@ -456,6 +461,7 @@ class PushRun {
       try {
         res = await blobs.upload(key, source.body, {
           contentType: CONTENT_TYPES.nar,
+          cacheControl: this.ctx.cacheControl?.nar,
           sizeHint: info.narSize,
           signal,
           onProgress: (bytes) => {
@@ -615,10 +621,12 @@ class PushRun {
     if (entry.listing) {
       await this.ctx.blobs.put(listingKey(hashPart), entry.listing, {
         contentType: CONTENT_TYPES.listing,
+        cacheControl: this.ctx.cacheControl?.nar,
       });
     }
     await this.ctx.blobs.put(narInfoKey(hashPart), formatNarInfo(entry.narInfo), {
       contentType: CONTENT_TYPES.narInfo,
+      cacheControl: this.ctx.cacheControl?.narInfo,
     });
     this.narInfos.delete(path);
     // Counted as uploaded only now: a NAR whose narinfo is never published (a dependency

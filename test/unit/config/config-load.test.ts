@@ -78,6 +78,9 @@ const READ: Record<SchemaKey, (c: LoftConfig) => unknown> = {
   'loft.queue_max_attempts': (c) => c.queue.maxAttempts,
   'loft.queue_retry_seconds': (c) => c.queue.retrySeconds,
   'loft.trusted_public_keys': (c) => c.trustedPublicKeys,
+  'loft.metrics_listen': (c) => c.metricsListen,
+  'loft.cache_control_narinfo': (c) => c.cacheControl.narInfo,
+  'loft.cache_control_nar': (c) => c.cacheControl.nar,
 };
 
 test('the seed example loft.toml loads with no warnings and its values', () => {
@@ -186,6 +189,9 @@ daemon_socket = "/run/nix/socket"
 real_store_dir = "/srv/chroot/nix/store"
 queue_max_attempts = 2
 queue_retry_seconds = 5
+metrics_listen = ":9464"
+cache_control_narinfo = "public, max-age=300"
+cache_control_nar = "public, max-age=31536000, immutable"
 trusted_public_keys = ["other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
 `;
   const { config, warnings } = parseConfig(text, { source: SOURCE, env: ENV });
@@ -219,6 +225,9 @@ trusted_public_keys = ["other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
     'loft.trusted_public_keys': [
       'other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
     ],
+    'loft.metrics_listen': { host: '127.0.0.1', port: 9464 },
+    'loft.cache_control_narinfo': 'public, max-age=300',
+    'loft.cache_control_nar': 'public, max-age=31536000, immutable',
   };
   for (const key of Object.keys(schema) as SchemaKey[]) {
     assert.deepEqual(READ[key](config), expected[key], key);
