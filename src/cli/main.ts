@@ -3,6 +3,7 @@
  * requested actions (or the service), and exit with a code that says how it went.
  */
 import { describeError, LoftError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import { formatIssue, loadConfig, type LoftConfig } from '../config/index.js';
 import type { AppContext, CacheContext, IndexContext } from '../service/context.js';
 import { parseCliArgs, type OnceAction, type ParsedArgs } from './args.js';
@@ -106,29 +107,37 @@ async function runAction(
       });
     }
     case 'verify': {
-      const { runVerify } = await import('./commands/verify.js');
+      const { runVerify, upstreamSignerOf } = await import('./commands/verify.js');
       const cache = withBucket(ctx);
       const app = action.repair ? full(ctx) : undefined;
       const { pushContextOf, pushOptionsOf } = await import('../service/context.js');
-      return runVerify(
-        {
-          blobs: cache.blobs,
-          logger: cache.logger,
-          config: cache.config,
-          storeDir: app?.store.storeDir,
-          repair: app && {
-            ctx: { ...pushContextOf(app), store: app.store },
-            options: pushOptionsOf(app.config),
+      // The daemon tells references left to upstream caches from missing ones; without it
+      // the audit still runs, and says so.
+      const store = app?.store ?? (await optionalStore(ctx.config, ctx.logger));
+      try {
+        return await runVerify(
+          {
+            blobs: cache.blobs,
+            logger: cache.logger,
+            config: cache.config,
+            storeDir: store?.storeDir,
+            upstreamSigner: store && upstreamSignerOf(store, ctx.config.skipSignedByKeys),
+            repair: app && {
+              ctx: { ...pushContextOf(app), store: app.store },
+              options: pushOptionsOf(app.config),
+            },
           },
-        },
-        action,
-        {
-          out,
-          terminal:
-            process.stderr.isTTY && ctx.config.logFormat === 'text' ? process.stderr : undefined,
-          signal: signals.drain,
-        },
-      );
+          action,
+          {
+            out,
+            terminal:
+              process.stderr.isTTY && ctx.config.logFormat === 'text' ? process.stderr : undefined,
+            signal: signals.drain,
+          },
+        );
+      } finally {
+        if (store !== app?.store) await store?.close();
+      }
     }
   }
 }
@@ -229,6 +238,27 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
   } finally {
     await ctx?.close();
     signals.dispose();
+  }
+}
+
+/** The local store if the daemon answers; a warning otherwise. */
+async function optionalStore(config: LoftConfig, logger: Logger) {
+  const [{ LocalStore }, { daemonTransportOf }] = await Promise.all([
+    import('../store/local-store.js'),
+    import('../config/index.js'),
+  ]);
+  try {
+    return await LocalStore.open({
+      ...daemonTransportOf(config),
+      maxConnections: 2,
+      logger,
+    });
+  } catch (e) {
+    logger.warn(
+      `cannot reach the nix-daemon (${describeError(e).split('\n')[0]}): references without a ` +
+        'narinfo count as damage, even those an upstream cache serves',
+    );
+    return undefined;
   }
 }
 

@@ -9,7 +9,7 @@ import { describeError, LoftError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { parseSecretKey } from '../nix/signing.js';
 import { parseCacheInfo } from '../nix/cache-info.js';
-import { readSigningKey, type LoftConfig } from '../config/index.js';
+import { daemonTransportOf, readSigningKey, type LoftConfig } from '../config/index.js';
 import { LocalStore } from '../store/local-store.js';
 import type { BlobStore } from '../storage/port.js';
 import { CACHE_INFO_KEY } from '../storage/keys.js';
@@ -76,9 +76,7 @@ const CHECKS: Check[] = [
     needs: [],
     async run(s, d) {
       s.store = await LocalStore.open({
-        ...(d.config.daemonSocket === undefined
-          ? { transport: 'auto' as const }
-          : { transport: 'socket' as const, socketPath: d.config.daemonSocket }),
+        ...daemonTransportOf(d.config),
         env: d.env,
         maxConnections: 1,
         logger: d.logger,

@@ -141,6 +141,7 @@ export function audit(input: AuditInput): AuditResult {
         kind: 'missing-reference',
         ...about,
         missingKey: narInfoKey(refHash),
+        reference: `${input.storeDir}/${ref}`,
         detail: `reference ${input.storeDir}/${ref} has no narinfo`,
       });
     }

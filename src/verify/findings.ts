@@ -19,7 +19,8 @@ export type FindingKind =
   | 'nar-hash'
   | 'unreadable-nar'
   | 'foreign-object'
-  | 'orphan-nar';
+  | 'orphan-nar'
+  | 'upstream-reference';
 
 export type Severity = 'damage' | 'notice';
 
@@ -42,6 +43,10 @@ export const FINDING_KINDS: Readonly<Record<FindingKind, { severity: Severity; l
   'unreadable-nar': { severity: 'damage', label: 'NARs that do not decompress' },
   'foreign-object': { severity: 'notice', label: 'objects that are not part of a Nix cache' },
   'orphan-nar': { severity: 'notice', label: 'NARs no narinfo names' },
+  'upstream-reference': {
+    severity: 'notice',
+    label: 'references left to an upstream cache (skip_signed_by_keys)',
+  },
 };
 
 export interface Finding {
@@ -56,6 +61,8 @@ export interface Finding {
   hashPart?: string;
   /** For a missing object (NAR, reference's narinfo): its key, so it can be asked again. */
   missingKey?: string;
+  /** For a missing reference: its store path. */
+  reference?: string;
 }
 
 export function isDamage(f: Finding): boolean {

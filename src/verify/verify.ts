@@ -28,6 +28,12 @@ export interface VerifyContext {
   logger: Logger;
   trustedKeys: readonly PublicKey[];
   storeDir: string;
+  /**
+   * The key in skip_signed_by_keys that signed this path in the local store, if any: a
+   * reference without a narinfo is then left to that upstream cache, not missing.
+   * Without it (no daemon), every reference without a narinfo is damage.
+   */
+  upstreamSigner?: (storePath: string) => Promise<string | undefined>;
 }
 
 export interface VerifyProgress {
@@ -82,7 +88,7 @@ export async function verifyCache(ctx: VerifyContext, opts: VerifyOptions): Prom
     trustedKeys: ctx.trustedKeys,
     storeDir: ctx.storeDir,
   });
-  const findings = await dropStillThere(ctx.blobs, result.findings);
+  const findings = await leftUpstream(ctx, await dropStillThere(ctx.blobs, result.findings));
 
   let narsRead = 0;
   let narBytesRead = 0;
@@ -118,6 +124,23 @@ async function dropStillThere(blobs: BlobStore, findings: Finding[]): Promise<Fi
     async (f) => f.missingKey === undefined || (await blobs.head(f.missingKey)) === undefined,
   );
   return findings.filter((_, i) => keep[i]);
+}
+
+/** Missing references the local store says an upstream cache serves become notices. */
+async function leftUpstream(ctx: VerifyContext, findings: Finding[]): Promise<Finding[]> {
+  const signer = ctx.upstreamSigner;
+  if (signer === undefined) return findings;
+  return mapLimit(findings, GET_CONCURRENCY, async (f) => {
+    if (f.kind !== 'missing-reference' || f.reference === undefined) return f;
+    const key = await signer(f.reference);
+    return key === undefined
+      ? f
+      : {
+          ...f,
+          kind: 'upstream-reference' as const,
+          detail: `reference ${f.reference} is signed by ${key} in the local store: left to that cache`,
+        };
+  });
 }
 
 type Reader = NonNullable<BlobStore['getStream']>;

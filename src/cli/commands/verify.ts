@@ -20,6 +20,7 @@ import {
   type RepairResult,
 } from '../../verify/repair.js';
 import type { PushOptions } from '../../upload/push.js';
+import { signatureKeyName } from '../../upload/plan.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { TerminalStream } from '../progress.js';
@@ -35,6 +36,8 @@ export interface VerifyCommandContext {
   config: Pick<LoftConfig, 'signingKeyPath' | 'signingKeyName' | 'trustedPublicKeys'>;
   /** The store's directory (from the daemon when open); `/nix/store` otherwise. */
   storeDir?: string;
+  /** Who signed a path in the local store, among skip_signed_by_keys (needs the daemon). */
+  upstreamSigner?: (storePath: string) => Promise<string | undefined>;
   /** For --repair: the push pipeline over the local store. */
   repair?: { ctx: RepairContext; options: PushOptions };
 }
@@ -67,6 +70,7 @@ export async function runVerify(
     logger: ctx.logger,
     trustedKeys,
     storeDir: ctx.storeDir ?? DEFAULT_STORE_DIR,
+    upstreamSigner: ctx.upstreamSigner,
   };
   const run = async () => {
     const draw = progressOn(io.terminal);
@@ -148,5 +152,17 @@ function progressOn(terminal: TerminalStream | undefined): {
     stop() {
       if (shown) terminal.write('\r\x1b[2K');
     },
+  };
+}
+
+/** The upstreamSigner of a local store: the first of `skip`'s keys among the path's signatures. */
+export function upstreamSignerOf(
+  store: { queryPathInfo(path: string): Promise<{ sigs: string[] } | undefined> },
+  skip: readonly string[],
+): (storePath: string) => Promise<string | undefined> {
+  const keys = new Set(skip);
+  return async (path) => {
+    const info = await store.queryPathInfo(path);
+    return info?.sigs.map(signatureKeyName).find((k) => keys.has(k));
   };
 }
