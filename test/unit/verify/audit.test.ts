@@ -11,6 +11,8 @@ import { planRepair } from '../../../src/verify/repair.js';
 import { formatNarInfo, type NarInfo } from '../../../src/nix/narinfo.js';
 import { generateKeyPair, signNarInfo } from '../../../src/nix/signing.js';
 import { Hash } from '../../../src/nix/hash.js';
+import { trustedKeysOf } from '../../../src/cli/commands/verify.js';
+import { LoftError } from '../../../src/util/errors.js';
 
 const { secretKey, publicKey } = generateKeyPair('audit-test-1');
 const other = generateKeyPair('other-1');
@@ -146,5 +148,21 @@ test('planRepair: damaged narinfos are rewritten, missing references uploaded, n
   assert.deepEqual(
     plan.unrepairable.map((u) => u.finding.kind),
     ['cache-info'],
+  );
+});
+
+test('--verify needs a key to check signatures against, and trusts the signing key and the list', async () => {
+  await assert.rejects(
+    trustedKeysOf({ signingKeyPath: undefined, signingKeyName: undefined, trustedPublicKeys: [] }),
+    (e: unknown) => e instanceof LoftError && e.code === 'VERIFY_NO_KEYS' && e.kind === 'config',
+  );
+  const keys = await trustedKeysOf({
+    signingKeyPath: undefined,
+    signingKeyName: undefined,
+    trustedPublicKeys: [publicKey.toString(), other.publicKey.toString()],
+  });
+  assert.deepEqual(
+    keys.map((k) => k.name),
+    ['audit-test-1', 'other-1'],
   );
 });
