@@ -5,7 +5,7 @@
  * How flags combine (also in --help):
  * - Action flags do their work and exit. Several may be given; they run in this fixed order,
  *   whatever the order on the command line, and the first failure stops the rest:
- *   --clear-cache, --reset-initial-scan, --populate-cache, --upload-path, --prune.
+ *   --clear-cache, --reset-initial-scan, --populate-cache, --upload-path, --prune, --verify.
  *   (Clear before populate so populate refills a fresh index; populate before upload so the
  *   upload skips what the bucket has; prune last so just-uploaded paths count as live.)
  * - With no action flag, Loft runs as a service (initial scan, watcher, scheduled prune).
