@@ -155,6 +155,9 @@ test('every key takes its schema default when absent', () => {
   assert.equal(config.writeNarListing, false);
   // Unset: the daemon client searches ($NIX_DAEMON_SOCKET_PATH, the default socket, stdio).
   assert.equal(config.daemonSocket, undefined);
+  assert.deepEqual(config.trustedPublicKeys, []);
+  assert.equal(config.metricsListen, undefined);
+  assert.deepEqual(config.cacheControl, { narInfo: undefined, nar: undefined });
 });
 
 test('every key is read from the file when set', () => {
@@ -445,6 +448,27 @@ const BAD: { name: string; text: string; path: string; line: number; expect: Reg
     path: 'loft.prune_max_size_gb',
     line: 4,
     expect: /expected a number greater than 0, got -1/,
+  },
+  {
+    name: 'metrics_listen without a port',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\nmetrics_listen = "0.0.0.0"\n',
+    path: 'loft.metrics_listen',
+    line: 4,
+    expect: /"0.0.0.0" must be "PORT", "HOST:PORT" or "\[IPv6\]:PORT"/,
+  },
+  {
+    name: 'cache_control over two lines',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\ncache_control_nar = "public\\nmax-age=1"\n',
+    path: 'loft.cache_control_nar',
+    line: 4,
+    expect: /must be a non-empty header value on one line/,
+  },
+  {
+    name: 'trusted key that is not a public key',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\ntrusted_public_keys = ["cache.example.org-1"]\n',
+    path: 'loft.trusted_public_keys',
+    line: 4,
+    expect: /"cache.example.org-1" is not a public key/,
   },
   {
     name: 'skip list not an array',
