@@ -7,6 +7,7 @@
 import { parsePublicKey, type PublicKey } from '../../nix/signing.js';
 import { DEFAULT_STORE_DIR } from '../../nix/store-path.js';
 import type { Logger } from '../../util/log.js';
+import { LoftError } from '../../util/errors.js';
 import type { BlobStore } from '../../storage/port.js';
 import { readSigningKey, type LoftConfig } from '../../config/index.js';
 import { parseSecretKey } from '../../nix/signing.js';
@@ -86,12 +87,15 @@ export async function runVerify(
   };
   let report = await run();
   if (action.repair && report.findings.some(isDamage)) {
-    if (ctx.repair === undefined) throw new Error('--repair needs the local store');
+    if (ctx.repair === undefined) {
+      throw new LoftError('CLI_NO_CONTEXT', 'internal', '--repair was run without the local store');
+    }
     io.out.write(reportText(report, ctx.blobs.description, action.deep));
     const plan = planRepair(report.findings);
     const repaired = await executeRepair(ctx.repair.ctx, plan, {
       ...ctx.repair.options,
-      signal: io.signal,
+      // The first signal stops starting paths; those in flight finish and are published.
+      drain: io.signal,
     });
     io.out.write(repairText(repaired));
     io.out.write('verifying again after the repair:\n');
