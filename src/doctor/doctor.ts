@@ -35,6 +35,8 @@ export interface DoctorDeps {
   openBlobs: () => Promise<BlobStore>;
   /** The server's clock, from the Date header of a plain request to the endpoint. */
   serverDate: () => Promise<Date | undefined>;
+  /** S3 requests the bucket made so far (operation, status), when the store reports them. */
+  requests?: readonly { operation: string; status: string }[];
   now?: () => Date;
 }
 
@@ -153,13 +155,23 @@ const CHECKS: Check[] = [
   {
     name: 'DELETE and batch delete (prune)',
     needs: ['PUT, GET, HEAD of a scratch object'],
-    async run(s) {
+    async run(s, d) {
       const keys = [s.scratch, `${s.scratch}.copy`, `${s.scratch}.multipart`];
+      const before = d.requests?.length ?? 0;
       await s.blobs!.deleteMany(keys);
       const left = [];
       for (const k of keys) if ((await s.blobs!.head(k)) !== undefined) left.push(k);
       if (left.length > 0) throw new Error(`still there after the delete: ${left.join(', ')}`);
-      return 'scratch objects deleted';
+      const made = d.requests?.slice(before) ?? [];
+      if (made.some((r) => r.operation === 'DeleteObject')) {
+        // The store falls back to single deletes when the server refuses a batch.
+        throw new Warn(
+          'the server refused batch DeleteObjects; Loft deletes one by one (slower prunes)',
+        );
+      }
+      return made.some((r) => r.operation === 'DeleteObjects')
+        ? 'batch DeleteObjects works; scratch objects deleted'
+        : 'scratch objects deleted';
     },
   },
   {

@@ -21,7 +21,9 @@ const LABEL: Record<CheckResult['status'], string> = {
 };
 
 export async function runDoctor(config: LoftConfig, io: DoctorIo): Promise<ExitCode> {
+  const requests: { operation: string; status: string }[] = [];
   const results = await runDoctorChecks({
+    requests,
     config,
     logger: io.logger,
     env: io.env,
@@ -35,6 +37,7 @@ export async function runDoctor(config: LoftConfig, io: DoctorIo): Promise<ExitC
         // One try: the doctor reports what happens, it does not wait out outages.
         maxAttempts: 1,
         logger: io.logger,
+        onRequest: (operation, status) => requests.push({ operation, status }),
       });
     },
     serverDate: () => serverDate(config),

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { makePublicCache } from '../../support/cache.js';
-import { listKeysRaw, s3TestEnv, startHeaderProxy } from '../../support/s3.js';
+import { listKeysRaw, s3TestEnv, startFaultProxy, startHeaderProxy } from '../../support/s3.js';
 import { runLoft, setupService } from '../service/support.js';
 
 const BUCKET_CHECK = 'bucket (credentials, region, endpoint)';
@@ -49,6 +49,7 @@ test('--doctor passes every check against RGW and leaves no scratch object', asy
   }
   assert.match(line(r.stdout, 'OK', 'nix-daemon'), /protocol 1\.\d+, Nix 2\.\d+/);
   assert.match(line(r.stdout, 'OK', 'multipart upload'), /2 parts, 8388609 bytes/);
+  assert.match(line(r.stdout, 'OK', 'batch delete'), /batch DeleteObjects works/);
   assert.match(r.stdout, /everything Loft needs works/);
   assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), []);
 });
@@ -106,6 +107,28 @@ test('--doctor behind an auth proxy: a missing header fails with the extra-heade
       proxy.records.some((r) => r.accepted && r.method === 'POST'),
       'multipart went through it',
     );
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('--doctor warns (and passes) when the server refuses batch delete, which Loft works around', async () => {
+  const cache = await makePublicCache('doctor-nobatch');
+  const proxy = await startFaultProxy(s3TestEnv().endpoint, [
+    {
+      name: 'no-batch-delete',
+      match: (r) => r.method === 'POST' && r.query.has('delete'),
+      action: { kind: 'status', status: 501, code: 'NotImplemented' },
+      times: 100,
+    },
+  ]);
+  try {
+    const setup = setupService(cache, undefined, {}, { endpoint: JSON.stringify(proxy.url) });
+    const r = await runLoft(['-c', setup.toml, '--doctor'], setup.env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(line(r.stdout, 'WARN', 'batch delete'), /refused batch DeleteObjects/);
+    assert.ok(proxy.log.some((l) => l.fault === 'no-batch-delete'));
+    assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), [], 'deleted one by one');
   } finally {
     await proxy.close();
   }
