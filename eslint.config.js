@@ -18,6 +18,13 @@ const layers = {
   upload: ['util', 'nix', 'store', 'storage', 'index', 'compress', 'pack'],
   watch: ['util', 'nix', 'store', 'index', 'upload'],
   prune: ['util', 'nix', 'storage', 'index'],
+  // --verify: a pure audit (findings, audit, repair plan) and its drivers over the bucket
+  // and, for --repair, the push pipeline.
+  verify: ['util', 'nix', 'storage', 'compress', 'store', 'index', 'upload', 'pack'],
+  // Prometheus metrics: a registry (pure) and its HTTP listener.
+  metrics: ['util'],
+  // --doctor: checks over the config, the daemon and the bucket.
+  doctor: ['util', 'nix', 'daemon', 'store', 'storage', 'config'],
   service: [
     'util',
     'nix',
@@ -37,6 +44,9 @@ const layers = {
     'watch',
     'prune',
     'service',
+    'verify',
+    'doctor',
+    'metrics',
   ]),
 };
 

@@ -5,7 +5,7 @@
  * How flags combine (also in --help):
  * - Action flags do their work and exit. Several may be given; they run in this fixed order,
  *   whatever the order on the command line, and the first failure stops the rest:
- *   --clear-cache, --reset-initial-scan, --populate-cache, --upload-path, --prune.
+ *   --clear-cache, --reset-initial-scan, --populate-cache, --upload-path, --prune, --verify.
  *   (Clear before populate so populate refills a fresh index; populate before upload so the
  *   upload skips what the bucket has; prune last so just-uploaded paths count as live.)
  * - With no action flag, Loft runs as a service (initial scan, watcher, scheduled prune).
@@ -76,6 +76,28 @@ export const FLAGS: readonly FlagDoc[] = [
     seed: false,
   },
   {
+    long: 'verify',
+    description:
+      'Audit the whole cache (narinfos, signatures, NARs, references); exit 1 if anything is damaged',
+    seed: false,
+  },
+  {
+    long: 'deep',
+    description: 'With --verify: also read every NAR back and check FileHash, NarHash and NarSize',
+    seed: false,
+  },
+  {
+    long: 'repair',
+    description:
+      'With --verify: re-upload what the local store still has of the damaged paths (deletes nothing)',
+    seed: false,
+  },
+  {
+    long: 'doctor',
+    description: 'Check the configuration, the daemon and every S3 operation Loft needs, and exit',
+    seed: false,
+  },
+  {
     long: 'log-format',
     value: 'FORMAT',
     description: 'Log lines as "text" or "json" (one object per line)',
@@ -124,7 +146,9 @@ export type OnceAction =
       /** Ask the bucket for every path instead of trusting the local index. */
       forceScan: boolean;
     }
-  | { kind: 'prune'; dryRun: boolean };
+  | { kind: 'prune'; dryRun: boolean }
+  /** Last: an audit sees what the other actions left. */
+  | { kind: 'verify'; deep: boolean; repair: boolean };
 
 export type RunMode =
   /** No action flag: the long-running service. */
@@ -134,6 +158,7 @@ export type RunMode =
   | { kind: 'status'; format: LogFormat }
   /** `--watch-exec -- COMMAND [ARGS...]`: run COMMAND and push what it adds to the store. */
   | { kind: 'watch-exec'; command: string[] }
+  | { kind: 'doctor' }
   | { kind: 'post-build-hook' };
 
 export type ParsedArgs =
@@ -294,6 +319,8 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
     });
   }
   if (flag('prune')) actions.push({ kind: 'prune', dryRun });
+  const verifyMode = verifyFlags(flag('verify'), flag('deep'), flag('repair'), dryRun);
+  if (verifyMode) actions.push(verifyMode);
   const actionNames = () =>
     actions.map((a) => (a.kind === 'upload' ? '--upload-path' : `--${a.kind}`)).join(', ');
 
@@ -310,6 +337,11 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
       throw new UsageError(`--watch-exec cannot be combined with ${others.join(', ')}`);
     }
     mode = { kind: 'watch-exec', command: command! };
+  } else if (flag('doctor')) {
+    if (actions.length > 0 || status || hook || dryRun || forceScan) {
+      throw new UsageError('--doctor stands alone: give it with no other action flag');
+    }
+    mode = { kind: 'doctor' };
   } else if (status || hook) {
     const name = status ? '--status' : '--post-build-hook';
     if (status && hook) throw new UsageError('--status and --post-build-hook cannot be combined');
@@ -360,6 +392,27 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
     logFormat,
     mode,
   };
+}
+
+/** --verify and its modifiers (a --dry-run --repair would be a plain --verify: refused). */
+function verifyFlags(
+  verify: boolean,
+  deep: boolean,
+  repair: boolean,
+  dryRun: boolean,
+): OnceAction | undefined {
+  if (!verify) {
+    if (deep || repair)
+      throw new UsageError(`--${deep ? 'deep' : 'repair'} applies to --verify only`);
+    return undefined;
+  }
+  if (repair && dryRun) {
+    throw new UsageError(
+      '--dry-run does not apply to --verify --repair',
+      "drop --repair to only audit; run 'loft --help' for usage",
+    );
+  }
+  return { kind: 'verify', deep, repair };
 }
 
 /** Paths read from stdin for `--upload-path -`: whitespace-separated, '#' comments skipped. */

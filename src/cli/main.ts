@@ -3,6 +3,7 @@
  * requested actions (or the service), and exit with a code that says how it went.
  */
 import { describeError, LoftError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import { formatIssue, loadConfig, type LoftConfig } from '../config/index.js';
 import type { AppContext, CacheContext, IndexContext } from '../service/context.js';
 import { parseCliArgs, type OnceAction, type ParsedArgs } from './args.js';
@@ -52,6 +53,8 @@ function errorFields(e: unknown) {
 const INDEX_ONLY = new Set<OnceAction['kind']>(['clear-cache', 'reset-initial-scan']);
 /** Actions that need the bucket and the index, but neither the daemon nor the signing key. */
 const CACHE_ONLY = new Set<OnceAction['kind']>([...INDEX_ONLY, 'populate-cache', 'prune']);
+/** --verify reads only the bucket; --verify --repair also pushes from the local store. */
+const cacheOnly = (a: OnceAction) => CACHE_ONLY.has(a.kind) || (a.kind === 'verify' && !a.repair);
 
 type Context = AppContext | CacheContext | IndexContext;
 
@@ -114,6 +117,39 @@ async function runAction(
         drain: signals.drain,
         record: (at, summary) => recordPrune(app.index, at, summary),
       });
+    }
+    case 'verify': {
+      const { runVerify, upstreamSignerOf } = await import('./commands/verify.js');
+      const cache = withBucket(ctx);
+      const app = action.repair ? full(ctx) : undefined;
+      const { pushContextOf, pushOptionsOf } = await import('../service/context.js');
+      // The daemon tells references left to upstream caches from missing ones; without it
+      // the audit still runs, and says so.
+      const store = app?.store ?? (await optionalStore(ctx.config, ctx.logger));
+      try {
+        return await runVerify(
+          {
+            blobs: cache.blobs,
+            logger: cache.logger,
+            config: cache.config,
+            storeDir: store?.storeDir,
+            upstreamSigner: store && upstreamSignerOf(store, ctx.config.skipSignedByKeys),
+            repair: app && {
+              ctx: { ...pushContextOf(app), store: app.store },
+              options: pushOptionsOf(app.config),
+            },
+          },
+          action,
+          {
+            out,
+            terminal:
+              process.stderr.isTTY && ctx.config.logFormat === 'text' ? process.stderr : undefined,
+            signal: signals.drain,
+          },
+        );
+      } finally {
+        if (store !== app?.store) await store?.close();
+      }
     }
   }
 }
@@ -183,10 +219,12 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
   try {
     const { openContext, openCacheContext, openIndexOnly } = await import('../service/context.js');
     if (mode.kind === 'service') {
-      const app = await openContext(config, logger, { env });
+      const metrics = config.metricsListen ? await serviceMetrics() : undefined;
+      const app = await openContext(config, logger, { env, onS3Request: metrics?.onS3Request });
       ctx = app;
+      metrics?.attachQueue(app.index);
       const { runServiceCommand } = await import('./commands/service.js');
-      return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals });
+      return await runServiceCommand(app, { forceScan: mode.forceScan, ...signals, metrics });
     }
     if (mode.kind === 'watch-exec') {
       const app = await openContext(config, logger, { env });
@@ -195,10 +233,14 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       return await runWatchExec(app, mode, { out: process.stdout, ...signals });
     }
     // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
+    if (mode.kind === 'doctor') {
+      const { runDoctor } = await import('./commands/doctor.js');
+      return await runDoctor(config, { out: process.stdout, logger, env });
+    }
     const needs = (set: Set<OnceAction['kind']>) => mode.actions.every((a) => set.has(a.kind));
     ctx = needs(INDEX_ONLY)
       ? await openIndexOnly(config, logger)
-      : needs(CACHE_ONLY)
+      : mode.actions.every(cacheOnly)
         ? await openCacheContext(config, logger)
         : await openContext(config, logger, { env });
     return await runActions(mode.actions, signals.drain, (a) =>
@@ -212,6 +254,46 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
     await ctx?.close();
     signals.dispose();
   }
+}
+
+/** The local store if the daemon answers; a warning otherwise. */
+async function optionalStore(config: LoftConfig, logger: Logger) {
+  const [{ LocalStore }, { daemonTransportOf }] = await Promise.all([
+    import('../store/local-store.js'),
+    import('../config/index.js'),
+  ]);
+  try {
+    return await LocalStore.open({
+      ...daemonTransportOf(config),
+      maxConnections: 2,
+      logger,
+    });
+  } catch (e) {
+    logger.warn(
+      `cannot reach the nix-daemon (${describeError(e).split('\n')[0]}): references without a ` +
+        'narinfo count as damage, even those an upstream cache serves',
+    );
+    return undefined;
+  }
+}
+
+/** The service's metrics; the queue gauges are attached once the index is open. */
+async function serviceMetrics() {
+  const [{ LoftMetrics }, { UploadQueue }] = await Promise.all([
+    import('../metrics/loft-metrics.js'),
+    import('../index/queue.js'),
+  ]);
+  const metrics = new LoftMetrics();
+  return Object.assign(metrics, {
+    attachQueue(index: ConstructorParameters<typeof UploadQueue>[0]) {
+      const queue = new UploadQueue(index);
+      metrics.addQueueGauges({
+        pending: () => queue.counts().pending,
+        parked: () => queue.counts().parked,
+        oldestPendingAt: () => queue.oldestPendingAt(),
+      });
+    },
+  });
 }
 
 async function main(argv: string[]): Promise<ExitCode | number> {

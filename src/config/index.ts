@@ -23,3 +23,4 @@ export { parseSchedule, tryParseSchedule, nextRun, formatSchedule } from './sche
 export type { Schedule } from './schedule.js';
 export { readSigningKey, resolveSigningKeyText, SigningKeyText } from './signing-key.js';
 export { schema } from './schema.js';
+export { daemonTransportOf } from './daemon-transport.js';

@@ -198,6 +198,12 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
     includePatterns: val['loft.include_patterns'],
     excludePatterns: val['loft.exclude_patterns'],
     uploadBuildLogs: val['loft.upload_build_logs'],
+    trustedPublicKeys: val['loft.trusted_public_keys'],
+    metricsListen: val['loft.metrics_listen'],
+    cacheControl: {
+      narInfo: val['loft.cache_control_narinfo'],
+      nar: val['loft.cache_control_nar'],
+    },
     prune: {
       enabled: val['loft.prune_enabled'],
       retentionDays: val['loft.prune_retention_days'],

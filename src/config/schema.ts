@@ -24,6 +24,8 @@ import {
 } from '../util/compression-rules.js';
 import { SCHEDULE_FORMS, tryParseSchedule, type Schedule } from './schedule.js';
 import type { Env } from './extra-headers.js';
+import { parsePublicKey } from '../nix/signing.js';
+import { parseListen, type ListenAddress } from './listen.js';
 
 export type { Env };
 
@@ -99,6 +101,15 @@ function str(check?: (s: string) => string | undefined) {
     const problem = check?.(raw);
     return problem ? fail(`${describeValue(raw)} ${problem}`) : ok(raw);
   };
+}
+
+/** A header value: one line of visible ASCII, not empty. */
+function cacheControl(raw: unknown): Decoded<string | undefined> {
+  return str((s) =>
+    /^[\x20-\x7e]+$/.test(s) && s.trim() !== ''
+      ? undefined
+      : 'must be a non-empty header value on one line (visible ASCII)',
+  )(raw);
 }
 
 function bool(raw: unknown): Decoded<boolean> {
@@ -512,6 +523,66 @@ export const schema = {
     default: 60,
     description:
       'In service mode, the wait before a failed path is tried again; it doubles with each attempt (with jitter), up to an hour.',
+  }),
+  'loft.trusted_public_keys': withDefault<readonly string[]>({
+    section: 'loft',
+    key: 'trusted_public_keys',
+    type: 'array of strings',
+    seed: false,
+    default: [],
+    defaultDoc: '`[]` (only the signing key\u2019s own public half)',
+    description:
+      'Public keys (`name:base64`, as in Nix\u2019s `trusted-public-keys`) whose signatures `--verify` accepts, besides the signing key\u2019s; for caches other machines push to with their own keys.',
+    decode: (raw) => {
+      const r = stringList(raw);
+      if (!r.ok) return r;
+      for (const k of r.value) {
+        try {
+          parsePublicKey(k.trim(), 'trusted_public_keys');
+        } catch (e) {
+          return fail(`${describeValue(k)} is not a public key: ${(e as Error).message}`);
+        }
+      }
+      return ok([...new Set(r.value.map((k) => k.trim()))]);
+    },
+  }),
+  'loft.metrics_listen': withDefault<ListenAddress | undefined>({
+    section: 'loft',
+    key: 'metrics_listen',
+    type: 'string',
+    seed: false,
+    default: undefined,
+    defaultDoc: 'unset (no metrics listener)',
+    description:
+      'In service mode, serve Prometheus metrics on `http://ADDRESS/metrics`. `"9464"` or `":9464"` listens on 127.0.0.1 only; another interface only when written out (`"0.0.0.0:9464"`, `"[::]:9464"`). The metrics carry no secrets, but anyone who can reach them sees the cache\u2019s activity.',
+    decode: (raw) => {
+      const s = str()(raw);
+      if (!s.ok) return s;
+      const r = parseListen(s.value);
+      return typeof r === 'string' ? fail(`${describeValue(s.value)} ${r}`) : ok(r);
+    },
+  }),
+  'loft.cache_control_narinfo': withDefault<string | undefined>({
+    section: 'loft',
+    key: 'cache_control_narinfo',
+    type: 'string',
+    seed: false,
+    default: undefined,
+    defaultDoc: 'unset (no Cache-Control header)',
+    description:
+      '`Cache-Control` header stored with the narinfos Loft writes, for caches served through a CDN (e.g. `"public, max-age=300"`: narinfos change when a path is re-signed or repaired).',
+    decode: cacheControl,
+  }),
+  'loft.cache_control_nar': withDefault<string | undefined>({
+    section: 'loft',
+    key: 'cache_control_nar',
+    type: 'string',
+    seed: false,
+    default: undefined,
+    defaultDoc: 'unset (no Cache-Control header)',
+    description:
+      '`Cache-Control` header stored with the NARs (and listings) Loft writes (e.g. `"public, max-age=31536000, immutable"`: a NAR key names its contents).',
+    decode: cacheControl,
   }),
 } satisfies Record<string, Field<unknown>>;
 

@@ -34,6 +34,12 @@ export interface LoftConfig {
   readonly includePatterns: readonly string[];
   readonly excludePatterns: readonly string[];
   readonly uploadBuildLogs: boolean;
+  /** `name:base64` public keys `--verify` trusts besides the signing key's. */
+  readonly trustedPublicKeys: readonly string[];
+  /** Where the service serves /metrics; undefined: nowhere. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
+  /** Cache-Control values stored with written objects; undefined: none. */
+  readonly cacheControl: { readonly narInfo: string | undefined; readonly nar: string | undefined };
   readonly prune: {
     readonly enabled: boolean;
     readonly retentionDays: number;

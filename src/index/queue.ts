@@ -198,6 +198,9 @@ export class UploadQueue {
         `SELECT min(next_attempt_at) AS t FROM upload_queue
          WHERE cache = ? AND parked_at IS NULL AND claimed_by IS NULL`,
       ),
+      oldestPending: db.prepare(
+        'SELECT min(enqueued_at) AS t FROM upload_queue WHERE cache = ? AND parked_at IS NULL',
+      ),
       counts: db.prepare(
         `SELECT source,
            sum(parked_at IS NULL) AS pending,
@@ -363,6 +366,12 @@ export class UploadQueue {
   nextDueAt(): number | undefined {
     const r = this.run(() => this.stmts.nextDue.get(this.cache) as { t: number | null });
     return r.t ?? undefined;
+  }
+
+  /** When the oldest path still waiting (not parked) was queued, ms since the epoch. */
+  oldestPendingAt(): number | undefined {
+    const row = this.run(() => this.stmts.oldestPending.get(this.cache) as { t: number | null });
+    return row.t ?? undefined;
   }
 
   counts(): QueueCounts {

@@ -45,6 +45,7 @@ export function pushContextOf(app: AppContext): PushContext {
     logger: app.logger,
     packer: app.packer,
     realStoreDir: app.config.realStoreDir,
+    cacheControl: app.config.cacheControl,
   };
 }
 
@@ -70,10 +71,16 @@ export interface OpenOptions {
   env?: Record<string, string | undefined>;
   /** Override the bucket backend (tests and benches use a local directory too). */
   blobs?: BlobStore;
+  /** Told of every S3 request attempt (metrics). */
+  onS3Request?: (operation: string, status: string) => void;
 }
 
 /** The S3 store; the AWS SDK loads only here, so index-only commands never pay for it. */
-async function s3StoreFor(config: LoftConfig, logger: Logger): Promise<BlobStore> {
+async function s3StoreFor(
+  config: LoftConfig,
+  logger: Logger,
+  onRequest?: OpenOptions['onS3Request'],
+): Promise<BlobStore> {
   const { createS3Store } = await import('../storage/s3-store.js');
   return createS3Store({
     bucket: config.s3.bucket,
@@ -82,6 +89,7 @@ async function s3StoreFor(config: LoftConfig, logger: Logger): Promise<BlobStore
     extraHeaders: config.s3.extraHeaders.toRecord(),
     maxAttempts: config.s3.maxAttempts,
     logger,
+    onRequest,
   });
 }
 
@@ -172,7 +180,7 @@ export async function openContext(
   const keyText = await readSigningKey(config);
   const signingKey = keyText ? parseSecretKey(keyText.reveal(), keyText.path) : undefined;
   const compression = getCompression(config.compression);
-  const blobs = opts.blobs ?? (await s3StoreFor(config, logger));
+  const blobs = opts.blobs ?? (await s3StoreFor(config, logger, opts.onS3Request));
   let index: LocalIndex;
   try {
     index = LocalIndex.open(config.localCachePath, blobs.id);

@@ -3,7 +3,13 @@ import type { LoftConfig } from '../config/index.js';
 import type { LocalIndex } from '../index/local-index.js';
 import type { BlobStore } from '../storage/port.js';
 import type { Logger } from '../util/log.js';
-import { NarInfoCache, policyFromSettings, prune, pruneSummaryLine } from '../prune/index.js';
+import {
+  NarInfoCache,
+  policyFromSettings,
+  prune,
+  pruneSummaryLine,
+  type PruneResult,
+} from '../prune/index.js';
 import type { PruneRunner } from './prune-schedule.js';
 
 export function pruneRunner(deps: {
@@ -29,6 +35,15 @@ export function pruneRunner(deps: {
     return {
       text: pruneSummaryLine(r),
       interrupted: r.interrupted,
+      freedBytes: freedBytes(r),
     };
   };
+}
+
+function freedBytes(r: PruneResult): number {
+  const d = r.deleted;
+  return [d.narInfos, d.listings, d.orphanListings, d.releasedNars, d.orphanNars].reduce(
+    (n, t) => n + t.bytes,
+    0,
+  );
 }

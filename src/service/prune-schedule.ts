@@ -15,6 +15,8 @@ export interface PruneRunSummary {
   text: string;
   /** Stopped by the signal before it finished. */
   interrupted: boolean;
+  /** Bytes deleted (metrics). */
+  freedBytes?: number;
 }
 
 export type PruneRunner = (signal: AbortSignal) => Promise<PruneRunSummary>;

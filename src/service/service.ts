@@ -36,6 +36,7 @@ import { Intake, type IntakeSource } from './intake.js';
 import { ReconcileSource } from './reconcile-source.js';
 import { ScanSource } from './scan-source.js';
 import { WatchSource } from './watch-source.js';
+import type { PushEvent } from '../upload/events.js';
 import { STATE, recordPrune } from './state-keys.js';
 import { UploadWorker, emptyWorkerStats, type WorkerStats } from './worker.js';
 
@@ -69,6 +70,8 @@ export interface ServiceOptions {
   signal: AbortSignal;
   /** Scheduled pruning (when `prune_enabled`). */
   pruneRunner?: PruneRunner;
+  /** Every push event of the service's uploads (metrics). */
+  onPushEvent?: (ev: PushEvent) => void;
   timing?: Partial<ServiceTiming>;
 }
 
@@ -130,6 +133,7 @@ class Service {
         logger: this.logger,
         afterBatch: () => sources.scan.checkDone(),
         afterPush: afterPushOf(this.ctx),
+        onPushEvent: this.opts.onPushEvent,
       });
       this.worker = worker;
       workerDone = worker.run(this.stop.signal, signal).catch((e: unknown) => {

@@ -48,6 +48,8 @@ export interface WorkerDeps {
   afterBatch?: () => void;
   /** After each push that ran (build logs); never throws. */
   afterPush?: (result: PushResult) => Promise<void>;
+  /** Every push event, before the worker's own handling (metrics). */
+  onPushEvent?: (ev: PushEvent) => void;
 }
 
 export interface WorkerStats {
@@ -231,7 +233,10 @@ export class UploadWorker {
             ignoreIndex: live[0]!.force,
             drain,
             signal,
-            onEvent: (ev) => this.onPushEvent(ev, published, started),
+            onEvent: (ev) => {
+              this.deps.onPushEvent?.(ev);
+              this.onPushEvent(ev, published, started);
+            },
           },
         );
       } catch (e) {

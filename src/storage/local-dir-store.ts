@@ -24,6 +24,7 @@ import {
   constants,
 } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
 import { nullLogger, type Logger } from '../util/log.js';
 import {
   LocalDirError,
@@ -178,6 +179,19 @@ class LocalDirStore implements BlobStore {
     return this.#op(async () => {
       try {
         return await readFile(path);
+      } catch (e) {
+        if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return undefined;
+        throw e;
+      }
+    });
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    const path = this.#path(key);
+    return this.#op(async () => {
+      try {
+        const handle = await open(path, 'r');
+        return handle.createReadStream();
       } catch (e) {
         if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return undefined;
         throw e;

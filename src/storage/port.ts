@@ -5,6 +5,8 @@
  * paths (`nix-cache-info`, `<hashPart>.narinfo`, `nar/<...>.nar.zst`; see `keys.ts`).
  */
 
+import type { Readable } from 'node:stream';
+
 /** What `head` knows about a stored object. */
 export interface ObjectInfo {
   key: string;
@@ -37,11 +39,15 @@ export interface PutOptions {
    * caches mark compressed build logs this way (`log-compression`).
    */
   contentEncoding?: string;
+  /** Stored as the object's Cache-Control (for a CDN in front); a directory ignores it. */
+  cacheControl?: string;
   signal?: AbortSignal;
 }
 
 export interface UploadOptions {
   contentType?: string;
+  /** Stored as the object's Cache-Control (for a CDN in front); a directory ignores it. */
+  cacheControl?: string;
   /**
    * Expected size in bytes, if known (e.g. the NAR size before compression). Used only to
    * choose part sizes; a wrong hint costs efficiency, never correctness.
@@ -65,6 +71,8 @@ export interface UploadResult {
 export interface CopyOptions {
   /** Set the destination's Content-Type (S3: metadata replaced rather than copied). */
   contentType?: string;
+  /** With contentType: the destination's Cache-Control (a replaced header is otherwise dropped). */
+  cacheControl?: string;
 }
 
 /**
@@ -92,6 +100,12 @@ export interface BlobStore {
   head(key: string): Promise<ObjectInfo | undefined>;
   /** A small object's bytes (narinfo, nix-cache-info), or `undefined` when there is none. */
   get(key: string, opts?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  /**
+   * An object's bytes as a stream, for objects too big to hold whole (`--verify --deep`
+   * reads NARs), or `undefined` when there is none. Retried until the body starts, not
+   * after. Optional so that test wrappers need not forward it.
+   */
+  getStream?(key: string, opts?: { signal?: AbortSignal }): Promise<Readable | undefined>;
   /** Store a small object whole. */
   put(key: string, body: Uint8Array | string, opts?: PutOptions): Promise<void>;
   /**

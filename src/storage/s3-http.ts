@@ -12,7 +12,12 @@
  * SignedHeaders; the clock offset corrected from the server's Date when it drifts more than
  * five minutes. Bodies are Buffers, so a retry re-sends the same bytes.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { SigV4Signer, amzDate, canonicalQuery, uriEncodePath } from './sigv4.js';
@@ -47,6 +52,8 @@ export interface S3HttpRequest {
   body?: Uint8Array | readonly Uint8Array[];
   /** Send the body's hash as UNSIGNED-PAYLOAD whatever its size (multipart parts). */
   unsignedPayload?: boolean;
+  /** Hand a 2xx answer's body on as a stream instead of reading it (big objects). */
+  stream?: boolean;
   signal?: AbortSignal;
 }
 
@@ -54,6 +61,8 @@ export interface S3HttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** The body, unread, when the request asked for a stream and the answer was 2xx. */
+  stream?: IncomingMessage;
 }
 
 /** The error a non-2xx answer (or a 200 with an `<Error>` body) becomes. */
@@ -231,6 +240,11 @@ export class S3Http {
       );
       r.on('response', (res) => {
         if (connectTimer) clearTimeout(connectTimer);
+        const status = res.statusCode ?? 0;
+        if (req.stream && status >= 200 && status < 300) {
+          resolve({ status, headers: res.headers, body: Buffer.alloc(0), stream: res });
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', fail);

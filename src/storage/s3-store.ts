@@ -12,6 +12,7 @@
  * Every request goes through `withRetry` with our policy; every failure leaves as one of
  * the errors in errors.ts, naming the bucket, endpoint and region and never a secret.
  */
+import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { nullLogger, type Logger } from '../util/log.js';
 import { DEFAULT_RETRY_POLICY, validateRetryPolicy, type RetryPolicy } from './backoff.js';
@@ -91,6 +92,8 @@ export interface S3StoreOptions {
   /** Parallel single deletes when the server rejects batch delete (default 8). */
   deleteConcurrency?: number;
   logger?: Logger;
+  /** Called after every request attempt: the operation and "ok", the HTTP status or "network". */
+  onRequest?: (operation: string, status: string) => void;
 }
 
 const DEFAULT_MEMORY_BUDGET = 128 * MiB;
@@ -153,6 +156,7 @@ class S3BlobStore implements BlobStore {
   readonly #deleteConcurrency: number;
   readonly #warmConnections: number;
   readonly #log: Logger;
+  readonly #onRequest: S3StoreOptions['onRequest'];
   #batchDeleteUnsupported = false;
   #closing: Promise<void> | undefined;
   #inFlight = 0;
@@ -201,6 +205,7 @@ class S3BlobStore implements BlobStore {
     this.#budget = new MemoryBudget(budget);
     this.#pool = new BufferPool(this.#budget);
     this.#log = opts.logger ?? nullLogger;
+    this.#onRequest = opts.onRequest;
     this.#bucket = opts.bucket;
     this.#target = { bucket: opts.bucket, endpoint, region };
     ({ id: this.id, description: this.description } = s3CacheIdentity(this.#target));
@@ -282,7 +287,7 @@ class S3BlobStore implements BlobStore {
               reason,
             }),
         },
-        fn,
+        this.#onRequest === undefined ? fn : this.#counted(operation, fn),
       );
     } catch (e) {
       if (e instanceof RetryExhausted) {
@@ -291,6 +296,19 @@ class S3BlobStore implements BlobStore {
       }
       throw e;
     }
+  }
+
+  #counted<T>(operation: string, fn: (attempt: number) => Promise<T>) {
+    return async (attempt: number): Promise<T> => {
+      try {
+        const r = await fn(attempt);
+        this.#onRequest!(operation, 'ok');
+        return r;
+      } catch (e) {
+        this.#onRequest!(operation, String(statusOf(e) ?? 'network'));
+        throw e;
+      }
+    };
   }
 
   async check(): Promise<void> {
@@ -343,37 +361,42 @@ class S3BlobStore implements BlobStore {
     );
   }
 
+  async getStream(key: string, opts: { signal?: AbortSignal } = {}): Promise<Readable | undefined> {
+    assertValidKey(key);
+    return this.#run(
+      'GetObject',
+      key,
+      async () => {
+        try {
+          const res = await this.#http.send({ method: 'GET', key, signal: opts.signal, stream: true });
+          return res.stream ?? Readable.from([res.body]);
+        } catch (e) {
+          if (codeOf(e) === 'NoSuchKey') return undefined;
+          throw e;
+        }
+      },
+      opts.signal,
+    );
+  }
+
   async put(key: string, body: Uint8Array | string, opts: PutOptions = {}): Promise<void> {
     assertValidKey(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    await this.#putBytes(key, bytes, opts.contentType, opts.signal, opts.contentEncoding);
-  }
-
-  #putBytes(
-    key: string,
-    body: Uint8Array,
-    contentType: string | undefined,
-    signal?: AbortSignal,
-    contentEncoding?: string,
-  ) {
-    return this.#run(
+    const headers = objectHeaders(opts);
+    await this.#run(
       'PutObject',
       key,
-      () => this.#sendPut(key, body, contentType, signal, contentEncoding),
-      signal,
+      () => this.#sendPut(key, bytes, headers, opts.signal),
+      opts.signal,
     );
   }
 
   #sendPut(
     key: string,
     body: Uint8Array | readonly Uint8Array[],
-    contentType: string | undefined,
+    headers: Record<string, string>,
     signal?: AbortSignal,
-    contentEncoding?: string,
   ) {
-    const headers: Record<string, string> = {};
-    if (contentType !== undefined) headers['content-type'] = contentType;
-    if (contentEncoding !== undefined) headers['content-encoding'] = contentEncoding;
     return this.#http.send({ method: 'PUT', key, body, headers, signal });
   }
 
@@ -388,13 +411,13 @@ class S3BlobStore implements BlobStore {
   async #upload(key: string, source: ByteSource, opts: UploadOptions): Promise<UploadResult> {
     const bucket = this.#bucket;
     const http = this.#http;
-    const contentType = opts.contentType;
+    const headers = objectHeaders(opts);
     const sink: PartSink = {
       putWhole: async (chunks, _size, signal) => {
         await this.#retry(
           'PutObject',
           key,
-          () => this.#sendPut(key, chunks, contentType, signal),
+          () => this.#sendPut(key, chunks, headers, signal),
           signal,
         );
       },
@@ -407,7 +430,7 @@ class S3BlobStore implements BlobStore {
               method: 'POST',
               key,
               query: [['uploads', '']],
-              headers: contentType === undefined ? undefined : { 'content-type': contentType },
+              headers,
               signal,
             });
             return { UploadId: xmlText(res.body.toString('utf8'), 'UploadId') };
@@ -660,6 +683,9 @@ class S3BlobStore implements BlobStore {
             'x-amz-copy-source': copySource(this.#bucket, from),
             'x-amz-metadata-directive': contentType === undefined ? 'COPY' : 'REPLACE',
             ...(contentType === undefined ? {} : { 'content-type': contentType }),
+            ...(contentType === undefined || opts.cacheControl === undefined
+              ? {}
+              : { 'cache-control': opts.cacheControl }),
           },
         })
         .then(throwIfErrorBody),
@@ -731,4 +757,17 @@ export type { S3BlobStore as S3Store };
 /** Validate options eagerly (errors say which and what is expected) and make the store. */
 export function createS3Store(opts: S3StoreOptions): S3BlobStore {
   return new S3BlobStore(opts);
+}
+
+/** The headers an object is stored with (S3 keeps them and serves them back on GET). */
+function objectHeaders(o: {
+  contentType?: string;
+  contentEncoding?: string;
+  cacheControl?: string;
+}): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (o.contentType !== undefined) h['content-type'] = o.contentType;
+  if (o.contentEncoding !== undefined) h['content-encoding'] = o.contentEncoding;
+  if (o.cacheControl !== undefined) h['cache-control'] = o.cacheControl;
+  return h;
 }

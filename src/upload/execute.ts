@@ -118,7 +118,10 @@ async function refresh(
   await mapLimit(paths, REFRESH_CONCURRENCY, async (c) => {
     const key = narInfoKey(hashPartIn(ctx, c.info.path));
     try {
-      await ctx.blobs.copy(key, key, { contentType: CONTENT_TYPES.narInfo });
+      await ctx.blobs.copy(key, key, {
+        contentType: CONTENT_TYPES.narInfo,
+        cacheControl: ctx.cacheControl?.narInfo,
+      });
       done.push(c);
     } catch (e) {
       if (!isLoftError(e, 'STORAGE_NO_SUCH_KEY')) throw e;

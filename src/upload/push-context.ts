@@ -39,6 +39,8 @@ export interface PushContext {
   packer?: NarPacker;
   /** Where the store's files are on disk, when not at the store dir (chroot stores). */
   realStoreDir?: string;
+  /** Cache-Control stored with narinfos and with NARs/listings (cache_control_*). */
+  cacheControl?: { narInfo?: string | undefined; nar?: string | undefined };
 }
 
 /** What planning reads: which paths to upload, which the cache has, which to refresh. */

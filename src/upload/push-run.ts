@@ -193,6 +193,7 @@ export class PushRun {
       try {
         res = await blobs.upload(key, source.body, {
           contentType: CONTENT_TYPES.nar,
+          cacheControl: this.ctx.cacheControl?.nar,
           sizeHint: info.narSize,
           signal,
           onProgress: (bytes) => {
@@ -257,10 +258,12 @@ export class PushRun {
     if (entry.listing) {
       await this.ctx.blobs.put(listingKey(hashPart), entry.listing, {
         contentType: CONTENT_TYPES.listing,
+        cacheControl: this.ctx.cacheControl?.nar,
       });
     }
     await this.ctx.blobs.put(narInfoKey(hashPart), formatNarInfo(entry.narInfo), {
       contentType: CONTENT_TYPES.narInfo,
+      cacheControl: this.ctx.cacheControl?.narInfo,
     });
     this.narInfos.delete(path);
     // Counted as uploaded only now: a NAR whose narinfo is never published (a dependency

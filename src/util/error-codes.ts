@@ -65,6 +65,7 @@ export const ERROR_CODES = {
     'the signing key file is missing, unreadable or malformed',
   ),
   SIGNING_KEY_INVALID: spec('config', 'fatal', 'a signing key is not a valid Nix secret key'),
+  VERIFY_NO_KEYS: spec('config', 'fatal', '`--verify` has no public key to check signatures with'),
   FILTER_BAD_PATTERN: spec(
     'config',
     'fatal',
@@ -104,6 +105,21 @@ export const ERROR_CODES = {
   PRUNE_BAD_POLICY: spec('config', 'fatal', 'a prune setting cannot work'),
 
   // Environment: S3, the nix-daemon, tools, local state
+  DOCTOR_CLOCK_SKEW: spec(
+    'environment',
+    'fatal',
+    "this machine's clock is more than 15 minutes off the S3 server's",
+  ),
+  DOCTOR_CACHE_INFO: spec(
+    'environment',
+    'fatal',
+    "the bucket's nix-cache-info names another store directory",
+  ),
+  METRICS_LISTEN_FAILED: spec(
+    'environment',
+    'fatal',
+    'the metrics listener cannot bind its address (metrics_listen)',
+  ),
   S3_UNREACHABLE: spec(
     'environment',
     'outage',
@@ -220,6 +236,7 @@ export const ERROR_CODES = {
   INDEX_CLOSED: spec('internal', 'fatal', 'the local index was used after it was closed'),
   STORAGE_CLOSED: spec('internal', 'fatal', 'storage was used after it was closed'),
   STORAGE_INVALID_KEY: spec('internal', 'fatal', 'an object key is not one Loft writes'),
+  VERIFY_NO_STREAM: spec('internal', 'fatal', 'the cache backend cannot stream objects back'),
   NARINFO_VALUE_INVALID: spec('internal', 'fatal', 'a narinfo field value cannot be written'),
   NAR_LISTING_INCOMPLETE: spec('internal', 'fatal', 'a NAR listing was read before its NAR ended'),
   UPLOAD_SIZE_MISMATCH: spec(

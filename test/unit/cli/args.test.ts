@@ -202,6 +202,28 @@ test('--status and --post-build-hook stand alone', () => {
   usage(['--post-build-hook', '--force-scan'], /--force-scan does not apply to --post-build-hook/);
 });
 
+test('--verify runs last, with --deep and --repair; --doctor stands alone', () => {
+  assert.deepEqual(mode(['--verify']), {
+    kind: 'once',
+    actions: [{ kind: 'verify', deep: false, repair: false }],
+  });
+  assert.deepEqual(mode(['--repair', '--deep', '--verify', '--prune']), {
+    kind: 'once',
+    actions: [
+      { kind: 'prune', dryRun: false },
+      { kind: 'verify', deep: true, repair: true },
+    ],
+  });
+  usage(['--deep'], /--deep applies to --verify only/);
+  usage(['--repair'], /--repair applies to --verify only/);
+  usage(['--verify', '--repair', '--dry-run'], /--dry-run does not apply to --verify --repair/);
+  usage(['--verify', '--dry-run'], /--dry-run applies to --upload-path and --prune only/);
+  usage(['--status', '--verify'], /--status cannot be combined with --verify/);
+  assert.deepEqual(mode(['--doctor']), { kind: 'doctor' });
+  usage(['--doctor', '--verify'], /--doctor stands alone/);
+  usage(['--doctor', '--status'], /--doctor stands alone/);
+});
+
 test('unknown options and stray arguments are usage errors that say what to do', () => {
   usage(['--nope'], /^unknown option '--nope'$/);
   usage(['--uplaod-path', 'x'], /unknown option '--uplaod-path' \(did you mean --upload-path\?\)/);
@@ -261,6 +283,7 @@ test('every flag in the table is accepted by the parser', () => {
     // Some flags need a partner to form a valid combination.
     if (f.long === 'dry-run') argv.push('--prune');
     if (f.long === 'watch-exec') argv.push('--', 'true');
+    if (f.long === 'deep' || f.long === 'repair') argv.push('--verify');
     assert.doesNotThrow(() => parseCliArgs(argv), argv.join(' '));
     if (f.short) assert.doesNotThrow(() => parseCliArgs([`-${f.short}`, ...argv.slice(1)]));
   }

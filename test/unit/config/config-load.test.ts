@@ -82,6 +82,10 @@ const READ: Record<SchemaKey, (c: LoftConfig) => unknown> = {
   'loft.real_store_dir': (c) => c.realStoreDir,
   'loft.queue_max_attempts': (c) => c.queue.maxAttempts,
   'loft.queue_retry_seconds': (c) => c.queue.retrySeconds,
+  'loft.trusted_public_keys': (c) => c.trustedPublicKeys,
+  'loft.metrics_listen': (c) => c.metricsListen,
+  'loft.cache_control_narinfo': (c) => c.cacheControl.narInfo,
+  'loft.cache_control_nar': (c) => c.cacheControl.nar,
 };
 
 test('the seed example loft.toml loads with no warnings and its values', () => {
@@ -156,6 +160,9 @@ test('every key takes its schema default when absent', () => {
   assert.equal(config.writeNarListing, false);
   // Unset: the daemon client searches ($NIX_DAEMON_SOCKET_PATH, the default socket, stdio).
   assert.equal(config.daemonSocket, undefined);
+  assert.deepEqual(config.trustedPublicKeys, []);
+  assert.equal(config.metricsListen, undefined);
+  assert.deepEqual(config.cacheControl, { narInfo: undefined, nar: undefined });
 });
 
 test('every key is read from the file when set', () => {
@@ -194,6 +201,10 @@ queue_retry_seconds = 5
 exclude_patterns = ["-source$", "^secret"]
 include_patterns = ["."]
 upload_build_logs = true
+metrics_listen = ":9464"
+cache_control_narinfo = "public, max-age=300"
+cache_control_nar = "public, max-age=31536000, immutable"
+trusted_public_keys = ["other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]
 `;
   const { config, warnings } = parseConfig(text, { source: SOURCE, env: ENV });
   assert.deepEqual(warnings, []);
@@ -227,6 +238,12 @@ upload_build_logs = true
     'loft.real_store_dir': '/srv/chroot/nix/store',
     'loft.queue_max_attempts': 2,
     'loft.queue_retry_seconds': 5,
+    'loft.trusted_public_keys': [
+      'other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    ],
+    'loft.metrics_listen': { host: '127.0.0.1', port: 9464 },
+    'loft.cache_control_narinfo': 'public, max-age=300',
+    'loft.cache_control_nar': 'public, max-age=31536000, immutable',
   };
   for (const key of Object.keys(schema) as SchemaKey[]) {
     assert.deepEqual(READ[key](config), expected[key], key);
@@ -444,6 +461,27 @@ const BAD: { name: string; text: string; path: string; line: number; expect: Reg
     path: 'loft.prune_max_size_gb',
     line: 4,
     expect: /expected a number greater than 0, got -1/,
+  },
+  {
+    name: 'metrics_listen without a port',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\nmetrics_listen = "0.0.0.0"\n',
+    path: 'loft.metrics_listen',
+    line: 4,
+    expect: /"0.0.0.0" must be "PORT", "HOST:PORT" or "\[IPv6\]:PORT"/,
+  },
+  {
+    name: 'cache_control over two lines',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\ncache_control_nar = "public\\nmax-age=1"\n',
+    path: 'loft.cache_control_nar',
+    line: 4,
+    expect: /must be a non-empty header value on one line/,
+  },
+  {
+    name: 'trusted key that is not a public key',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\ntrusted_public_keys = ["cache.example.org-1"]\n',
+    path: 'loft.trusted_public_keys',
+    line: 4,
+    expect: /"cache.example.org-1" is not a public key/,
   },
   {
     name: 'skip list not an array',
