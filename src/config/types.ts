@@ -37,6 +37,7 @@ export interface LoftConfig {
     /** `maxSizeGb` in bytes (GB = 10^9 bytes), rounded down. */
     readonly maxSizeBytes: number | undefined;
     readonly targetPercentage: number;
+    readonly graceMinutes: number;
     readonly schedule: Schedule;
   };
   readonly writeNarListing: boolean;

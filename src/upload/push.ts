@@ -47,6 +47,7 @@ import {
 } from './plan.js';
 import { PublishOrder } from './publish-order.js';
 import { remoteNarInfos } from './remote-lookup.js';
+import { PushLease, type LeaseOptions } from './lease.js';
 
 /** The local index as the pipeline uses it (LocalIndex fits): present paths of this cache. */
 export interface PresenceIndex {
@@ -100,6 +101,8 @@ export interface PushOptions {
   refreshAfterMs?: number;
   /** The clock (tests). */
   now?: () => Date;
+  /** The lease protocol's timing and test hooks (src/upload/lease.ts). */
+  lease?: LeaseOptions;
   /** Plan and report only; write nothing. */
   dryRun?: boolean;
   /** Also write `<hash>.ls` NAR listings. */
@@ -205,6 +208,24 @@ export async function push(
     return result;
   }
   rememberRemote(ctx, plan, now);
+
+  // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
+  // cached paths only as the bucket answers after that, publish only while the lease holds.
+  const layout = { storeDir: ctx.store.storeDir, extension: ctx.compression.extension };
+  await using lease = await PushLease.acquire(ctx.blobs, ctx.logger, closure, layout, opts.lease);
+  const rechecked = await lease.recheck(
+    plan,
+    ctx.store.storeDir,
+    (hps) => ctx.index?.forgetPresent(hps),
+    () => makePlan(ctx, closure, opts, now, true),
+  );
+  if (rechecked !== plan) {
+    plan = rechecked;
+    result.summary = summarizePlan(plan);
+    emit({ type: 'plan', summary: result.summary });
+    rememberRemote(ctx, plan, now);
+  }
+  ctx = { ...ctx, blobs: lease.guard(ctx.blobs) };
 
   // Before anything is published: a narinfo we write must not lean on a path pruning may
   // take, so paths we rely on that are past half the retention are made young again.

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { planPrune, narInfoDeletions, type PrunePlan } from '../../../src/prune/plan.js';
-import { DAY_MS, sizeProtectionMs } from '../../../src/prune/policy.js';
+import { DAY_MS, policyFromSettings } from '../../../src/prune/policy.js';
 import type { ListedObject } from '../../../src/storage/port.js';
 import type { NarInfoRead } from '../../../src/prune/narinfo-read.js';
 import { NOW, POLICY, bucket, daysAgo, hoursAgo, hp, narKeyOf } from './fixtures.js';
@@ -241,9 +241,9 @@ test('size policy: newest closures kept whole until the target; older ones go', 
   assert.equal(narInfoDeletions(planPrune(input)).length, 0);
 });
 
-test('size policy never evicts closures refreshed within the protection age', () => {
+test('size policy never evicts closures younger than the grace period', () => {
   const spec = (age: number, refs: number[] = []) => ({ age, refs, narSize: 1000, narInfoSize: 0 });
-  // Roots 1..4 days old over private deps 20 days old; protection 2.5 days.
+  // Roots 1..4 days old over private deps 20 days old; grace 2.5 days.
   const input = bucket({
     10: spec(1, [5]),
     5: spec(20),
@@ -257,7 +257,7 @@ test('size policy never evicts closures refreshed within the protection age', ()
     ...POLICY,
     maxSizeBytes: 2000,
     targetPercentage: 50,
-    sizeProtectMs: 2.5 * DAY_MS,
+    graceMs: 2.5 * DAY_MS,
   };
   const plan = planPrune(input);
   // 10 and 20 (with their old deps, in their closures) are protected: 4000 B > target 1000.
@@ -265,9 +265,10 @@ test('size policy never evicts closures refreshed within the protection age', ()
   assert.equal(plan.size?.protectedBytes, 4000);
   assert.equal(plan.bytesAfter, 4000);
   assert.ok(plan.warnings.some((w) => /stays over the size target: 4000 bytes/.test(w)));
-  // The default protection: half the retention plus a day (or plus half, if shorter).
-  assert.equal(sizeProtectionMs(30 * DAY_MS), 16 * DAY_MS);
-  assert.equal(sizeProtectionMs(DAY_MS), DAY_MS);
+  // The default grace period is ten minutes, and 0 is allowed.
+  const settings = { retentionDays: 30, maxSizeBytes: undefined, targetPercentage: 100 };
+  assert.equal(policyFromSettings(settings).graceMs, 10 * 60_000);
+  assert.equal(policyFromSettings({ ...settings, graceMinutes: 0 }).graceMs, 0);
 });
 
 test('size policy counts what must stay first, and may then delete every other closure', () => {
@@ -343,7 +344,7 @@ const genBucket = fc.integer({ min: 1, max: 40 }).chain((n) =>
     pinned: fc.tuple(...Array.from({ length: n }, () => rare)),
     maxSize: fc.option(fc.integer({ min: 1, max: 100_000 })),
     protectDays: fc.constantFrom(0, 10, 45),
-    target: fc.integer({ min: 1, max: 99 }),
+    target: fc.integer({ min: 1, max: 100 }),
   }),
 ) as fc.Arbitrary<Gen>;
 
@@ -368,7 +369,7 @@ function inputOf(g: Gen) {
     policy: {
       maxSizeBytes: g.maxSize ?? undefined,
       targetPercentage: g.target,
-      sizeProtectMs: g.protectDays * DAY_MS,
+      graceMs: g.protectDays * DAY_MS,
     },
   });
   input.pinned = new Set(g.pinned.flatMap((p, i) => (p ? [`${hp(i)}.narinfo`] : [])));
