@@ -41,7 +41,14 @@ function signalControllers(logger: CliLogger) {
 /** Actions that need only the local index: no S3 requests, no daemon, no signing key. */
 const INDEX_ONLY = new Set<OnceAction['kind']>(['clear-cache', 'reset-initial-scan']);
 /** Actions that need the bucket and the index, but neither the daemon nor the signing key. */
-const CACHE_ONLY = new Set<OnceAction['kind']>([...INDEX_ONLY, 'populate-cache', 'prune']);
+const CACHE_ONLY = new Set<OnceAction['kind']>([
+  ...INDEX_ONLY,
+  'populate-cache',
+  'prune',
+  'pin',
+  'unpin',
+  'pins',
+]);
 
 type Context = AppContext | CacheContext | IndexContext;
 
@@ -102,6 +109,15 @@ async function runAction(
         drain: signals.drain,
         record: (at, summary) => recordPrune(app.index, at, summary),
       });
+    }
+    case 'pin':
+    case 'unpin':
+    case 'pins': {
+      const app = withBucket(ctx);
+      const pins = await import('./commands/pins.js');
+      if (action.kind === 'pin') return pins.runPin(app, action, { out });
+      if (action.kind === 'unpin') return pins.runUnpin(app, action, { out });
+      return pins.runListPins(app, { out });
     }
   }
 }

@@ -26,7 +26,7 @@ import { formatBytes } from '../util/format.js';
 import { mapLimit } from '../util/limit.js';
 import type { ObjectInfo, BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { hashPartOfNarInfoKey } from '../storage/keys.js';
-import { HeldCoordObject } from '../storage/coordination.js';
+import { HeldCoordObject, isExpired, readCoordObjects } from '../storage/coordination.js';
 import { PruneIncompleteError } from './errors.js';
 import type { NarInfoRead } from './narinfo-read.js';
 import {
@@ -53,6 +53,8 @@ import {
 /** S3 DeleteObjects takes at most 1,000 keys; a narinfo travels with its listing. */
 export const MAX_NARINFO_BATCH = 500;
 export const MAX_OBJECT_BATCH = 1000;
+/** Leases and intents expired longer ago than this are deleted. */
+const STALE_COORD_MS = 3_600_000;
 /** Progress lines at info level at most this often (every batch at debug level). */
 const PROGRESS_INTERVAL_MS = 5000;
 
@@ -331,6 +333,33 @@ class PruneRun {
     }
     this.stage = 'aborting stale multipart uploads';
     await this.abortUploads(plan2.staleUploads);
+    this.stage = 'deleting stale leases and intents';
+    await this.deleteStaleCoordination();
+  }
+
+  /**
+   * Leases of killed pushes and intents of killed prunes, long expired: deleted. "Long"
+   * (an hour past expiry, by server time) so that no renewal still in flight is lost.
+   */
+  private async deleteStaleCoordination(): Promise<void> {
+    const probe = await HeldCoordObject.write(
+      this.blobs,
+      'prune intent',
+      { narInfos: [], nars: [] },
+      { ttlMs: this.opts.intentTtlMs },
+    );
+    const serverNow = probe.serverTimeAtLeast();
+    await probe.release();
+    const [leases, intents] = await Promise.all([
+      readCoordObjects(this.blobs, 'loft-lease'),
+      readCoordObjects(this.blobs, 'loft-prune-intent'),
+    ]);
+    const stale = [...leases.objects, ...intents.objects]
+      .filter((o) => o.key !== probe.key && isExpired(o, serverNow - STALE_COORD_MS))
+      .map((o) => o.key);
+    if (stale.length === 0) return;
+    await this.blobs.deleteMany(stale);
+    this.log.info(`prune: deleted ${stale.length} leases and intents expired over an hour ago`);
   }
 
   private async deleteUnderIntent(

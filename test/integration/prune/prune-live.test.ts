@@ -109,7 +109,8 @@ test('an old closure goes; a new one sharing its dependencies stays whole and su
   await withStore(cache, async (inner) => {
     const blobs = wrapStore(inner, {
       deleteMany: (keys) => {
-        deleteCalls.push([...keys]);
+        // The prune's own intent (loft/prune-intents/) is deleted at the end: not counted.
+        if (!keys.every((k) => k.startsWith('loft/'))) deleteCalls.push([...keys]);
         return inner.deleteMany(keys);
       },
     });
@@ -348,7 +349,12 @@ test('a prune that fails after some deletions leaves a valid cache, and the next
   );
   assert.equal(r.interrupted, false);
   const after = await inventory(cache.client, cache.bucket);
-  assert.deepEqual([...after.keys], ['nix-cache-info']);
+  // The failed prunes could not delete their intents either (the injected failure hits
+  // every delete): those stay until they expire, and name nothing left to delete.
+  assert.deepEqual(
+    [...after.keys].filter((k) => !k.startsWith('loft/prune-intents/')),
+    ['nix-cache-info'],
+  );
   assert.equal(await assertIntact(cache), 0);
 });
 
