@@ -33,7 +33,7 @@ import type { PushPlan } from './plan.js';
 import { remoteNarInfos } from './remote-lookup.js';
 
 /** The protocol's steps, for tests that interleave a push with a prune deterministically. */
-export type LeaseStep = 'lease-written' | 'intents-read' | 'rechecked';
+export type LeaseStep = 'lease-written' | 'intents-read' | 'rechecked' | 'releasing';
 
 export interface LeaseOptions {
   /** How long the lease lasts without renewal (default 5 minutes). */
@@ -180,11 +180,15 @@ export class PushLease {
 
   /** Step 5: delete the lease (a failure leaves it to expire). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.held.release();
+    await this.release();
   }
 
-  release(): Promise<void> {
-    return this.held.release();
+  async release(): Promise<void> {
+    try {
+      await this.opts.hooks?.releasing?.();
+    } finally {
+      await this.held.release();
+    }
   }
 
   /** Tests: stop renewing, as a killed process would. */

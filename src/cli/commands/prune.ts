@@ -180,7 +180,7 @@ function sparedLines(plan: PrunePlan, p: Protections | undefined): string[] {
   }
   if (by.young > 0) {
     out.push(
-      `  spare ${plural(by.young, 'narinfo')} younger than ${formatDuration(plan.policy.graceMs)} (prune_grace_minutes), with their closures`,
+      `  spare ${plural(by.young, 'narinfo')} younger than ${plan.policy.graceMs / 60_000} min (prune_grace_minutes), with their closures`,
     );
   }
   return out;
