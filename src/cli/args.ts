@@ -362,7 +362,10 @@ function pinActions(values: Record<string, unknown>): OnceAction[] {
     throw new UsageError('--pin needs a path, got an empty string');
   }
   if (name !== undefined && path === undefined) {
-    throw new UsageError('--pin-name applies to --pin only', 'add --pin <PATH>');
+    throw new UsageError(
+      '--pin-name applies to --pin only',
+      "add --pin <PATH>; run 'loft --help' for usage",
+    );
   }
   if (path !== undefined) {
     out.push({ kind: 'pin', path, name: name === undefined ? undefined : checkPinName(name) });
