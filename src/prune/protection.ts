@@ -34,7 +34,8 @@ export async function readProtections(
     readCoordObjects(blobs, 'loft-lease'),
   ]);
   const warnings: string[] = [];
-  for (const m of pinRead.malformed) warnings.push(`pin ${m.key} is malformed, skipped: ${m.problem}`);
+  for (const m of pinRead.malformed)
+    warnings.push(`pin ${m.key} is malformed, skipped: ${m.problem}`);
   for (const m of leaseRead.malformed) {
     warnings.push(`lease ${m.key} is malformed, skipped: ${m.problem}`);
   }

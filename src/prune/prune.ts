@@ -17,8 +17,9 @@
  *
  * Pushes of this Loft are protected by the lease protocol (README, "Leases"): before
  * deleting anything the prune writes an intent naming every narinfo and NAR it may delete,
- * then reads the leases and pins, and deletes only what the intent names and no live
- * lease or pin protects, while its intent is held.
+ * then reads the leases and pins, then lists the root again (rule 2), and deletes only
+ * what the intent names and no live lease, pin or newer narinfo protects, while its
+ * intent is held.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
@@ -71,9 +72,9 @@ export interface PruneDeps {
 /** The protocol's steps, for tests that interleave a push with a prune deterministically. */
 export type PruneStep =
   | 'planned'
-  | 'relisted'
   | 'intent-written'
   | 'protections-read'
+  | 'relisted'
   | 'narinfos-deleted'
   | 'nars-deleted';
 
@@ -248,8 +249,8 @@ class PruneRun {
   private async execute(): Promise<void> {
     this.log.info(`prune: reading ${this.blobs.description}`, { now: this.now.toISOString() });
     // Independent listings, together: on a big bucket each is many pages of round trips.
-    // Pins and leases read now shape the plan a dry run shows; the deleting run reads
-    // them again after writing its intent, and only that reading decides.
+    // Pins and leases read now shape the plan a dry run shows (and the intent); the
+    // deleting run reads them again after writing its intent, and that reading decides.
     const [root1, nars, uploads, protections1] = await Promise.all([
       listRoot(this.blobs),
       listNars(this.blobs),
@@ -277,36 +278,13 @@ class PruneRun {
     await this.hook('planned');
     if (this.result.dryRun) return;
 
-    // Rule 2: look again right before deleting, and pin whatever is new since.
-    this.stage = 'listing the cache again';
-    const relistedAt = performance.now();
-    const root2 = await listRoot(this.blobs);
-    const pinned = changedNarInfoKeys(root1, root2);
-    // Nothing new or changed: the first plan stands (narinfos deleted meanwhile by someone
-    // else are found gone by the checks). Otherwise plan again from the newer view.
-    const reads2 = pinned.size === 0 ? reads : await this.read(root2);
-    const plan2 =
-      pinned.size === 0
-        ? plan
-        : planPrune({
-            now: this.now,
-            policy: this.deps.policy,
-            objects: [...root2, ...nars],
-            narInfos: reads2,
-            uploads,
-            pinned,
-            ...protectionInput(protections1),
-          });
-    if (pinned.size > 0) {
-      this.log.info(`prune: ${pinned.size} narinfos were written while reading; they are kept`);
-    }
-    await this.hook('relisted');
-
-    const doomed = narInfoDeletions(plan2).map((n) => n.hashPart);
-    const doomedNars = [...plan2.releasedNars, ...plan2.orphanNars].map((o) => o.key);
-    if (doomed.length > 0 || doomedNars.length > 0 || plan2.orphanListings.length > 0) {
-      // The intent comes before the last reading of leases and pins: a push whose lease
-      // this reading misses reads the intent after writing its lease, and waits.
+    const doomed = narInfoDeletions(plan).map((n) => n.hashPart);
+    const doomedNars = [...plan.releasedNars, ...plan.orphanNars].map((o) => o.key);
+    if (doomed.length > 0 || doomedNars.length > 0 || plan.orphanListings.length > 0) {
+      // The intent comes before the last reading of leases and pins, and that before the
+      // second listing: a push whose lease this reading misses either reads the intent
+      // after writing its lease (and waits), or had finished, so the second listing sees
+      // everything it published.
       this.stage = 'writing the prune intent';
       const intent = await HeldCoordObject.write(
         this.blobs,
@@ -317,14 +295,12 @@ class PruneRun {
       try {
         await this.hook('intent-written');
         await this.deleteUnderIntent(intent, {
-          root2,
-          reads2,
+          root1,
+          reads,
           nars,
           uploads,
-          pinned,
           doomed: new Set(doomed),
           doomedNars: new Set(doomedNars),
-          serverTimeAtRelist: intent.serverTimeAtLeast(relistedAt),
         });
       } finally {
         await intent.release();
@@ -332,7 +308,7 @@ class PruneRun {
       if (this.stopped) return;
     }
     this.stage = 'aborting stale multipart uploads';
-    await this.abortUploads(plan2.staleUploads);
+    await this.abortUploads(plan.staleUploads);
     this.stage = 'deleting stale leases and intents';
     await this.deleteStaleCoordination();
   }
@@ -365,33 +341,41 @@ class PruneRun {
   private async deleteUnderIntent(
     intent: HeldCoordObject,
     v: {
-      root2: ListedObject[];
-      reads2: Map<string, NarInfoRead>;
+      root1: ListedObject[];
+      reads: Map<string, NarInfoRead>;
       nars: ListedObject[];
       uploads: PendingUpload[];
-      pinned: Set<string>;
       doomed: Set<string>;
       doomedNars: Set<string>;
-      serverTimeAtRelist: number;
     },
   ): Promise<void> {
     this.stage = 'reading pins and leases';
-    // Leases are judged expired by server time at the relisting: a push whose lease had
-    // lapsed by then published nothing after it (see the README).
-    const protections = await readProtections(this.blobs, v.serverTimeAtRelist);
+    // A lease is expired only if it was by server time now, which is before the second
+    // listing: a push whose lease had lapsed published nothing after that (README).
+    const protections = await readProtections(this.blobs, intent.serverTimeAtLeast());
     this.result.protections = protections;
     for (const w of protections.warnings) this.log.warn(`prune: ${w}`);
     if (protections.leases.length > 0) {
       this.log.info(`prune: ${protections.leases.length} live push leases; what they name is kept`);
     }
     await this.hook('protections-read');
+
+    // Rule 2: look again right before deleting, and keep whatever is new since.
+    this.stage = 'listing the cache again';
+    const root2 = await listRoot(this.blobs);
+    const pinned = changedNarInfoKeys(v.root1, root2);
+    const reads2 = pinned.size === 0 ? v.reads : await this.read(root2);
+    if (pinned.size > 0) {
+      this.log.info(`prune: ${pinned.size} narinfos were written while reading; they are kept`);
+    }
+    await this.hook('relisted');
     const planFinal = planPrune({
       now: this.now,
       policy: this.deps.policy,
-      objects: [...v.root2, ...v.nars],
-      narInfos: v.reads2,
+      objects: [...root2, ...v.nars],
+      narInfos: reads2,
       uploads: v.uploads,
-      pinned: v.pinned,
+      pinned,
       ...protectionInput(protections),
       onlyDelete: v.doomed,
       onlyDeleteNars: v.doomedNars,

@@ -54,8 +54,11 @@ const HASH_PART = /^[0-9abcdfghijklmnpqrsvwxyz]{32}$/;
 const NAR_KEY = /^nar\/[0-9abcdfghijklmnpqrsvwxyz]{52}\.nar(\.[a-z0-9]+)?$/;
 const MAX_TTL_SECONDS = 24 * 3600;
 
-/** Parse a stored lease or intent; a string saying what is wrong when it is malformed. */
-export function parseCoordBody(text: string, kind: CoordKind): CoordBody | string {
+/**
+ * The JSON object of a stored coordination object (lease, intent, pin) with its `type` and
+ * `version` checked; a string saying what is wrong when it is malformed.
+ */
+export function parseTypedJson(text: string, type: string): Record<string, unknown> | string {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -64,8 +67,15 @@ export function parseCoordBody(text: string, kind: CoordKind): CoordBody | strin
   }
   if (typeof v !== 'object' || v === null) return 'not a JSON object';
   const o = v as Record<string, unknown>;
-  if (o.type !== kind) return `"type" is ${JSON.stringify(o.type)}, expected "${kind}"`;
+  if (o.type !== type) return `"type" is ${JSON.stringify(o.type)}, expected "${type}"`;
   if (o.version !== 1) return `"version" is ${JSON.stringify(o.version)}, expected 1`;
+  return o;
+}
+
+/** Parse a stored lease or intent; a string saying what is wrong when it is malformed. */
+export function parseCoordBody(text: string, kind: CoordKind): CoordBody | string {
+  const o = parseTypedJson(text, kind);
+  if (typeof o === 'string') return o;
   const ttl = o.ttlSeconds;
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS) {
     return `"ttlSeconds" is ${JSON.stringify(ttl)}, expected a number of seconds from 0 to ${MAX_TTL_SECONDS}`;
@@ -108,25 +118,37 @@ export interface CoordReading {
   malformed: { key: string; problem: string }[];
 }
 
-/** Every lease (or intent) in the bucket, parsed; objects gone meanwhile are left out. */
-export async function readCoordObjects(
+/**
+ * Every object under `prefix`, read and parsed; objects gone meanwhile are left out, and
+ * those `parse` refuses are reported with what is wrong.
+ */
+export async function readParsedObjects<T>(
   blobs: BlobStore,
-  kind: CoordKind,
-): Promise<CoordReading> {
-  const prefix = kind === 'loft-lease' ? LEASE_PREFIX : INTENT_PREFIX;
+  prefix: string,
+  parse: (text: string, key: string, lastModified: Date) => T | string,
+): Promise<{ objects: T[]; malformed: { key: string; problem: string }[] }> {
   const listed = [];
   for await (const o of blobs.list(prefix)) listed.push(o);
-  const objects: CoordObject[] = [];
+  const objects: T[] = [];
   const malformed: { key: string; problem: string }[] = [];
   await mapLimit(listed, 16, async (o) => {
     const body = await blobs.get(o.key);
     if (body === undefined) return;
-    const parsed = parseCoordBody(body.toString('utf8'), kind);
+    const parsed = parse(body.toString('utf8'), o.key, o.lastModified);
     if (typeof parsed === 'string') malformed.push({ key: o.key, problem: parsed });
-    else objects.push({ ...parsed, key: o.key, lastModified: o.lastModified });
+    else objects.push(parsed);
   });
   malformed.sort((a, b) => (a.key < b.key ? -1 : 1));
   return { objects, malformed };
+}
+
+/** Every lease (or intent) in the bucket, parsed. */
+export function readCoordObjects(blobs: BlobStore, kind: CoordKind): Promise<CoordReading> {
+  const prefix = kind === 'loft-lease' ? LEASE_PREFIX : INTENT_PREFIX;
+  return readParsedObjects(blobs, prefix, (text, key, lastModified): CoordObject | string => {
+    const parsed = parseCoordBody(text, kind);
+    return typeof parsed === 'string' ? parsed : { ...parsed, key, lastModified };
+  });
 }
 
 /** Our lease or intent could not be kept alive: stop before relying on it any further. */

@@ -6,7 +6,7 @@
  *   loft/pins/<name>.json   {"type":"loft-pin","version":1,"name":...,"storePath":...,"created":...}
  */
 import { LoftError } from '../util/errors.js';
-import { mapLimit } from '../util/limit.js';
+import { parseTypedJson, readParsedObjects } from './coordination.js';
 import type { BlobStore } from './port.js';
 
 export const PIN_PREFIX = 'loft/pins/';
@@ -48,16 +48,8 @@ export function pinKey(name: string): string {
 
 /** Parse a stored pin; a string saying what is wrong when it is malformed. */
 export function parsePin(text: string, key: string): Pin | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return 'not JSON';
-  }
-  if (typeof v !== 'object' || v === null) return 'not a JSON object';
-  const o = v as Record<string, unknown>;
-  if (o.type !== 'loft-pin') return `"type" is ${JSON.stringify(o.type)}, expected "loft-pin"`;
-  if (o.version !== 1) return `"version" is ${JSON.stringify(o.version)}, expected 1`;
+  const o = parseTypedJson(text, 'loft-pin');
+  if (typeof o === 'string') return o;
   if (typeof o.name !== 'string' || `${PIN_PREFIX}${o.name}.json` !== key) {
     return `"name" is ${JSON.stringify(o.name)}, which does not match the key`;
   }
@@ -91,18 +83,13 @@ export interface PinReading {
 
 /** Every pin in the bucket; malformed ones are reported, not thrown. */
 export async function readPins(blobs: BlobStore): Promise<PinReading> {
-  const listed = [];
-  for await (const o of blobs.list(PIN_PREFIX)) listed.push(o);
-  const pins: StoredPin[] = [];
-  const malformed: { key: string; problem: string }[] = [];
-  await mapLimit(listed, 16, async (o) => {
-    const body = await blobs.get(o.key);
-    if (body === undefined) return;
-    const p = parsePin(body.toString('utf8'), o.key);
-    if (typeof p === 'string') malformed.push({ key: o.key, problem: p });
-    else pins.push({ ...p, key: o.key, lastModified: o.lastModified });
-  });
-  pins.sort((a, b) => (a.name < b.name ? -1 : 1));
-  malformed.sort((a, b) => (a.key < b.key ? -1 : 1));
-  return { pins, malformed };
+  const { objects, malformed } = await readParsedObjects(
+    blobs,
+    PIN_PREFIX,
+    (text, key, lastModified): StoredPin | string => {
+      const p = parsePin(text, key);
+      return typeof p === 'string' ? p : { ...p, key, lastModified };
+    },
+  );
+  return { pins: objects.sort((a, b) => (a.name < b.name ? -1 : 1)), malformed };
 }

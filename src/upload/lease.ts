@@ -61,9 +61,14 @@ export class PushLease {
   ): Promise<PushLease> {
     const narInfos = closure.map((i) => storePathHashPart(i.path, layout.storeDir));
     const nars = closure.map((i) => narKey(i.narHash, layout.extension));
-    const held = await HeldCoordObject.write(blobs, 'lease', { narInfos, nars }, {
-      ttlMs: opts.ttlMs,
-    });
+    const held = await HeldCoordObject.write(
+      blobs,
+      'lease',
+      { narInfos, nars },
+      {
+        ttlMs: opts.ttlMs,
+      },
+    );
     const lease = new PushLease(held, blobs, opts);
     try {
       await opts.hooks?.['lease-written']?.();
@@ -93,7 +98,9 @@ export class PushLease {
     );
     for (const m of malformed) {
       // What it would delete is unknown: treat it as naming everything, for the default ttl.
-      logger.warn(`push: prune intent ${m.key} is malformed (${m.problem}); waiting for it to expire`);
+      logger.warn(
+        `push: prune intent ${m.key} is malformed (${m.problem}); waiting for it to expire`,
+      );
       const head = await this.blobs.head(m.key);
       if (head) {
         waitFor.push({

@@ -87,11 +87,7 @@ function days(ms: number): string {
 }
 
 /** The plan for people: what is in the cache, what goes (by category), what stays. */
-export function planText(
-  plan: PrunePlan,
-  description: string,
-  protections?: Protections,
-): string {
+export function planText(plan: PrunePlan, description: string, protections?: Protections): string {
   const b = plan.before;
   const d = plan.deleting;
   const lines = [

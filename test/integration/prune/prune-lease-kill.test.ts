@@ -12,9 +12,15 @@ import { makePublicCache } from '../../support/cache.js';
 import { listKeysRaw, storeOptions } from '../../support/s3.js';
 import { createS3Store } from '../../../src/storage/index.js';
 import { prune } from '../../../src/prune/prune.js';
-import { policyFromSettings } from '../../../src/prune/policy.js';
 import { MemoryLogger } from '../../../src/util/log.js';
-import { checkDeepIntegrity, hashPartOfPath, inventory, pushRoots, sleepMs } from './support.js';
+import {
+  checkDeepIntegrity,
+  hashPartOfPath,
+  inventory,
+  pushRoots,
+  sleepMs,
+  tinyCapPolicy,
+} from './support.js';
 
 const child = fileURLToPath(new URL('./lease-child.js', import.meta.url));
 const TTL_MS = 4000;
@@ -44,12 +50,7 @@ test('a pusher killed with SIGKILL leaves a lease that protects its paths until 
   const leases = await listKeysRaw(cache.client, cache.bucket, 'loft/leases/');
   assert.equal(leases.length, 1, 'the killed push could not delete its lease');
 
-  const policy = policyFromSettings({
-    retentionDays: 30,
-    maxSizeBytes: 1,
-    targetPercentage: 100,
-    graceMinutes: 0,
-  });
+  const policy = tinyCapPolicy();
   const blobs = createS3Store(storeOptions(cache.bucket));
   try {
     // At once: the lease is live, so the path it names is spared although over the cap.

@@ -20,8 +20,7 @@ import {
   substituteFresh,
   type TestCache,
 } from '../../support/cache.js';
-import { listMultipartUploadsRaw, storeOptions } from '../../support/s3.js';
-import { createS3Store } from '../../../src/storage/index.js';
+import { listMultipartUploadsRaw } from '../../support/s3.js';
 import { openPushContext } from '../../support/push.js';
 import { push } from '../../../src/upload/push.js';
 import { prune, type PruneResult } from '../../../src/prune/prune.js';
@@ -32,7 +31,7 @@ import { encodeNix32 } from '../../../src/nix/nixbase32.js';
 import { MemoryLogger } from '../../../src/util/log.js';
 import type { BlobStore } from '../../../src/storage/port.js';
 import { wrapStore } from '../../support/blobs.js';
-import { hashPartOfPath, inventory, lastModifiedOf, sleepMs } from './support.js';
+import { hashPartOfPath, inventory, lastModifiedOf, sleepMs, withStore } from './support.js';
 
 async function pushAll(cache: TestCache, roots: string[]): Promise<void> {
   const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
@@ -45,15 +44,6 @@ async function pushAll(cache: TestCache, roots: string[]): Promise<void> {
     assert.equal(r.complete, true, JSON.stringify(r.failed));
   } finally {
     await ctx.close();
-  }
-}
-
-async function withStore<T>(cache: TestCache, fn: (blobs: BlobStore) => Promise<T>): Promise<T> {
-  const blobs = createS3Store(storeOptions(cache.bucket));
-  try {
-    return await fn(blobs);
-  } finally {
-    await blobs.close();
   }
 }
 

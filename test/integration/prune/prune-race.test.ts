@@ -13,11 +13,10 @@ import { storeOptions } from '../../support/s3.js';
 import { openPushContext } from '../../support/push.js';
 import { createS3Store } from '../../../src/storage/index.js';
 import { prune } from '../../../src/prune/prune.js';
-import { policyFromSettings } from '../../../src/prune/policy.js';
 import { push, type PushResult } from '../../../src/upload/push.js';
 import { MemoryLogger } from '../../../src/util/log.js';
 import { describeError } from '../../../src/util/errors.js';
-import { checkDeepIntegrity } from './support.js';
+import { checkDeepIntegrity, tinyCapPolicy } from './support.js';
 
 const ROUNDS = 2;
 
@@ -33,12 +32,7 @@ test('three overlapping pushes racing repeated size prunes: each complete push s
       (mk "race3-r2" "echo \${s1} \${s2} \${blob "u2"} > $out")
       (mk "race3-r3" "echo \${s2} \${blob "u3"} > $out")
     ]`);
-  const policy = policyFromSettings({
-    retentionDays: 30,
-    maxSizeBytes: 1,
-    targetPercentage: 100,
-    graceMinutes: 0,
-  });
+  const policy = tinyCapPolicy();
   const blobs = createS3Store(storeOptions(cache.bucket));
   let prunes = 0;
   let deleted = 0;

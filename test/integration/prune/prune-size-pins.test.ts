@@ -9,8 +9,6 @@ import assert from 'node:assert/strict';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { nixBuild, nixRequisites } from '../../support/nix.js';
 import { makePublicCache, substituteFresh, type TestCache } from '../../support/cache.js';
-import { storeOptions } from '../../support/s3.js';
-import { createS3Store } from '../../../src/storage/index.js';
 import { prune, type PruneResult } from '../../../src/prune/prune.js';
 import { policyFromSettings } from '../../../src/prune/policy.js';
 import { narInfoDeletions } from '../../../src/prune/plan.js';
@@ -18,17 +16,14 @@ import { MemoryLogger } from '../../../src/util/log.js';
 import { isLoftError } from '../../../src/util/errors.js';
 import { runPrune } from '../../../src/cli/commands/prune.js';
 import { runListPins, runPin, runUnpin } from '../../../src/cli/commands/pins.js';
-import type { BlobStore } from '../../../src/storage/port.js';
-import { checkDeepIntegrity, hashPartOfPath, inventory, pushRoots, sleepMs } from './support.js';
-
-async function withStore<T>(cache: TestCache, fn: (blobs: BlobStore) => Promise<T>): Promise<T> {
-  const blobs = createS3Store(storeOptions(cache.bucket));
-  try {
-    return await fn(blobs);
-  } finally {
-    await blobs.close();
-  }
-}
+import {
+  checkDeepIntegrity,
+  hashPartOfPath,
+  inventory,
+  pushRoots,
+  sleepMs,
+  withStore,
+} from './support.js';
 
 async function assertDeepIntact(cache: TestCache): Promise<number> {
   const r = await checkDeepIntegrity(cache.client, cache.bucket);

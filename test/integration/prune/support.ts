@@ -15,6 +15,10 @@ import { encodeNix32 } from '../../../src/nix/nixbase32.js';
 import type { SecretKey } from '../../../src/nix/signing.js';
 import { push, type PushOptions, type PushResult } from '../../../src/upload/push.js';
 import { openPushContext } from '../../support/push.js';
+import { storeOptions } from '../../support/s3.js';
+import { createS3Store } from '../../../src/storage/index.js';
+import type { BlobStore } from '../../../src/storage/port.js';
+import { policyFromSettings, type PrunePolicy } from '../../../src/prune/policy.js';
 import { mapLimit } from '../../../src/util/limit.js';
 
 export interface Inventory {
@@ -183,4 +187,27 @@ export async function pushRoots(
   } finally {
     await ctx.close();
   }
+}
+
+/** Run `fn` with a BlobStore on the test bucket, closed afterwards. */
+export async function withStore<T>(
+  cache: { bucket: string },
+  fn: (blobs: BlobStore) => Promise<T>,
+): Promise<T> {
+  const blobs = createS3Store(storeOptions(cache.bucket));
+  try {
+    return await fn(blobs);
+  } finally {
+    await blobs.close();
+  }
+}
+
+/** A size cap (one byte) below anything, no grace period: every unprotected closure goes. */
+export function tinyCapPolicy(): PrunePolicy {
+  return policyFromSettings({
+    retentionDays: 30,
+    maxSizeBytes: 1,
+    targetPercentage: 100,
+    graceMinutes: 0,
+  });
 }

@@ -460,3 +460,57 @@ test('now is the injected clock: the same bucket a year later is all expired', (
   const later = planPrune({ ...input, now: new Date(NOW.getTime() + 365 * DAY_MS) });
   assert.equal(narInfoDeletions(later).length, 2);
 });
+
+test('pins and leases protect closures from the age and the size policy; an intent bounds what goes', () => {
+  // Young chains (age under a day) 1 -> 2, 3 -> 4, 5 -> 6, 7 -> 8, all over a 1-byte budget.
+  const spec = (refs: number[] = []) => ({ age: 0.5, refs, narSize: 1000, narInfoSize: 0 });
+  const input = bucket(
+    {
+      1: spec([2]),
+      2: spec(),
+      3: spec([4]),
+      4: spec(),
+      5: spec([6]),
+      6: spec(),
+      7: spec([8]),
+      8: spec(),
+    },
+    { policy: { maxSizeBytes: 1, targetPercentage: 100 } },
+  );
+  input.pins = new Set([hp(1)]);
+  input.leased = new Set([hp(3)]);
+  input.leasedNars = new Set([narKeyOf(6)]);
+  const plan = planPrune(input);
+  assert.deepEqual(deletedPaths(plan), new Set([hp(5), hp(6), hp(7), hp(8)]));
+  assert.deepEqual(plan.kept.protectedBy, { pinned: 2, leased: 2, young: 0 });
+  // A NAR a live lease names stays, although no narinfo is left to use it.
+  assert.ok(!plan.releasedNars.some((o) => o.key === narKeyOf(6)));
+  assert.ok(plan.releasedNars.some((o) => o.key === narKeyOf(8)));
+
+  // Announced only 7 and 8 (the intent): nothing else goes, whatever the budget says.
+  input.onlyDelete = new Set([hp(7), hp(8)]);
+  input.onlyDeleteNars = new Set([narKeyOf(8)]);
+  const bounded = planPrune(input);
+  assert.deepEqual(deletedPaths(bounded), new Set([hp(7), hp(8)]));
+  assert.deepEqual(
+    bounded.releasedNars.map((o) => o.key),
+    [narKeyOf(8)],
+  );
+  assert.equal(bounded.kept.notAnnounced, 6);
+
+  // Age alone: the same protections hold for expired paths.
+  const old = bucket({ 1: { age: 400, refs: [2] }, 2: { age: 400 }, 3: { age: 400 } });
+  old.leased = new Set([hp(1)]);
+  assert.deepEqual(deletedPaths(planPrune(old)), new Set([hp(3)]));
+});
+
+test('the grace period: narinfos younger than it are kept with their closures; 0 keeps none', () => {
+  const input = bucket(
+    { 1: { age: 0.001, refs: [2] }, 2: { age: 400 }, 3: { age: 400 } },
+    { policy: { retentionMs: DAY_MS / 2000, graceMs: 10 * 60_000 } },
+  );
+  assert.deepEqual(deletedPaths(planPrune(input)), new Set([hp(3)]));
+  assert.equal(planPrune(input).kept.protectedBy.young, 2);
+  input.policy = { ...input.policy, graceMs: 0 };
+  assert.deepEqual(deletedPaths(planPrune(input)), new Set([hp(1), hp(2), hp(3)]));
+});
