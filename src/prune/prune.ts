@@ -277,6 +277,10 @@ class PruneRun {
     this.log.info('prune: plan', planFields(plan));
     await this.hook('planned');
     if (this.result.dryRun) return;
+    if (this.stopped) {
+      this.result.interrupted = true;
+      return;
+    }
 
     const doomed = narInfoDeletions(plan).map((n) => n.hashPart);
     const doomedNars = [...plan.releasedNars, ...plan.orphanNars].map((o) => o.key);

@@ -12,9 +12,9 @@ import {
   type PrunePlan,
   type PruneResult,
   type PruneSettings,
+  type Protections,
   type Tally,
 } from '../../prune/index.js';
-import type { Protections } from '../../prune/protection.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 
