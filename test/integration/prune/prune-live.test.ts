@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -360,6 +362,15 @@ test('paths written or refreshed while a prune runs are kept with their closures
       (mk "race-refreshed-top" "echo \${midDep} > $out")
     ]`);
   await pushAll(cache, [oldTop!, refreshedTop!]);
+  // A writer without leases (nix copy, older Loft) publishing lateTop during the prune: its
+  // NAR is stored already, its narinfo comes during the prune (a Loft push would instead
+  // wait for the prune's intent). Here: pushed, then the narinfo taken back, to put later.
+  await pushAll(cache, [lateTop!]);
+  const lateKey = narInfo(lateTop!);
+  const lateBody = await (
+    await cache.client.send(new GetObjectCommand({ Bucket: cache.bucket, Key: lateKey }))
+  ).Body!.transformToString();
+  await cache.client.send(new DeleteObjectCommand({ Bucket: cache.bucket, Key: lateKey }));
   const refreshedDep = (await nixRequisites([refreshedTop!])).find((p) => p !== refreshedTop)!;
   const oldDep = (await nixRequisites([oldTop!])).find((p) => p !== oldTop)!;
   await sleepMs(1100); // so a refresh lands in a later second than the first write
@@ -369,12 +380,14 @@ test('paths written or refreshed while a prune runs are kept with their closures
   let refreshed = false;
   const r = await withStore(cache, async (blobs) => {
     const racing = wrapStore(blobs, {
-      // Rule 2: a push publishes a new narinfo (relying on oldDep) after the first listing.
+      // Rule 2: a new narinfo (relying on oldDep) is published after the first listing.
       list(prefix, opts) {
         const inner = blobs.list(prefix, opts);
         if (prefix !== '' || opts?.recursive !== false || ++lists !== 2) return inner;
         return (async function* () {
-          await pushAll(cache, [lateTop!]);
+          await cache.client.send(
+            new PutObjectCommand({ Bucket: cache.bucket, Key: lateKey, Body: lateBody }),
+          );
           yield* blobs.list(prefix, opts);
         })();
       },

@@ -17,14 +17,8 @@ const lease = (over: Record<string, unknown> = {}) =>
   });
 
 test('a lease parses; each malformed field is named in the problem', () => {
-  assert.deepEqual(parseCoordBody(lease(), 'loft-lease'), {
-    type: 'loft-lease',
-    version: 1,
-    ttlSeconds: 300,
-    owner: 'host 1',
-    narInfos: [HP],
-    nars: [NAR],
-  });
+  // Every field read back as written.
+  assert.deepEqual(parseCoordBody(lease(), 'loft-lease'), JSON.parse(lease()));
   const problems: [string, RegExp][] = [
     ['{', /not JSON/],
     ['[]', /"type" is undefined/],
