@@ -5,7 +5,8 @@
  * How flags combine (also in --help):
  * - Action flags do their work and exit. Several may be given; they run in this fixed order,
  *   whatever the order on the command line, and the first failure stops the rest:
- *   --clear-cache, --reset-initial-scan, --populate-cache, --upload-path, --prune, --verify.
+ *   --clear-cache, --reset-initial-scan, --populate-cache, --upload-path, --pin, --unpin,
+ *   --prune, --pins, --verify.
  *   (Clear before populate so populate refills a fresh index; populate before upload so the
  *   upload skips what the bucket has; prune last so just-uploaded paths count as live.)
  * - With no action flag, Loft runs as a service (initial scan, watcher, scheduled prune).
@@ -20,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { LoftError } from '../util/errors.js';
 import { suggest } from '../config/rules.js';
 import { LOG_FORMATS, type LogFormat } from '../config/schema.js';
+import { checkPinName } from '../storage/pins.js';
 
 export interface FlagDoc {
   long: string;
@@ -70,6 +72,22 @@ export const FLAGS: readonly FlagDoc[] = [
     repeatable: true,
   },
   { long: 'prune', description: 'Prune the cache now (see the prune_* settings)', seed: true },
+  {
+    long: 'pin',
+    value: 'PATH',
+    description:
+      'Pin a cached store path (or ./result link): prune never deletes it or its closure, on any machine',
+    seed: false,
+  },
+  {
+    long: 'pin-name',
+    value: 'NAME',
+    description: 'With --pin: the name of the pin; replaces an older pin of that name',
+    default: 'the store path name without its hash',
+    seed: false,
+  },
+  { long: 'unpin', value: 'NAME', description: 'Remove the pin of this name', seed: false },
+  { long: 'pins', description: 'List the pins in the cache', seed: false },
   {
     long: 'dry-run',
     description: 'With --upload-path or --prune: show what would be done, change nothing',
@@ -148,7 +166,11 @@ export type OnceAction =
     }
   | { kind: 'prune'; dryRun: boolean }
   /** Last: an audit sees what the other actions left. */
-  | { kind: 'verify'; deep: boolean; repair: boolean };
+  | { kind: 'verify'; deep: boolean; repair: boolean }
+  /** `name` undefined: the store path's name without its hash. */
+  | { kind: 'pin'; path: string; name: string | undefined }
+  | { kind: 'unpin'; name: string }
+  | { kind: 'pins' };
 
 export type RunMode =
   /** No action flag: the long-running service. */
@@ -318,7 +340,9 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
       forceScan,
     });
   }
+  actions.push(...pinActions(values));
   if (flag('prune')) actions.push({ kind: 'prune', dryRun });
+  if (flag('pins')) actions.push({ kind: 'pins' });
   const verifyMode = verifyFlags(flag('verify'), flag('deep'), flag('repair'), dryRun);
   if (verifyMode) actions.push(verifyMode);
   const actionNames = () =>
@@ -373,12 +397,16 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
     }
     const mutating = actions.filter(
       (a) =>
-        a.kind === 'clear-cache' || a.kind === 'reset-initial-scan' || a.kind === 'populate-cache',
+        a.kind === 'clear-cache' ||
+        a.kind === 'reset-initial-scan' ||
+        a.kind === 'populate-cache' ||
+        a.kind === 'pin' ||
+        a.kind === 'unpin',
     );
     if (dryRun && mutating.length > 0) {
       // A "dry run" that still clears or refills the index would be a lie.
       throw new UsageError(
-        `--dry-run cannot be combined with --${mutating[0]!.kind}, which would change the local cache`,
+        `--dry-run cannot be combined with --${mutating[0]!.kind}, which would change the ${mutating[0]!.kind.includes('pin') ? 'bucket' : 'local cache'}`,
       );
     }
     mode = { kind: 'once', actions };
@@ -413,6 +441,28 @@ function verifyFlags(
     );
   }
   return { kind: 'verify', deep, repair };
+}
+
+/** --pin PATH [--pin-name NAME] and --unpin NAME, checked. */
+function pinActions(values: Record<string, unknown>): OnceAction[] {
+  const out: OnceAction[] = [];
+  const path = one(values, 'pin');
+  const name = one(values, 'pin-name');
+  const unpin = one(values, 'unpin');
+  if (path !== undefined && path.trim() === '') {
+    throw new UsageError('--pin needs a path, got an empty string');
+  }
+  if (name !== undefined && path === undefined) {
+    throw new UsageError(
+      '--pin-name applies to --pin only',
+      "add --pin <PATH>; run 'loft --help' for usage",
+    );
+  }
+  if (path !== undefined) {
+    out.push({ kind: 'pin', path, name: name === undefined ? undefined : checkPinName(name) });
+  }
+  if (unpin !== undefined) out.push({ kind: 'unpin', name: checkPinName(unpin) });
+  return out;
 }
 
 /** Paths read from stdin for `--upload-path -`: whitespace-separated, '#' comments skipped. */

@@ -52,7 +52,14 @@ function errorFields(e: unknown) {
 /** Actions that need only the local index: no S3 requests, no daemon, no signing key. */
 const INDEX_ONLY = new Set<OnceAction['kind']>(['clear-cache', 'reset-initial-scan']);
 /** Actions that need the bucket and the index, but neither the daemon nor the signing key. */
-const CACHE_ONLY = new Set<OnceAction['kind']>([...INDEX_ONLY, 'populate-cache', 'prune']);
+const CACHE_ONLY = new Set<OnceAction['kind']>([
+  ...INDEX_ONLY,
+  'populate-cache',
+  'prune',
+  'pin',
+  'unpin',
+  'pins',
+]);
 /** --verify reads only the bucket; --verify --repair also pushes from the local store. */
 const cacheOnly = (a: OnceAction) => CACHE_ONLY.has(a.kind) || (a.kind === 'verify' && !a.repair);
 
@@ -150,6 +157,15 @@ async function runAction(
       } finally {
         if (store !== app?.store) await store?.close();
       }
+    }
+    case 'pin':
+    case 'unpin':
+    case 'pins': {
+      const app = withBucket(ctx);
+      const pins = await import('./commands/pins.js');
+      if (action.kind === 'pin') return pins.runPin(app, action, { out });
+      if (action.kind === 'unpin') return pins.runUnpin(app, action, { out });
+      return pins.runListPins(app, { out });
     }
   }
 }

@@ -210,6 +210,7 @@ export function checkConfig(text: string, opts: ParseOptions): ConfigCheck {
       maxSizeGb: maxGb,
       maxSizeBytes: maxGb === undefined ? undefined : Math.floor(maxGb * 1e9),
       targetPercentage: val['loft.prune_target_percentage'],
+      graceMinutes: val['loft.prune_grace_minutes'],
       schedule: val['loft.prune_schedule'],
     },
     writeNarListing: val['loft.write_nar_listing'],

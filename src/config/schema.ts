@@ -437,10 +437,18 @@ export const schema = {
   'loft.prune_target_percentage': withDefault({
     section: 'loft',
     key: 'prune_target_percentage',
-    ...integer(1, 99),
+    ...integer(1, 100),
     default: 80,
     description:
       'Percentage of `prune_max_size_gb` that a size-triggered prune shrinks the cache to.',
+  }),
+  'loft.prune_grace_minutes': withDefault({
+    section: 'loft',
+    key: 'prune_grace_minutes',
+    ...integer(0, 10080),
+    default: 10,
+    description:
+      'Narinfos written or refreshed within this many minutes are never pruned, with their closures, whatever the size budget: writers that take no lease (`nix copy`, other tools) may be publishing on top of them. Loft’s own pushes are protected by their leases, so `0` keeps every closure they publish whole.',
   }),
   'loft.prune_schedule': withDefault<Schedule>({
     section: 'loft',

@@ -47,6 +47,7 @@ export interface LoftConfig {
     /** `maxSizeGb` in bytes (GB = 10^9 bytes), rounded down. */
     readonly maxSizeBytes: number | undefined;
     readonly targetPercentage: number;
+    readonly graceMinutes: number;
     readonly schedule: Schedule;
   };
   readonly writeNarListing: boolean;

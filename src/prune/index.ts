@@ -6,9 +6,16 @@ export {
   MAX_NARINFO_BATCH,
   MAX_OBJECT_BATCH,
 } from './prune.js';
-export type { PruneDeps, PruneOptions, PruneResult } from './prune.js';
+export type { PruneDeps, PruneOptions, PruneResult, PruneStep } from './prune.js';
 export { planPrune, narInfoDeletions } from './plan.js';
-export type { PruneInput, PrunePlan, PlannedNarInfo, Tally, DeletionReason } from './plan.js';
+export type {
+  PruneInput,
+  PrunePlan,
+  PlannedNarInfo,
+  Tally,
+  DeletionReason,
+  ProtectionReason,
+} from './plan.js';
 export {
   policyFromSettings,
   refreshAfterMs,
@@ -17,8 +24,10 @@ export {
   DAY_MS,
   DEFAULT_ORPHAN_GRACE_MS,
   DEFAULT_STALE_UPLOAD_MS,
+  DEFAULT_GRACE_MINUTES,
 } from './policy.js';
 export type { PrunePolicy, PruneSettings } from './policy.js';
 export { NarInfoCache } from './snapshot.js';
 export { readNarInfo, type NarInfoRead } from './narinfo-read.js';
 export { PruneIncompleteError, PrunePolicyError } from './errors.js';
+export { readProtections, type Protections } from './protection.js';

@@ -6,11 +6,14 @@
  *   (LastModified >= now - retention). Live narinfos, narinfos written or changed after the
  *   listing began (`pinned`), narinfos that do not parse, and the closures of all of them
  *   are kept; every other narinfo is deleted.
+ * - Protected, whatever their age and the size budget, with their closures: pins, paths a
+ *   live push lease names, narinfos younger than the grace period, and (once a prune intent
+ *   is written) every narinfo the intent does not name (`onlyDelete`).
  * - Size policy: when what remains is still over `maxSizeBytes`, keep the closures of the
  *   most recently refreshed narinfos (newest first, each with its whole closure) while the
  *   total stays within the target, and stop at the first that does not fit: a closure is
- *   kept or dropped whole, never split. Narinfos refreshed within `sizeProtectMs` are never
- *   evicted (a push in flight may rely on them), even if that leaves the cache over target.
+ *   kept or dropped whole, never split. Protected closures count first, even if that leaves
+ *   the cache over target.
  * - Narinfos are deleted in layers, referrers first (see graph.ts), each with its `.ls`.
  * - NARs that no remaining narinfo references are deleted: at once when their narinfos are
  *   deleted by this plan (`released`), after the grace period when no narinfo ever pointed
@@ -28,7 +31,7 @@ import {
 } from '../storage/keys.js';
 import { RefGraph, deletionLayers } from './graph.js';
 import type { NarInfoRead } from './narinfo-read.js';
-import { DAY_MS, checkPolicy, targetBytes, type PrunePolicy } from './policy.js';
+import { checkPolicy, targetBytes, type PrunePolicy } from './policy.js';
 
 export interface PruneInput {
   now: Date;
@@ -44,7 +47,23 @@ export interface PruneInput {
   released?: ReadonlySet<string>;
   /** Delete no narinfo; plan only the NAR, listing and upload cleanup. */
   keepNarInfos?: boolean;
+  /** Hash parts of pinned store paths: kept with their closures. */
+  pins?: ReadonlySet<string>;
+  /** Hash parts named by live push leases: kept with their closures. */
+  leased?: ReadonlySet<string>;
+  /** NAR keys named by live push leases: never deleted. */
+  leasedNars?: ReadonlySet<string>;
+  /**
+   * Hash parts this prune announced it may delete (its intent): no other narinfo is
+   * deleted. Undefined: no restriction (planning before the intent is written).
+   */
+  onlyDelete?: ReadonlySet<string>;
+  /** Likewise for NAR keys. */
+  onlyDeleteNars?: ReadonlySet<string>;
 }
+
+/** Why a narinfo is kept although the policy alone would let it go. */
+export type ProtectionReason = 'pinned' | 'leased' | 'young';
 
 export interface Tally {
   count: number;
@@ -96,6 +115,10 @@ export interface PrunePlan {
     /** Narinfos within the retention period. */
     live: number;
     pinned: number;
+    /** Narinfos kept in the closures of pins, leases and young narinfos, by the first reason. */
+    protectedBy: Record<ProtectionReason, number>;
+    /** Narinfos kept because this prune's intent did not name them. */
+    notAnnounced: number;
     /** Narinfos that do not parse: kept, with everything they name. */
     unreadable: { key: string; problem: string }[];
     /** Unreferenced NARs and listings still inside the grace period. */
@@ -116,7 +139,7 @@ export interface PrunePlan {
         triggered: boolean;
         /** Narinfos refreshed before this were evicted by the size policy. */
         cutoff: Date | undefined;
-        /** Bytes the size policy may not touch (protected by age, unreadable, pinned). */
+        /** Bytes the size policy may not touch (pinned, leased, young, unreadable, new). */
         protectedBytes: number;
       }
     | undefined;
@@ -141,6 +164,9 @@ export function planPrune(input: PruneInput): PrunePlan {
   const policy = checkPolicy(input.policy);
   const now = input.now.getTime();
   const pinned = input.pinned ?? new Set<string>();
+  const pins = input.pins ?? new Set<string>();
+  const leased = input.leased ?? new Set<string>();
+  const leasedNars = input.leasedNars ?? new Set<string>();
   const released = input.released ?? new Set<string>();
   const warnings: string[] = [];
 
@@ -180,7 +206,14 @@ export function planPrune(input: PruneInput): PrunePlan {
   const unreadable: { key: string; problem: string }[] = [];
   const live: number[] = [];
   const must: number[] = [];
+  const byReason: Record<ProtectionReason, number[]> = { pinned: [], leased: [], young: [] };
+  const unannounced: number[] = [];
+  const youngFrom = now - policy.graceMs;
   nodes.forEach((x, i) => {
+    if (pins.has(x.hashPart)) byReason.pinned.push(i);
+    if (leased.has(x.hashPart)) byReason.leased.push(i);
+    if (policy.graceMs > 0 && time(i) >= youngFrom) byReason.young.push(i);
+    if (input.onlyDelete && !input.onlyDelete.has(x.hashPart)) unannounced.push(i);
     if (x.read.problem !== undefined) {
       unreadable.push({ key: x.obj.key, problem: x.read.problem });
       must.push(i);
@@ -190,6 +223,7 @@ export function planPrune(input: PruneInput): PrunePlan {
       live.push(i);
     }
   });
+  must.push(...byReason.pinned, ...byReason.leased, ...byReason.young, ...unannounced);
   unreadable.sort((a, b) => (a.key < b.key ? -1 : 1));
   for (const u of unreadable) warnings.push(`${u.key} does not parse; kept: ${u.problem}`);
 
@@ -289,24 +323,17 @@ export function planPrune(input: PruneInput): PrunePlan {
         bytes += c;
         return c;
       };
-      // What must stay counts first, whatever the budget: the unreadable, the pinned, and
-      // narinfos too recently refreshed for a push in flight not to rely on them.
-      const protectFrom = now - policy.sizeProtectMs;
-      const protect = new Uint8Array(mustKeep);
-      const young: number[] = [];
-      for (let i = 0; i < n; i++) if (keepByAge[i] && time(i) > protectFrom) young.push(i);
-      graph.mark(young, protect);
+      // What must stay counts first, whatever the budget: pins, leases, young narinfos,
+      // the unreadable, what changed during the prune; each with its closure.
       const protectedIds: number[] = [];
-      for (let i = 0; i < n; i++) if (protect[i]) protectedIds.push(i);
+      for (let i = 0; i < n; i++) if (mustKeep[i]) protectedIds.push(i);
       take(protectedIds, Infinity);
       size.protectedBytes = bytes;
       if (bytes > target) {
         warnings.push(
-          `the cache stays over the size target: ${bytes} bytes must stay (closures ` +
-            `refreshed within the last ${(policy.sizeProtectMs / DAY_MS).toFixed(1)} days, ` +
-            'which pushes in flight may rely on, unreadable narinfos, unreferenced objects ' +
-            'in their grace period); a lower prune_retention_days lets the size policy ' +
-            'reach younger paths',
+          `the cache stays over the size target: ${bytes} bytes must stay (closures that are ` +
+            `pinned, named by a live push lease or younger than ${Math.round(policy.graceMs / 60_000)} ` +
+            'minutes, unreadable narinfos, unreferenced objects in their grace period)',
         );
       }
       const candidates: number[] = [];
@@ -386,7 +413,8 @@ export function planPrune(input: PruneInput): PrunePlan {
   const orphanNars: ListedObject[] = [];
   const youngOrphans = tally();
   for (const o of nars.values()) {
-    if (keptNarKeys.has(o.key) || blockedBy) continue;
+    if (keptNarKeys.has(o.key) || blockedBy || leasedNars.has(o.key)) continue;
+    if (input.onlyDeleteNars && !input.onlyDeleteNars.has(o.key)) continue;
     if (!isOrphan(o.key)) {
       releasedNars.push(o);
       add(deleting.releasedNars, o.size);
@@ -454,6 +482,8 @@ export function planPrune(input: PruneInput): PrunePlan {
       narInfos: keptCount,
       live: live.length,
       pinned: nodes.filter((x) => pinned.has(x.obj.key)).length,
+      protectedBy: protectionCounts(graph, n, byReason, kept),
+      notAnnounced: unannounced.length,
       unreadable,
       youngOrphans,
       uploads: keptUploads,
@@ -469,4 +499,26 @@ export function planPrune(input: PruneInput): PrunePlan {
 /** Every narinfo deletion of a plan, in order. */
 export function narInfoDeletions(plan: PrunePlan): PlannedNarInfo[] {
   return plan.narInfoLayers.flat();
+}
+
+/** Kept narinfos in the closures of each reason's roots; a narinfo counts for the first. */
+function protectionCounts(
+  graph: RefGraph,
+  n: number,
+  byReason: Record<ProtectionReason, number[]>,
+  kept: Uint8Array,
+): Record<ProtectionReason, number> {
+  const seen = new Uint8Array(n);
+  const out: Record<ProtectionReason, number> = { pinned: 0, leased: 0, young: 0 };
+  for (const reason of ['pinned', 'leased', 'young'] as const) {
+    const mark = new Uint8Array(n);
+    graph.mark(byReason[reason], mark);
+    for (let i = 0; i < n; i++) {
+      if (mark[i] && !seen[i] && kept[i]) {
+        seen[i] = 1;
+        out[reason]++;
+      }
+    }
+  }
+  return out;
 }

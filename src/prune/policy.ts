@@ -22,10 +22,12 @@ export interface PrunePolicy {
   /** A narinfo written or refreshed less than this long ago is live. */
   retentionMs: number;
   /**
-   * The size policy never evicts a narinfo refreshed less than this long ago: a push in
-   * flight may rely on it without refreshing it (see `sizeProtectionMs`).
+   * Narinfos written or refreshed less than this long ago are kept with their closures,
+   * by both the age and the size policy: writers that take no lease (`nix copy`, older
+   * Loft) may be publishing on top of them. Pushes of this Loft are protected by their
+   * leases instead, so 0 is safe for them.
    */
-  sizeProtectMs: number;
+  graceMs: number;
   /** Size budget in bytes (narinfos + listings + NARs); undefined: no size limit. */
   maxSizeBytes: number | undefined;
   /** A size-triggered prune shrinks the cache to this percentage of `maxSizeBytes`. */
@@ -41,25 +43,20 @@ export interface PruneSettings {
   readonly retentionDays: number;
   readonly maxSizeBytes: number | undefined;
   readonly targetPercentage: number;
+  /** `prune_grace_minutes`; undefined: the default. */
+  readonly graceMinutes?: number;
 }
+
+/** `prune_grace_minutes` when unset. */
+export const DEFAULT_GRACE_MINUTES = 10;
 
 /**
  * Refresh-on-use: a push refreshes a cached narinfo it relies on when it is older than
- * this, half the retention. Pruning's safety argument rests on it (see sizeProtectionMs and
- * the README), so pushes take it from here.
+ * this, half the retention, so paths in use stay live by age and recent by LastModified
+ * (which the size policy evicts by, least recently used first).
  */
 export function refreshAfterMs(retentionMs: number): number {
   return retentionMs / 2;
-}
-
-/**
- * How long the size policy must leave a narinfo alone after its last refresh. A younger
- * narinfo than refreshAfterMs may be relied upon, unrefreshed, by a push still running;
- * pushes are assumed to finish within a day (the same bound as the orphan grace period), or
- * within half the retention when that is shorter (the bound the age rule itself needs).
- */
-export function sizeProtectionMs(retentionMs: number): number {
-  return refreshAfterMs(retentionMs) + Math.min(retentionMs / 2, DAY_MS);
 }
 
 export function policyFromSettings(
@@ -68,7 +65,7 @@ export function policyFromSettings(
 ): PrunePolicy {
   return checkPolicy({
     retentionMs: s.retentionDays * DAY_MS,
-    sizeProtectMs: sizeProtectionMs(s.retentionDays * DAY_MS),
+    graceMs: (s.graceMinutes ?? DEFAULT_GRACE_MINUTES) * 60_000,
     maxSizeBytes: s.maxSizeBytes,
     targetPercentage: s.targetPercentage,
     orphanGraceMs: extra.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS,
@@ -83,8 +80,8 @@ export function checkPolicy(p: PrunePolicy): PrunePolicy {
       throw new PrunePolicyError(field, v, 'expected a positive number');
   };
   positive('retentionMs', p.retentionMs);
-  if (!Number.isFinite(p.sizeProtectMs) || p.sizeProtectMs < 0) {
-    throw new PrunePolicyError('sizeProtectMs', p.sizeProtectMs, 'expected 0 or more');
+  if (!Number.isFinite(p.graceMs) || p.graceMs < 0) {
+    throw new PrunePolicyError('graceMs', p.graceMs, 'expected 0 or more');
   }
   positive('orphanGraceMs', p.orphanGraceMs);
   positive('staleUploadMs', p.staleUploadMs);

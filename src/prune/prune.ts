@@ -14,6 +14,12 @@
  *    referrers go first); a NAR or listing rewritten since is kept.
  * The NAR phase lists the root once more, so a narinfo published during the narinfo phase
  * keeps its NAR.
+ *
+ * Pushes of this Loft are protected by the lease protocol (README, "Leases"): before
+ * deleting anything the prune writes an intent naming every narinfo and NAR it may delete,
+ * then reads the leases and pins, then lists the root again (rule 2), and deletes only
+ * what the intent names and no live lease, pin or newer narinfo protects, while its
+ * intent is held.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
@@ -21,10 +27,19 @@ import { formatBytes } from '../util/format.js';
 import { mapLimit } from '../util/limit.js';
 import type { ObjectInfo, BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { hashPartOfNarInfoKey } from '../storage/keys.js';
+import { HeldCoordObject, isExpired, readCoordObjects } from '../storage/coordination.js';
 import { PruneIncompleteError } from './errors.js';
 import type { NarInfoRead } from './narinfo-read.js';
-import { planPrune, type PlannedNarInfo, type PrunePlan, type Tally } from './plan.js';
+import {
+  narInfoDeletions,
+  planPrune,
+  type PlannedNarInfo,
+  type PrunePlan,
+  type PruneInput,
+  type Tally,
+} from './plan.js';
 import type { PrunePolicy } from './policy.js';
+import { readProtections, type Protections } from './protection.js';
 import {
   NarInfoCache,
   changedNarInfoKeys,
@@ -39,6 +54,8 @@ import {
 /** S3 DeleteObjects takes at most 1,000 keys; a narinfo travels with its listing. */
 export const MAX_NARINFO_BATCH = 500;
 export const MAX_OBJECT_BATCH = 1000;
+/** Leases and intents expired longer ago than this are deleted. */
+const STALE_COORD_MS = 3_600_000;
 /** Progress lines at info level at most this often (every batch at debug level). */
 const PROGRESS_INTERVAL_MS = 5000;
 
@@ -51,6 +68,15 @@ export interface PruneDeps {
   /** Parsed narinfos kept between runs (the service passes the same one each time). */
   narInfoCache?: NarInfoCache;
 }
+
+/** The protocol's steps, for tests that interleave a push with a prune deterministically. */
+export type PruneStep =
+  | 'planned'
+  | 'intent-written'
+  | 'protections-read'
+  | 'relisted'
+  | 'narinfos-deleted'
+  | 'nars-deleted';
 
 export interface PruneOptions {
   /** Plan and report; delete nothing. */
@@ -67,6 +93,10 @@ export interface PruneOptions {
   narInfoBatchSize?: number;
   /** NARs and listings per delete request. Default and maximum 1000. */
   objectBatchSize?: number;
+  /** Awaited after each step of the protocol (tests). */
+  hooks?: Partial<Record<PruneStep, () => Promise<void> | void>>;
+  /** How long the prune's intent lasts without renewal (tests; default 5 minutes). */
+  intentTtlMs?: number;
 }
 
 export interface PruneResult {
@@ -92,6 +122,8 @@ export interface PruneResult {
   interrupted: boolean;
   /** Narinfos read from the bucket (the rest came from the cache of parsed narinfos). */
   narInfosFetched: number;
+  /** The pins and leases the final plan honoured (the first reading for a dry run). */
+  protections?: Protections;
   ms: number;
 }
 
@@ -155,6 +187,7 @@ class PruneRun {
       alreadyGone: 0,
       interrupted: false,
       narInfosFetched: 0,
+      protections: undefined,
       ms: 0,
     };
   }
@@ -209,15 +242,23 @@ class PruneRun {
     };
   }
 
+  private async hook(step: PruneStep): Promise<void> {
+    await this.opts.hooks?.[step]?.();
+  }
+
   private async execute(): Promise<void> {
     this.log.info(`prune: reading ${this.blobs.description}`, { now: this.now.toISOString() });
     // Independent listings, together: on a big bucket each is many pages of round trips.
-    const [root1, nars, uploads] = await Promise.all([
+    // Pins and leases read now shape the plan a dry run shows (and the intent); the
+    // deleting run reads them again after writing its intent, and that reading decides.
+    const [root1, nars, uploads, protections1] = await Promise.all([
       listRoot(this.blobs),
       listNars(this.blobs),
       listUploads(this.blobs),
+      readProtections(this.blobs, this.now.getTime()),
     ]);
     this.storeDir = await readStoreDir(this.blobs, root1);
+    this.result.protections = protections1;
 
     this.stage = 'reading narinfos';
     const reads = await this.read(root1);
@@ -228,39 +269,129 @@ class PruneRun {
       objects: [...root1, ...nars],
       narInfos: reads,
       uploads,
+      ...protectionInput(protections1),
     });
+    plan.warnings.unshift(...protections1.warnings);
     this.result.plan = plan;
     for (const w of plan.warnings) this.log.warn(`prune: ${w}`);
     this.log.info('prune: plan', planFields(plan));
+    await this.hook('planned');
     if (this.result.dryRun) return;
-
-    // Rule 2: look again right before deleting, and pin whatever is new since.
-    this.stage = 'listing the cache again';
-    const root2 = await listRoot(this.blobs);
-    const pinned = changedNarInfoKeys(root1, root2);
-    // Nothing new or changed: the first plan stands (narinfos deleted meanwhile by someone
-    // else are found gone by the checks). Otherwise plan again from the newer view.
-    const plan2 =
-      pinned.size === 0
-        ? plan
-        : planPrune({
-            now: this.now,
-            policy: this.deps.policy,
-            objects: [...root2, ...nars],
-            narInfos: await this.read(root2),
-            uploads,
-            pinned,
-          });
-    if (pinned.size > 0) {
-      this.log.info(`prune: ${pinned.size} narinfos were written while reading; they are kept`);
-    }
-
-    this.stage = 'deleting narinfos';
-    const deletedNarKeys = await this.deleteNarInfos(plan2);
     if (this.stopped) {
       this.result.interrupted = true;
       return;
     }
+
+    const doomed = narInfoDeletions(plan).map((n) => n.hashPart);
+    const doomedNars = [...plan.releasedNars, ...plan.orphanNars].map((o) => o.key);
+    if (doomed.length > 0 || doomedNars.length > 0 || plan.orphanListings.length > 0) {
+      // The intent comes before the last reading of leases and pins, and that before the
+      // second listing: a push whose lease this reading misses either reads the intent
+      // after writing its lease (and waits), or had finished, so the second listing sees
+      // everything it published.
+      this.stage = 'writing the prune intent';
+      const intent = await HeldCoordObject.write(
+        this.blobs,
+        'prune intent',
+        { narInfos: doomed, nars: doomedNars },
+        { ttlMs: this.opts.intentTtlMs },
+      );
+      try {
+        await this.hook('intent-written');
+        await this.deleteUnderIntent(intent, {
+          root1,
+          reads,
+          nars,
+          uploads,
+          doomed: new Set(doomed),
+          doomedNars: new Set(doomedNars),
+        });
+      } finally {
+        await intent.release();
+      }
+      if (this.stopped) return;
+    }
+    this.stage = 'aborting stale multipart uploads';
+    await this.abortUploads(plan.staleUploads);
+    this.stage = 'deleting stale leases and intents';
+    await this.deleteStaleCoordination();
+  }
+
+  /**
+   * Leases of killed pushes and intents of killed prunes, long expired: deleted. "Long"
+   * (an hour past expiry, by server time) so that no renewal still in flight is lost.
+   */
+  private async deleteStaleCoordination(): Promise<void> {
+    const probe = await HeldCoordObject.write(
+      this.blobs,
+      'prune intent',
+      { narInfos: [], nars: [] },
+      { ttlMs: this.opts.intentTtlMs },
+    );
+    const serverNow = probe.serverTimeAtLeast();
+    await probe.release();
+    const [leases, intents] = await Promise.all([
+      readCoordObjects(this.blobs, 'loft-lease'),
+      readCoordObjects(this.blobs, 'loft-prune-intent'),
+    ]);
+    const stale = [...leases.objects, ...intents.objects]
+      .filter((o) => o.key !== probe.key && isExpired(o, serverNow - STALE_COORD_MS))
+      .map((o) => o.key);
+    if (stale.length === 0) return;
+    await this.blobs.deleteMany(stale);
+    this.log.info(`prune: deleted ${stale.length} leases and intents expired over an hour ago`);
+  }
+
+  private async deleteUnderIntent(
+    intent: HeldCoordObject,
+    v: {
+      root1: ListedObject[];
+      reads: Map<string, NarInfoRead>;
+      nars: ListedObject[];
+      uploads: PendingUpload[];
+      doomed: Set<string>;
+      doomedNars: Set<string>;
+    },
+  ): Promise<void> {
+    this.stage = 'reading pins and leases';
+    // A lease is expired only if it was by server time now, which is before the second
+    // listing: a push whose lease had lapsed published nothing after that (README).
+    const protections = await readProtections(this.blobs, intent.serverTimeAtLeast());
+    this.result.protections = protections;
+    for (const w of protections.warnings) this.log.warn(`prune: ${w}`);
+    if (protections.leases.length > 0) {
+      this.log.info(`prune: ${protections.leases.length} live push leases; what they name is kept`);
+    }
+    await this.hook('protections-read');
+
+    // Rule 2: look again right before deleting, and keep whatever is new since.
+    this.stage = 'listing the cache again';
+    const root2 = await listRoot(this.blobs);
+    const pinned = changedNarInfoKeys(v.root1, root2);
+    const reads2 = pinned.size === 0 ? v.reads : await this.read(root2);
+    if (pinned.size > 0) {
+      this.log.info(`prune: ${pinned.size} narinfos were written while reading; they are kept`);
+    }
+    await this.hook('relisted');
+    const planFinal = planPrune({
+      now: this.now,
+      policy: this.deps.policy,
+      objects: [...root2, ...v.nars],
+      narInfos: reads2,
+      uploads: v.uploads,
+      pinned,
+      ...protectionInput(protections),
+      onlyDelete: v.doomed,
+      onlyDeleteNars: v.doomedNars,
+    });
+
+    this.stage = 'deleting narinfos';
+    const deletedNarKeys = await this.deleteNarInfos(planFinal, intent);
+    if (this.stopped) {
+      this.result.interrupted = true;
+      return;
+    }
+    await this.hook('narinfos-deleted');
 
     // The NAR phase works from a fresh look at the narinfos (rule 3 for NARs).
     this.stage = 'listing the cache before deleting NARs';
@@ -269,26 +400,24 @@ class PruneRun {
     const plan3 = planPrune({
       now: this.now,
       policy: this.deps.policy,
-      objects: [...root3, ...nars],
+      objects: [...root3, ...v.nars],
       narInfos: reads3,
-      uploads,
+      uploads: v.uploads,
       released: deletedNarKeys,
       keepNarInfos: true,
+      ...protectionInput(protections),
+      onlyDeleteNars: v.doomedNars,
     });
     this.stage = 'deleting NARs';
-    await this.deleteObjects(plan3.releasedNars, this.result.deleted.releasedNars, 'NARs');
-    await this.deleteObjects(plan3.orphanNars, this.result.deleted.orphanNars, 'orphan NARs');
-    await this.deleteObjects(
-      plan3.orphanListings,
-      this.result.deleted.orphanListings,
-      'orphan listings',
-    );
+    const d = this.result.deleted;
+    await this.deleteObjects(plan3.releasedNars, d.releasedNars, 'NARs', intent);
+    await this.deleteObjects(plan3.orphanNars, d.orphanNars, 'orphan NARs', intent);
+    await this.deleteObjects(plan3.orphanListings, d.orphanListings, 'orphan listings', intent);
     if (this.stopped) {
       this.result.interrupted = true;
       return;
     }
-    this.stage = 'aborting stale multipart uploads';
-    await this.abortUploads(plan3.staleUploads);
+    await this.hook('nars-deleted');
   }
 
   /** Read the narinfos of a listing; unchanged ones come from the cache of readings. */
@@ -310,7 +439,7 @@ class PruneRun {
   }
 
   /** Delete the plan's narinfos layer by layer; returns the NAR keys they pointed at. */
-  private async deleteNarInfos(plan: PrunePlan): Promise<Set<string>> {
+  private async deleteNarInfos(plan: PrunePlan, intent: HeldCoordObject): Promise<Set<string>> {
     const pending = new Set(plan.narInfoLayers.flat().map((n) => n.hashPart));
     const total = pending.size;
     const deletedNarKeys = new Set<string>();
@@ -328,7 +457,10 @@ class PruneRun {
         if (changed.length > 0) await this.spare(changed, plan, overrides, pending);
         const doomed = go.filter((n) => pending.has(n.hashPart));
         const keys = doomed.flatMap((n) => (n.listing ? [n.key, n.listing.key] : [n.key]));
-        if (keys.length > 0) await this.blobs.deleteMany(keys);
+        if (keys.length > 0) {
+          intent.assertHeld();
+          await this.blobs.deleteMany(keys);
+        }
         for (const n of doomed) {
           add(this.result.deleted.narInfos, n.size);
           if (n.listing) add(this.result.deleted.listings, n.listing.size);
@@ -417,7 +549,12 @@ class PruneRun {
   }
 
   /** Delete NARs or listings in batches, skipping any rewritten since the listing. */
-  private async deleteObjects(objs: ListedObject[], into: Tally, what: string): Promise<void> {
+  private async deleteObjects(
+    objs: ListedObject[],
+    into: Tally,
+    what: string,
+    intent: HeldCoordObject,
+  ): Promise<void> {
     if (objs.length === 0) return;
     const batchSize = clampBatch(this.opts.objectBatchSize, MAX_OBJECT_BATCH);
     let done = 0;
@@ -427,7 +564,10 @@ class PruneRun {
       const go = batch.filter((o, i) => heads[i] !== undefined && sameVersion(heads[i]!, o));
       const gone = batch.filter((_, i) => heads[i] === undefined).length;
       const kept = batch.length - go.length - gone;
-      if (go.length > 0) await this.blobs.deleteMany(go.map((o) => o.key));
+      if (go.length > 0) {
+        intent.assertHeld();
+        await this.blobs.deleteMany(go.map((o) => o.key));
+      }
       for (const o of go) add(into, o.size);
       this.result.alreadyGone += gone;
       done += batch.length;
@@ -448,6 +588,10 @@ class PruneRun {
     });
     this.log.info(`prune: aborted ${this.result.deleted.staleUploads} stale multipart uploads`);
   }
+}
+
+function protectionInput(p: Protections): Pick<PruneInput, 'pins' | 'leased' | 'leasedNars'> {
+  return { pins: p.pinnedHashParts, leased: p.leasedHashParts, leasedNars: p.leasedNars };
 }
 
 /** The plan in log fields: counts and bytes per category. */

@@ -8,7 +8,8 @@ import { LoftError, isLoftError } from '../util/errors.js';
 import { mapLimit } from '../util/limit.js';
 import { CONTENT_TYPES, narInfoKey } from '../storage/keys.js';
 import { ensureCacheInfo } from './cache-info.js';
-import type { CachedPath, PushPlan } from './plan.js';
+import { summarizePlan, type CachedPath, type PushPlan } from './plan.js';
+import { PushLease } from './lease.js';
 import { hashPartIn, replan, type PreparedPush } from './prepare.js';
 import type {
   ExecutionOptions,
@@ -22,7 +23,7 @@ import { PushRun } from './push-run.js';
 const REFRESH_CONCURRENCY = 16;
 
 export async function executePlan(
-  ctx: PushContext,
+  pushCtx: PushContext,
   prepared: PreparedPush,
   exec: ExecutionOptions,
   observe: ObservationOptions = {},
@@ -41,7 +42,31 @@ export async function executePlan(
     ms: 0,
     complete: false,
   };
-  rememberRemote(ctx, plan, now);
+  rememberRemote(pushCtx, plan, now);
+
+  // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
+  // cached paths only as the bucket answers after that, publish only while the lease holds.
+  const layout = { storeDir: pushCtx.store.storeDir, extension: pushCtx.compression.extension };
+  await using lease = await PushLease.acquire(
+    pushCtx.blobs,
+    pushCtx.logger,
+    prepared.closure,
+    layout,
+    exec.lease,
+  );
+  const rechecked = await lease.recheck(
+    plan,
+    pushCtx.store.storeDir,
+    (hps) => pushCtx.index?.forgetPresent(hps),
+    async () => (await replan(pushCtx, prepared)).plan,
+  );
+  if (rechecked !== plan) {
+    plan = rechecked;
+    result.summary = summarizePlan(plan);
+    emit({ type: 'plan', summary: result.summary });
+    rememberRemote(pushCtx, plan, now);
+  }
+  const ctx: PushContext = { ...pushCtx, blobs: lease.guard(pushCtx.blobs) };
 
   // Before anything is published: a narinfo we write must not lean on a path pruning may
   // take, so paths we rely on that are past half the retention are made young again.
@@ -73,7 +98,7 @@ export async function executePlan(
   }
   if (plan.toUpload.length > 0) {
     // Keep the paths alive while we read them: a GC between plan and upload would fail them.
-    const lease = await ctx.store.holdTempRoots(plan.toUpload.map((i) => i.path));
+    const roots = await ctx.store.holdTempRoots(plan.toUpload.map((i) => i.path));
     try {
       const satisfied = new Set([
         ...plan.alreadyCached.map((c) => c.info.path),
@@ -83,7 +108,7 @@ export async function executePlan(
       const opts = { ...exec, ...observe, now: prepared.planning.now };
       await new PushRun(ctx, opts, plan.toUpload, satisfied, result, emit).execute();
     } finally {
-      await lease.release();
+      await roots.release();
     }
   }
   result.complete =

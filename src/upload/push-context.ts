@@ -11,6 +11,7 @@ import type { LocalStore } from '../store/local-store.js';
 import type { BlobStore } from '../storage/port.js';
 import type { PushEvent, PushProgress } from './events.js';
 import type { PlanSummary, PushPlan } from './plan.js';
+import type { LeaseOptions } from './lease.js';
 
 /** The local index as the pipeline uses it (LocalIndex fits): present paths of this cache. */
 export interface PresenceIndex {
@@ -64,6 +65,8 @@ export interface PlanningOptions {
 export interface ExecutionOptions {
   /** NARs in flight at once, across all paths. */
   uploadThreads: number;
+  /** The lease protocol's timing and test hooks (src/upload/lease.ts). */
+  lease?: LeaseOptions;
   /** Also write `<hash>.ls` NAR listings. */
   writeListing?: boolean;
   /** Attempts per path for `retry-path` failures (the failure policy's default if unset). */

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   UPLOAD_NO_PATHS: spec('usage', 'fatal', '`--upload-path` was given no store path'),
   UPLOAD_BAD_PATHS: spec('usage', 'fatal', 'a path given to `--upload-path` is not usable'),
   WATCH_EXEC_SPAWN: spec('usage', 'fatal', 'the command given to `--watch-exec` cannot be run'),
+  PIN_BAD_NAME: spec('usage', 'fatal', 'a pin name is not usable'),
   PATH_MISSING: spec('usage', 'path', 'a given path does not exist'),
   PATH_OUTSIDE_STORE: spec('usage', 'path', 'a given path is not inside the Nix store'),
   DAEMON_ARGUMENT_INVALID: spec('usage', 'fatal', 'a value sent to the nix-daemon is malformed'),
@@ -105,6 +106,16 @@ export const ERROR_CODES = {
   PRUNE_BAD_POLICY: spec('config', 'fatal', 'a prune setting cannot work'),
 
   // Environment: S3, the nix-daemon, tools, local state
+  COORD_LAPSED: spec(
+    'environment',
+    'outage',
+    "a push's lease (or a prune's intent) was not renewed in time; stopped before relying on it",
+  ),
+  COORD_NOT_VISIBLE: spec(
+    'environment',
+    'fatal',
+    'a lease or intent just written is not visible (no read-after-write consistency)',
+  ),
   DOCTOR_CLOCK_SKEW: spec(
     'environment',
     'fatal',
@@ -210,6 +221,9 @@ export const ERROR_CODES = {
     "the bytes compressed differ from the path's registered hash or size",
   ),
   PACK_FAILED: spec('work', 'path', 'packing a NAR from disk failed'),
+  PIN_NOT_CACHED: spec('work', 'path', 'the path to pin is not in the cache'),
+  PIN_NOT_FOUND: spec('work', 'path', 'there is no pin of that name'),
+  PIN_PATH_PRUNED: spec('work', 'path', 'a prune deleted the pinned path while the pin was written'),
   DAEMON_OP_FAILED: spec('work', 'path', 'the nix-daemon answered an operation with an error'),
   PRUNE_INCOMPLETE: spec(
     'from-cause',

@@ -12,6 +12,7 @@ import {
   type PrunePlan,
   type PruneResult,
   type PruneSettings,
+  type Protections,
   type Tally,
 } from '../../prune/index.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -67,7 +68,9 @@ export async function runPrune(
   if (result.plan === undefined) {
     io.out.write('prune stopped before it had a plan; nothing was deleted\n');
   } else if (action.dryRun) {
-    io.out.write(`${planText(result.plan, ctx.blobs.description)}dry run: nothing was deleted\n`);
+    io.out.write(
+      `${planText(result.plan, ctx.blobs.description, result.protections)}dry run: nothing was deleted\n`,
+    );
   } else {
     io.out.write(resultText(result, ctx.blobs.description));
     io.record?.(io.now ?? new Date(), pruneSummaryLine(result));
@@ -84,7 +87,7 @@ function days(ms: number): string {
 }
 
 /** The plan for people: what is in the cache, what goes (by category), what stays. */
-export function planText(plan: PrunePlan, description: string): string {
+export function planText(plan: PrunePlan, description: string, protections?: Protections): string {
   const b = plan.before;
   const d = plan.deleting;
   const lines = [
@@ -123,6 +126,7 @@ export function planText(plan: PrunePlan, description: string): string {
     `keep ${k.narInfos} narinfo${k.narInfos === 1 ? '' : 's'} (${k.live} live, the rest in their closures` +
       `${k.pinned > 0 ? `, ${k.pinned} written during the prune` : ''})`,
   );
+  lines.push(...sparedLines(plan, protections));
   if (k.unreadable.length > 0)
     row(`keep ${k.unreadable.length} narinfos that do not parse, with what they name`);
   if (k.youngOrphans.count > 0) {
@@ -147,6 +151,37 @@ export function planText(plan: PrunePlan, description: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** What is spared and why: pins, live leases, young narinfos. */
+function sparedLines(plan: PrunePlan, p: Protections | undefined): string[] {
+  const by = plan.kept.protectedBy;
+  const out: string[] = [];
+  if (p && p.pins.length > 0) {
+    const names = p.pins.map((x) => `${x.name}: ${x.storePath}`).join('; ');
+    out.push(
+      `  spare ${plural(by.pinned, 'narinfo')} pinned, with their closures (${plural(p.pins.length, 'pin')}: ${names})`,
+    );
+  }
+  if (p && p.leases.length > 0) {
+    const who = p.leases
+      .map((l) => `${l.key} by ${l.owner || 'unknown'}, written ${l.lastModified.toISOString()}`)
+      .join('; ');
+    out.push(
+      `  spare ${plural(by.leased, 'narinfo')} leased by pushes in progress (${plural(p.leases.length, 'live lease')}: ${who})`,
+    );
+  }
+  if (p && p.expiredLeases.length > 0) {
+    out.push(`  ignore ${plural(p.expiredLeases.length, 'expired lease')} (pushes that stopped)`);
+  }
+  if (by.young > 0) {
+    out.push(
+      `  spare ${plural(by.young, 'narinfo')} younger than ${plan.policy.graceMs / 60_000} min (prune_grace_minutes), with their closures`,
+    );
+  }
+  return out;
+}
+
 /** The summary of a prune that ran. */
 export function resultText(r: PruneResult, description: string): string {
   const d = r.deleted;
@@ -164,6 +199,10 @@ export function resultText(r: PruneResult, description: string): string {
     `${formatBytes(d.narInfos.bytes + listings.bytes + nars.bytes)} in ${formatDuration(r.ms)}\n`;
   if (r.spared.length > 0) {
     text += `kept ${r.spared.length} narinfos refreshed while pruning, with their closures\n`;
+  }
+  const p = r.protections;
+  if (p && p.pins.length + p.leases.length > 0) {
+    text += `kept the closures of ${plural(p.pins.length, 'pin')} and ${plural(p.leases.length, 'live push lease')}\n`;
   }
   if (r.interrupted) text += 'stopped early; the next prune finishes the job\n';
   for (const w of r.plan?.warnings ?? []) text += `warning: ${w}\n`;

@@ -2,14 +2,23 @@
  * Support for prune's integration tests: synthetic narinfo graphs written with the raw SDK
  * client for large plans, and bucket inventories.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import {
+  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { encodeNix32 } from '../../../src/nix/nixbase32.js';
+import type { SecretKey } from '../../../src/nix/signing.js';
+import { push, type PushOptions, type PushResult } from '../../../src/upload/push.js';
+import { openPushContext } from '../../support/push.js';
+import { storeOptions } from '../../support/s3.js';
+import { createS3Store } from '../../../src/storage/index.js';
+import type { BlobStore } from '../../../src/storage/port.js';
+import { policyFromSettings, type PrunePolicy } from '../../../src/prune/policy.js';
 import { mapLimit } from '../../../src/util/limit.js';
 
 export interface Inventory {
@@ -101,4 +110,104 @@ export async function writeSyntheticCache(
   await mapLimit(nars, 32, put);
   for (let i = 0; i < infos.length; i += 32) await Promise.all(infos.slice(i, i + 32).map(put));
   return hps;
+}
+
+/**
+ * The closure invariant, checked deeply and independently of Loft's code: every narinfo
+ * (read with a few regular expressions, not Loft's parser) has its NAR object with exactly
+ * FileSize bytes hashing to FileHash, that object decompresses (with the zstd or xz tool)
+ * to NarSize bytes hashing to NarHash, and every reference has a narinfo. Narinfos are
+ * listed first and the bucket again after reading them, as in checkCacheIntegrity.
+ */
+export async function checkDeepIntegrity(
+  client: S3Client,
+  bucket: string,
+): Promise<{ narInfos: number; problems: string[] }> {
+  const first = await inventory(client, bucket);
+  const texts = await mapLimit(first.narInfos, 16, async (k) => {
+    try {
+      const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }));
+      return [k, await r.Body!.transformToString()] as const;
+    } catch (e) {
+      return [k, undefined, (e as Error).message] as const;
+    }
+  });
+  const present = (await inventory(client, bucket)).keys;
+  const problems: string[] = [];
+  await mapLimit(texts, 8, async ([key, text, err]) => {
+    if (text === undefined) return void problems.push(`${key}: unreadable: ${err}`);
+    const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(text)?.[1];
+    const url = field('URL');
+    const compression = field('Compression') ?? 'bzip2';
+    if (!url || !present.has(url)) return void problems.push(`${key}: NAR ${url} is missing`);
+    const refs = (field('References') ?? '').split(' ').filter((r) => r !== '');
+    for (const ref of refs) {
+      if (!present.has(`${ref.slice(0, 32)}.narinfo`)) {
+        problems.push(`${key}: reference ${ref} has no narinfo`);
+      }
+    }
+    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: url }));
+    const file = Buffer.from(await r.Body!.transformToByteArray());
+    const sha = (b: Buffer) => `sha256:${encodeNix32(createHash('sha256').update(b).digest())}`;
+    if (field('FileSize') !== undefined && Number(field('FileSize')) !== file.length) {
+      problems.push(`${key}: FileSize ${field('FileSize')}, the object has ${file.length} bytes`);
+    }
+    if (field('FileHash') !== undefined && field('FileHash') !== sha(file)) {
+      problems.push(`${key}: FileHash ${field('FileHash')} differs from the object's ${sha(file)}`);
+    }
+    const tools: Record<string, string[] | undefined> = {
+      zstd: ['zstd', '-dc'],
+      xz: ['xz', '-dc'],
+      none: undefined,
+    };
+    if (!(compression in tools)) {
+      return void problems.push(`${key}: unexpected compression ${compression}`);
+    }
+    const tool = tools[compression];
+    const nar = tool ? execFileSync(tool[0]!, tool.slice(1), { input: file }) : file;
+    if (Number(field('NarSize')) !== nar.length) {
+      problems.push(`${key}: NarSize ${field('NarSize')}, the NAR has ${nar.length} bytes`);
+    }
+    if (field('NarHash') !== sha(nar)) {
+      problems.push(`${key}: NarHash ${field('NarHash')} differs from the NAR's ${sha(nar)}`);
+    }
+  });
+  return { narInfos: first.narInfos.length, problems: problems.sort() };
+}
+
+/** Push `roots` with the real pipeline (daemon, RGW), as one machine would. */
+export async function pushRoots(
+  cache: { bucket: string; key: SecretKey },
+  roots: string[],
+  opts: Partial<PushOptions> = {},
+): Promise<PushResult> {
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
+  try {
+    return await push(ctx, roots, { uploadThreads: 2, skipSignedByKeys: [], ...opts });
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Run `fn` with a BlobStore on the test bucket, closed afterwards. */
+export async function withStore<T>(
+  cache: { bucket: string },
+  fn: (blobs: BlobStore) => Promise<T>,
+): Promise<T> {
+  const blobs = createS3Store(storeOptions(cache.bucket));
+  try {
+    return await fn(blobs);
+  } finally {
+    await blobs.close();
+  }
+}
+
+/** A size cap (one byte) below anything, no grace period: every unprotected closure goes. */
+export function tinyCapPolicy(): PrunePolicy {
+  return policyFromSettings({
+    retentionDays: 30,
+    maxSizeBytes: 1,
+    targetPercentage: 100,
+    graceMinutes: 0,
+  });
 }

@@ -9,6 +9,7 @@ import {
   type ParsedArgs,
   type RunMode,
 } from '../../../src/cli/args.js';
+import { isLoftError } from '../../../src/util/errors.js';
 
 function run(argv: string[]): Extract<ParsedArgs, { kind: 'run' }> {
   const r = parseCliArgs(argv);
@@ -284,6 +285,7 @@ test('every flag in the table is accepted by the parser', () => {
     if (f.long === 'dry-run') argv.push('--prune');
     if (f.long === 'watch-exec') argv.push('--', 'true');
     if (f.long === 'deep' || f.long === 'repair') argv.push('--verify');
+    if (f.long === 'pin-name') argv.push('--pin', 'p');
     assert.doesNotThrow(() => parseCliArgs(argv), argv.join(' '));
     if (f.short) assert.doesNotThrow(() => parseCliArgs([`-${f.short}`, ...argv.slice(1)]));
   }
@@ -326,4 +328,35 @@ test('hookPathsFromEnv reads $OUT_PATHS and refuses to run without it', () => {
     (e: unknown) =>
       e instanceof UsageError && /\$OUT_PATHS/.test(e.message) && /nix\.conf/.test(e.hint ?? ''),
   );
+});
+
+test('--pin, --pin-name, --unpin, --pins: actions in their fixed order, names checked', () => {
+  assert.deepEqual(mode(['--pins', '--prune', '--unpin', 'old', '--pin', './result']), {
+    kind: 'once',
+    actions: [
+      { kind: 'pin', path: './result', name: undefined },
+      { kind: 'unpin', name: 'old' },
+      { kind: 'prune', dryRun: false },
+      { kind: 'pins' },
+    ],
+  });
+  assert.deepEqual(mode(['--pin', '/nix/store/x', '--pin-name', 'production']), {
+    kind: 'once',
+    actions: [{ kind: 'pin', path: '/nix/store/x', name: 'production' }],
+  });
+  usage(['--pin-name', 'production'], /--pin-name applies to --pin only/);
+  usage(['--pin', ''], /--pin needs a path/);
+  usage(['--pin', 'a', '--pin', 'b'], /--pin was given 2 times/);
+  usage(['--pin', 'a', '--dry-run'], /--dry-run applies to --upload-path and --prune only/);
+  usage(
+    ['--pin', 'a', '--prune', '--dry-run'],
+    /--dry-run cannot be combined with --pin, which would change the bucket/,
+  );
+  for (const bad of ['', '../x', 'a/b', '.hidden', 'x'.repeat(101)]) {
+    assert.throws(
+      () => parseCliArgs(['--unpin', bad]),
+      (e: unknown) => isLoftError(e, 'PIN_BAD_NAME') && e.kind === 'usage',
+      JSON.stringify(bad),
+    );
+  }
 });

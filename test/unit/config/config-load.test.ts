@@ -74,6 +74,7 @@ const READ: Record<SchemaKey, (c: LoftConfig) => unknown> = {
   'loft.prune_retention_days': (c) => c.prune.retentionDays,
   'loft.prune_max_size_gb': (c) => c.prune.maxSizeGb,
   'loft.prune_target_percentage': (c) => c.prune.targetPercentage,
+  'loft.prune_grace_minutes': (c) => c.prune.graceMinutes,
   'loft.prune_schedule': (c) => c.prune.schedule,
   'loft.log_format': (c) => c.logFormat,
   'loft.progress_interval_seconds': (c) => c.progressIntervalSeconds,
@@ -190,6 +191,7 @@ prune_enabled = true
 prune_retention_days = 7
 prune_max_size_gb = 0.5
 prune_target_percentage = 60
+prune_grace_minutes = 0
 prune_schedule = "03:30"
 log_format = "json"
 progress_interval_seconds = 30
@@ -230,6 +232,7 @@ trusted_public_keys = ["other.example.org-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
     'loft.prune_retention_days': 7,
     'loft.prune_max_size_gb': 0.5,
     'loft.prune_target_percentage': 60,
+    'loft.prune_grace_minutes': 0,
     'loft.prune_schedule': { kind: 'daily', hour: 3, minute: 30, utc: false, text: '03:30' },
     'loft.log_format': 'json',
     'loft.progress_interval_seconds': 30,
@@ -449,11 +452,18 @@ const BAD: { name: string; text: string; path: string; line: number; expect: Reg
     expect: /expected an integer from 1/,
   },
   {
-    name: 'target percentage 100',
-    text: '[s3]\nbucket = "nix-cache"\n[loft]\nprune_target_percentage = 100\n',
+    name: 'target percentage 101',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\nprune_target_percentage = 101\n',
     path: 'loft.prune_target_percentage',
     line: 4,
-    expect: /expected an integer from 1 to 99, got 100/,
+    expect: /expected an integer from 1 to 100, got 101/,
+  },
+  {
+    name: 'negative grace',
+    text: '[s3]\nbucket = "nix-cache"\n[loft]\nprune_grace_minutes = -1\n',
+    path: 'loft.prune_grace_minutes',
+    line: 4,
+    expect: /expected an integer from 0 to 10080, got -1/,
   },
   {
     name: 'negative max size',

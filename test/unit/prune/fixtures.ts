@@ -28,8 +28,8 @@ export const hoursAgo = (h: number) => new Date(NOW.getTime() - h * 3_600_000);
 
 export const POLICY: PrunePolicy = {
   retentionMs: 30 * DAY_MS,
-  // No protection by age from the size policy, unless a test asks for it.
-  sizeProtectMs: 0,
+  // No grace period for young narinfos, unless a test asks for it.
+  graceMs: 0,
   maxSizeBytes: undefined,
   targetPercentage: 80,
   orphanGraceMs: DAY_MS,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { planPrune, narInfoDeletions, type PrunePlan } from '../../../src/prune/plan.js';
-import { DAY_MS, sizeProtectionMs } from '../../../src/prune/policy.js';
+import { DAY_MS, policyFromSettings } from '../../../src/prune/policy.js';
 import type { ListedObject } from '../../../src/storage/port.js';
 import type { NarInfoRead } from '../../../src/prune/narinfo-read.js';
 import { NOW, POLICY, bucket, daysAgo, hoursAgo, hp, narKeyOf } from './fixtures.js';
@@ -241,9 +241,9 @@ test('size policy: newest closures kept whole until the target; older ones go', 
   assert.equal(narInfoDeletions(planPrune(input)).length, 0);
 });
 
-test('size policy never evicts closures refreshed within the protection age', () => {
+test('size policy never evicts closures younger than the grace period', () => {
   const spec = (age: number, refs: number[] = []) => ({ age, refs, narSize: 1000, narInfoSize: 0 });
-  // Roots 1..4 days old over private deps 20 days old; protection 2.5 days.
+  // Roots 1..4 days old over private deps 20 days old; grace 2.5 days.
   const input = bucket({
     10: spec(1, [5]),
     5: spec(20),
@@ -257,7 +257,7 @@ test('size policy never evicts closures refreshed within the protection age', ()
     ...POLICY,
     maxSizeBytes: 2000,
     targetPercentage: 50,
-    sizeProtectMs: 2.5 * DAY_MS,
+    graceMs: 2.5 * DAY_MS,
   };
   const plan = planPrune(input);
   // 10 and 20 (with their old deps, in their closures) are protected: 4000 B > target 1000.
@@ -265,9 +265,10 @@ test('size policy never evicts closures refreshed within the protection age', ()
   assert.equal(plan.size?.protectedBytes, 4000);
   assert.equal(plan.bytesAfter, 4000);
   assert.ok(plan.warnings.some((w) => /stays over the size target: 4000 bytes/.test(w)));
-  // The default protection: half the retention plus a day (or plus half, if shorter).
-  assert.equal(sizeProtectionMs(30 * DAY_MS), 16 * DAY_MS);
-  assert.equal(sizeProtectionMs(DAY_MS), DAY_MS);
+  // The default grace period is ten minutes, and 0 is allowed.
+  const settings = { retentionDays: 30, maxSizeBytes: undefined, targetPercentage: 100 };
+  assert.equal(policyFromSettings(settings).graceMs, 10 * 60_000);
+  assert.equal(policyFromSettings({ ...settings, graceMinutes: 0 }).graceMs, 0);
 });
 
 test('size policy counts what must stay first, and may then delete every other closure', () => {
@@ -343,7 +344,7 @@ const genBucket = fc.integer({ min: 1, max: 40 }).chain((n) =>
     pinned: fc.tuple(...Array.from({ length: n }, () => rare)),
     maxSize: fc.option(fc.integer({ min: 1, max: 100_000 })),
     protectDays: fc.constantFrom(0, 10, 45),
-    target: fc.integer({ min: 1, max: 99 }),
+    target: fc.integer({ min: 1, max: 100 }),
   }),
 ) as fc.Arbitrary<Gen>;
 
@@ -368,7 +369,7 @@ function inputOf(g: Gen) {
     policy: {
       maxSizeBytes: g.maxSize ?? undefined,
       targetPercentage: g.target,
-      sizeProtectMs: g.protectDays * DAY_MS,
+      graceMs: g.protectDays * DAY_MS,
     },
   });
   input.pinned = new Set(g.pinned.flatMap((p, i) => (p ? [`${hp(i)}.narinfo`] : [])));
@@ -458,4 +459,58 @@ test('now is the injected clock: the same bucket a year later is all expired', (
   assert.equal(narInfoDeletions(planPrune(input)).length, 0);
   const later = planPrune({ ...input, now: new Date(NOW.getTime() + 365 * DAY_MS) });
   assert.equal(narInfoDeletions(later).length, 2);
+});
+
+test('pins and leases protect closures from the age and the size policy; an intent bounds what goes', () => {
+  // Young chains (age under a day) 1 -> 2, 3 -> 4, 5 -> 6, 7 -> 8, all over a 1-byte budget.
+  const spec = (refs: number[] = []) => ({ age: 0.5, refs, narSize: 1000, narInfoSize: 0 });
+  const input = bucket(
+    {
+      1: spec([2]),
+      2: spec(),
+      3: spec([4]),
+      4: spec(),
+      5: spec([6]),
+      6: spec(),
+      7: spec([8]),
+      8: spec(),
+    },
+    { policy: { maxSizeBytes: 1, targetPercentage: 100 } },
+  );
+  input.pins = new Set([hp(1)]);
+  input.leased = new Set([hp(3)]);
+  input.leasedNars = new Set([narKeyOf(6)]);
+  const plan = planPrune(input);
+  assert.deepEqual(deletedPaths(plan), new Set([hp(5), hp(6), hp(7), hp(8)]));
+  assert.deepEqual(plan.kept.protectedBy, { pinned: 2, leased: 2, young: 0 });
+  // A NAR a live lease names stays, although no narinfo is left to use it.
+  assert.ok(!plan.releasedNars.some((o) => o.key === narKeyOf(6)));
+  assert.ok(plan.releasedNars.some((o) => o.key === narKeyOf(8)));
+
+  // Announced only 7 and 8 (the intent): nothing else goes, whatever the budget says.
+  input.onlyDelete = new Set([hp(7), hp(8)]);
+  input.onlyDeleteNars = new Set([narKeyOf(8)]);
+  const bounded = planPrune(input);
+  assert.deepEqual(deletedPaths(bounded), new Set([hp(7), hp(8)]));
+  assert.deepEqual(
+    bounded.releasedNars.map((o) => o.key),
+    [narKeyOf(8)],
+  );
+  assert.equal(bounded.kept.notAnnounced, 6);
+
+  // Age alone: the same protections hold for expired paths.
+  const old = bucket({ 1: { age: 400, refs: [2] }, 2: { age: 400 }, 3: { age: 400 } });
+  old.leased = new Set([hp(1)]);
+  assert.deepEqual(deletedPaths(planPrune(old)), new Set([hp(3)]));
+});
+
+test('the grace period: narinfos younger than it are kept with their closures; 0 keeps none', () => {
+  const input = bucket(
+    { 1: { age: 0.001, refs: [2] }, 2: { age: 400 }, 3: { age: 400 } },
+    { policy: { retentionMs: DAY_MS / 2000, graceMs: 10 * 60_000 } },
+  );
+  assert.deepEqual(deletedPaths(planPrune(input)), new Set([hp(3)]));
+  assert.equal(planPrune(input).kept.protectedBy.young, 2);
+  input.policy = { ...input.policy, graceMs: 0 };
+  assert.deepEqual(deletedPaths(planPrune(input)), new Set([hp(1), hp(2), hp(3)]));
 });
