@@ -368,7 +368,12 @@ class S3BlobStore implements BlobStore {
       key,
       async () => {
         try {
-          const res = await this.#http.send({ method: 'GET', key, signal: opts.signal, stream: true });
+          const res = await this.#http.send({
+            method: 'GET',
+            key,
+            signal: opts.signal,
+            stream: true,
+          });
           return res.stream ?? Readable.from([res.body]);
         } catch (e) {
           if (codeOf(e) === 'NoSuchKey') return undefined;

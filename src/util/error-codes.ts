@@ -223,7 +223,11 @@ export const ERROR_CODES = {
   PACK_FAILED: spec('work', 'path', 'packing a NAR from disk failed'),
   PIN_NOT_CACHED: spec('work', 'path', 'the path to pin is not in the cache'),
   PIN_NOT_FOUND: spec('work', 'path', 'there is no pin of that name'),
-  PIN_PATH_PRUNED: spec('work', 'path', 'a prune deleted the pinned path while the pin was written'),
+  PIN_PATH_PRUNED: spec(
+    'work',
+    'path',
+    'a prune deleted the pinned path while the pin was written',
+  ),
   DAEMON_OP_FAILED: spec('work', 'path', 'the nix-daemon answered an operation with an error'),
   PRUNE_INCOMPLETE: spec(
     'from-cause',
