@@ -4,6 +4,7 @@
  * closure invariant of a whole bucket (every narinfo's NAR, with its size and hash, and
  * its references exist).
  */
+import { join } from 'node:path';
 import { PutBucketPolicyCommand, type S3Client } from '@aws-sdk/client-s3';
 import { generateKeyPair, type SecretKey } from '../../src/nix/signing.js';
 import { createBucket, hashObject, listKeysRaw, s3TestEnv, testS3Client } from './s3.js';
@@ -60,27 +61,35 @@ export async function substituteFresh(
   paths: string[],
 ): Promise<string> {
   const root = freshStoreRoot();
-  await runNix('nix-store', [
-    '--store',
-    root,
-    '--realise',
-    ...paths,
-    '--option',
-    'substituters',
-    url,
-    '--option',
-    'trusted-public-keys',
-    publicKey,
-    '--option',
-    'require-sigs',
-    'true',
-    '--option',
-    'narinfo-cache-negative-ttl',
-    '0',
-    '--option',
-    'narinfo-cache-positive-ttl',
-    '0',
-  ]);
+  await runNix(
+    'nix-store',
+    [
+      '--store',
+      root,
+      '--realise',
+      ...paths,
+      '--option',
+      'substituters',
+      url,
+      '--option',
+      'trusted-public-keys',
+      publicKey,
+      '--option',
+      'require-sigs',
+      'true',
+      '--option',
+      'narinfo-cache-negative-ttl',
+      '0',
+      '--option',
+      'narinfo-cache-positive-ttl',
+      '0',
+    ],
+    undefined,
+    // Nix 2.8 keeps one narinfo cache per user, and two substitutions from the same URL at
+    // once can break it ("constraint failed" when one re-registers the cache under the
+    // other): each fresh store gets its own.
+    { XDG_CACHE_HOME: join(root, '.cache') },
+  );
   return root;
 }
 

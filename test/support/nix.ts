@@ -80,10 +80,18 @@ export async function nixRequisites(paths: string[]): Promise<string[]> {
  * Run a Nix command (`nix`, `nix-store`, ...) and return its stdout; `nix` itself gets the
  * experimental `nix-command` feature. Rejects with Nix's stderr on a non-zero exit.
  */
-export function runNix(cmd: string, args: string[], input?: string | Buffer): Promise<string> {
+export function runNix(
+  cmd: string,
+  args: string[],
+  input?: string | Buffer,
+  env?: NodeJS.ProcessEnv,
+): Promise<string> {
   const full = cmd === 'nix' ? ['--extra-experimental-features', 'nix-command', ...args] : args;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, full, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, full, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: env && { ...process.env, ...env },
+    });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));

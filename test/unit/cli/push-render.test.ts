@@ -38,6 +38,7 @@ function result(over: Partial<PushResult> = {}): PushResult {
       toUpload: { paths: 2, narBytes: 3000 },
       alreadyCached: { paths: 1, narBytes: 10 },
       upstream: { paths: 0, narBytes: 0 },
+      excluded: { paths: 0, narBytes: 0 },
     } as PushResult['summary'],
     refreshed: 0,
     uploaded: [{ path: P, narSize: 1000, fileSize: 400 }],
