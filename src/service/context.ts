@@ -6,7 +6,7 @@
 import type { Logger } from '../util/log.js';
 import { parseSecretKey, type SecretKey } from '../nix/signing.js';
 import type { LoftConfig } from '../config/index.js';
-import { readSigningKey } from '../config/index.js';
+import { daemonTransportOf, readSigningKey } from '../config/index.js';
 import { getCompression, shutdownCompression, type Compression } from '../compress/index.js';
 import { LocalStore } from '../store/local-store.js';
 import type { BlobStore } from '../storage/port.js';
@@ -75,11 +75,15 @@ export interface OpenOptions {
   onS3Request?: (operation: string, status: string) => void;
 }
 
-/** The S3 store; the AWS SDK loads only here, so index-only commands never pay for it. */
-async function s3StoreFor(
+/**
+ * The S3 store; the AWS SDK loads only here, so index-only commands never pay for it.
+ * `maxAttempts` overrides the configured request retries (the doctor tries once).
+ */
+export async function s3StoreFor(
   config: LoftConfig,
   logger: Logger,
   onRequest?: OpenOptions['onS3Request'],
+  maxAttempts = config.s3.maxAttempts,
 ): Promise<BlobStore> {
   const { createS3Store } = await import('../storage/s3-store.js');
   return createS3Store({
@@ -87,7 +91,7 @@ async function s3StoreFor(
     region: config.s3.region,
     endpoint: config.s3.endpoint,
     extraHeaders: config.s3.extraHeaders.toRecord(),
-    maxAttempts: config.s3.maxAttempts,
+    maxAttempts,
     logger,
     onRequest,
   });
@@ -193,9 +197,7 @@ export async function openContext(
     compression.check(),
     LocalStore.open({
       // A socket named in the config is the only one: never a silent fallback elsewhere.
-      ...(config.daemonSocket === undefined
-        ? { transport: 'auto' as const }
-        : { transport: 'socket' as const, socketPath: config.daemonSocket }),
+      ...daemonTransportOf(config),
       env: opts.env,
       // One connection per NAR in flight, plus one for queries.
       maxConnections: config.uploadThreads + 1,

@@ -5,6 +5,7 @@
 import type { Logger } from '../../util/log.js';
 import type { LoftConfig } from '../../config/index.js';
 import { runDoctorChecks, type CheckResult } from '../../doctor/doctor.js';
+import { s3StoreFor } from '../../service/context.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 
 export interface DoctorIo {
@@ -27,19 +28,9 @@ export async function runDoctor(config: LoftConfig, io: DoctorIo): Promise<ExitC
     config,
     logger: io.logger,
     env: io.env,
-    openBlobs: async () => {
-      const { createS3Store } = await import('../../storage/s3-store.js');
-      return createS3Store({
-        bucket: config.s3.bucket,
-        region: config.s3.region,
-        endpoint: config.s3.endpoint,
-        extraHeaders: config.s3.extraHeaders.toRecord(),
-        // One try: the doctor reports what happens, it does not wait out outages.
-        maxAttempts: 1,
-        logger: io.logger,
-        onRequest: (operation, status) => requests.push({ operation, status }),
-      });
-    },
+    // One try: the doctor reports what happens, it does not wait out outages.
+    openBlobs: () =>
+      s3StoreFor(config, io.logger, (operation, status) => requests.push({ operation, status }), 1),
     serverDate: () => serverDate(config),
   });
   io.out.write(doctorText(results));
