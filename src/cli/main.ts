@@ -248,11 +248,11 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       const { runWatchExec } = await import('./commands/watch-exec.js');
       return await runWatchExec(app, mode, { out: process.stdout, ...signals });
     }
-    // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
     if (mode.kind === 'doctor') {
       const { runDoctor } = await import('./commands/doctor.js');
       return await runDoctor(config, { out: process.stdout, logger, env });
     }
+    // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
     const needs = (set: Set<OnceAction['kind']>) => mode.actions.every((a) => set.has(a.kind));
     ctx = needs(INDEX_ONLY)
       ? await openIndexOnly(config, logger)
