@@ -19,8 +19,7 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { createHash } from 'node:crypto';
-import { SigV4Signer, amzDate, canonicalQuery, uriEncodePath } from './sigv4.js';
+import { SigV4Signer, amzDate, canonicalQuery, sha256Hex, uriEncodePath } from './sigv4.js';
 import type { CredentialSource } from './s3-credentials.js';
 import { xmlText } from './s3-xml.js';
 
@@ -113,12 +112,6 @@ function isChunks(b: Uint8Array | readonly Uint8Array[]): b is readonly Uint8Arr
   return Array.isArray(b);
 }
 
-function sha256Chunks(chunks: readonly Uint8Array[]): string {
-  const h = createHash('sha256');
-  for (const c of chunks) h.update(c);
-  return h.digest('hex');
-}
-
 function timeoutError(what: string): Error {
   return Object.assign(new Error(what), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }
@@ -171,7 +164,7 @@ export class S3Http {
     const payloadHash =
       req.unsignedPayload || length >= UNSIGNED_PAYLOAD_MIN_BYTES
         ? 'UNSIGNED-PAYLOAD'
-        : sha256Chunks(chunks);
+        : sha256Hex(chunks);
     const signed: Record<string, string> = {
       ...req.headers,
       host: this.#hostHeader,

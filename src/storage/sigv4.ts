@@ -71,8 +71,12 @@ export function amzDate(ms: number): string {
   return lastStamp;
 }
 
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+/** SHA-256 in hex of a string, a buffer, or chunks taken in order (a body never joined). */
+export function sha256Hex(data: string | Uint8Array | readonly Uint8Array[]): string {
+  const h = createHash('sha256');
+  if (Array.isArray(data)) for (const c of data as readonly Uint8Array[]) h.update(c);
+  else h.update(data as string | Uint8Array);
+  return h.digest('hex');
 }
 
 export interface SignedParts {
