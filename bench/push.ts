@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
 import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
-import { cpuSeconds, median, watchPeakRss } from './measure.js';
+import { cpuSeconds, median } from './measure.js';
 import { startNetSim, throughSim, type NetSim } from './netsim.js';
 import { buildShape, defaultSpec, type ShapeName } from './shapes.js';
 
@@ -71,22 +71,23 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   );
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...args], {
+    const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', out, cmd, ...args], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const peak = watchPeakRss(child.pid!);
     child.on('error', reject);
     child.on('close', (code) => {
-      const peakRssMb = peak.stop();
       const ms = performance.now() - t0;
+      // Read from time(1), which waits for the command: polling a PID would watch time itself.
       let cpu = NaN;
+      let peakRssMb = NaN;
       try {
         const line = readFileSync(out, 'utf8').trim().split('\n').pop()!;
-        const [u, s] = line.split(' ').map(Number);
+        const [u, s, maxKb] = line.split(' ').map(Number);
         cpu = u! + s!;
+        peakRssMb = (maxKb! * 1024) / MB;
         rmSync(out, { force: true });
       } catch {
         // no CPU figure; reported as NaN
