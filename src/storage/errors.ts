@@ -146,7 +146,25 @@ export class S3CredentialsError extends S3Error {
   }
 }
 
-/** Any other failed request, after retries when it was retryable. */
+/** The server kept failing (5xx, throttling, timeouts) or broke the protocol: S3 is unwell. */
+export class S3ServerError extends S3Error {
+  constructor(target: S3Target, failure: S3Failure) {
+    super(
+      'S3_SERVER_ERROR',
+      'work',
+      `S3 ${describeRequest(failure)} failed on ${describeTarget(target)}: ${describeAnswer(failure)}`,
+      target,
+      failure,
+      {
+        hint:
+          'the S3 server is failing or throttling: a push tries the path again and the service ' +
+          "pauses; check the server's health, or upload fewer paths at once if it throttles",
+      },
+    );
+  }
+}
+
+/** A request S3 refused with an answer about the request itself (a 4xx, 501): no retry helps. */
 export class S3RequestError extends S3Error {
   constructor(target: S3Target, failure: S3Failure) {
     super(

@@ -10,6 +10,8 @@ export interface RetryVerdict {
   retry: boolean;
   /** Short reason for logs: "503 SlowDown", "ECONNRESET". */
   reason: string;
+  /** The error-code registry's name for the failure ("S3_SERVER_ERROR"), for logs. */
+  code?: string;
   retryAfterMs?: number;
 }
 
@@ -17,7 +19,7 @@ export interface RetryHooks {
   classify(error: unknown): RetryVerdict;
   signal?: AbortSignal;
   /** Called before each wait; for logging. */
-  onRetry?(info: { attempt: number; delayMs: number; reason: string }): void;
+  onRetry?(info: { attempt: number; delayMs: number; reason: string; code?: string }): void;
   random?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
@@ -52,7 +54,10 @@ export async function withRetry<T>(
       const verdict = hooks.classify(e);
       if (!verdict.retry || attempt >= policy.maxAttempts) throw new RetryExhausted(e, attempt);
       const delayMs = retryDelayMs(attempt, policy, random(), verdict.retryAfterMs);
-      hooks.onRetry?.({ attempt, delayMs, reason: verdict.reason });
+      const { reason, code } = verdict;
+      hooks.onRetry?.(
+        code === undefined ? { attempt, delayMs, reason } : { attempt, delayMs, reason, code },
+      );
       await sleep(delayMs, hooks.signal);
     }
   }

@@ -6,6 +6,7 @@
  * leave at once.
  */
 import { createHash } from 'node:crypto';
+import { meaningOf } from '../util/failure-policy.js';
 import { S3Error, StorageDeleteError } from './errors.js';
 import { assertValidKey } from './keys.js';
 import { isNotFound, type S3Requests } from './s3-requests.js';
@@ -102,9 +103,11 @@ export class S3Deleter {
           });
           deleted++;
         } catch (e) {
-          // Access and bucket errors fail every key alike; say so once, now.
-          if (!(e instanceof S3Error) || e.code !== 'S3_REQUEST_FAILED') fatal ??= { error: e };
-          else failed.push({ key, reason: String(e.failure.code ?? e.failure.status) });
+          // A failure about this key (or a server still failing) is this key's; access,
+          // bucket and outage errors fail every key alike: say so once, now.
+          if (e instanceof S3Error && isKeyFailure(e)) {
+            failed.push({ key, reason: String(e.failure.code ?? e.failure.status) });
+          } else fatal ??= { error: e };
         }
       }
     };
@@ -112,6 +115,11 @@ export class S3Deleter {
     if (fatal) throw fatal.error;
     return { deleted, failed };
   }
+}
+
+function isKeyFailure(e: S3Error): boolean {
+  const m = meaningOf(e);
+  return m === 'path' || m === 'retry-request' || m === 'retry-path';
 }
 
 function rejectsBatchDelete(e: S3Error): boolean {

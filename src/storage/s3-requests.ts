@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../util/log.js';
 import type { RetryPolicy } from './backoff.js';
-import { S3Error, S3RequestError, StoreClosedError, type S3Target } from './errors.js';
+import { S3Error, S3ServerError, StoreClosedError, type S3Target } from './errors.js';
 import { RetryExhausted, withRetry } from './retry.js';
 import { classifyS3Error, statusOf, translateS3Error } from './s3-errors.js';
 import { S3Http, errorFromResponse, type S3HttpResponse } from './s3-http.js';
@@ -80,7 +80,7 @@ export class S3Requests {
         {
           classify: (e) => classifyS3Error(e),
           signal,
-          onRetry: ({ attempt, delayMs, reason }) =>
+          onRetry: ({ attempt, delayMs, reason, code }) =>
             this.log.warn('S3 request failed; retrying', {
               operation,
               key,
@@ -88,6 +88,7 @@ export class S3Requests {
               attempt,
               delayMs,
               reason,
+              code,
             }),
         },
         this.#onRequest === undefined ? fn : this.#counted(operation, fn),
@@ -114,9 +115,12 @@ export class S3Requests {
     };
   }
 
-  /** A 2xx answer that lacks what S3 promises (an UploadId, an ETag, a continuation token). */
-  protocolError(operation: string, key: string, what: string): S3RequestError {
-    return new S3RequestError(this.target, {
+  /**
+   * A 2xx answer that lacks what S3 promises (an UploadId, an ETag, a continuation token):
+   * the server is unwell, as with a 5xx.
+   */
+  protocolError(operation: string, key: string, what: string): S3ServerError {
+    return new S3ServerError(this.target, {
       operation,
       key,
       status: undefined,

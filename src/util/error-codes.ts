@@ -131,10 +131,20 @@ export const ERROR_CODES = {
     'fatal',
     'the metrics listener cannot bind its address (metrics_listen)',
   ),
+  S3_NO_ANSWER: spec(
+    'environment',
+    'retry-request',
+    'one S3 request got no answer (connection refused or reset, timeout); after its retries: S3_UNREACHABLE',
+  ),
+  S3_CLOCK_SKEW: spec(
+    'environment',
+    'retry-request',
+    "S3 says the request's time is off (the next try uses the server's clock); after its retries: S3_ACCESS_DENIED",
+  ),
   S3_UNREACHABLE: spec(
     'environment',
     'outage',
-    'S3 gave no answer (connection refused, DNS, timeout)',
+    'S3 gave no answer (connection refused, DNS, timeout, TLS) after the request retries',
   ),
   S3_ACCESS_DENIED: spec('environment', 'outage', 'S3 refused the credentials or the permission'),
   S3_NO_SUCH_BUCKET: spec('environment', 'outage', 'the bucket does not exist at that endpoint'),
@@ -191,10 +201,15 @@ export const ERROR_CODES = {
   WATCH_FAILED: spec('environment', 'fatal', 'watching the store for new paths failed'),
 
   // Work on one path or one object
+  S3_SERVER_ERROR: spec(
+    'work',
+    'retry-request',
+    'S3 kept answering 5xx, throttling (429, SlowDown) or timeouts, or an answer that breaks the protocol',
+  ),
   S3_REQUEST_FAILED: spec(
     'work',
     'path',
-    'an S3 request failed (5xx, 429 or no answer after its retries: retry-path)',
+    'S3 refused a request with an answer about it (a 4xx, 501) that no retry changes',
   ),
   STORAGE_NO_SUCH_KEY: spec(
     'work',

@@ -10,7 +10,7 @@
  * - one path in the service queue: `queue_max_attempts` charged attempts, equal jitter,
  *   then parked; outages are never charged, the worker pauses instead (plain doubling).
  */
-import { ERROR_CODES, isErrorCode, type FailureMeaning } from './error-codes.js';
+import { ERROR_CODES, isErrorCode, type ErrorCode, type FailureMeaning } from './error-codes.js';
 import { LoftError, type ErrorKind } from './errors.js';
 
 export type { FailureMeaning } from './error-codes.js';
@@ -65,11 +65,6 @@ export function exitCodeFor(error: unknown): ExitCode {
 
 // ---- what a failure means ---------------------------------------------------------------
 
-/** The fields of an S3 failure the policy reads (storage's S3Error has them). */
-interface ServerAnswer {
-  failure?: { status?: number; code?: string };
-}
-
 /**
  * The meaning of a failure. Not a LoftError (an unexpected stream error): `undefined`,
  * which the layers below treat as "retry the path once more, then charge it".
@@ -78,15 +73,27 @@ export function meaningOf(e: unknown): FailureMeaning | undefined {
   if (!(e instanceof LoftError) || !isErrorCode(e.code)) return undefined;
   const spec = ERROR_CODES[e.code];
   if (spec.kind === 'from-cause' && e.cause instanceof LoftError) return meaningOf(e.cause);
-  if (e.code === 'S3_REQUEST_FAILED') {
-    // Still failing after the request's own retries: the server is unwell, not the path.
-    // A 4xx is an answer about this object and no retry changes it.
-    const f = (e as ServerAnswer).failure;
-    const s = f?.status;
-    if (s === undefined || s >= 500 || s === 429 || f?.code === 'SlowDown') return 'retry-path';
-    return 'path';
-  }
   return spec.meaning;
+}
+
+/** Whether the storage layer tries one S3 request again after it failed with `code`. */
+export function retriesRequest(code: ErrorCode): boolean {
+  return ERROR_CODES[code].meaning === 'retry-request';
+}
+
+/**
+ * The code a `retry-request` failure leaves the storage layer with once the request's
+ * tries are spent. The server still failing (S3_SERVER_ERROR) leaves as it is: the path is
+ * retried and the service pauses. These two say more to the run as something else: no
+ * answer at all is an outage, and a clock S3 keeps refusing is denied access.
+ */
+const AFTER_REQUEST_RETRIES: Partial<Record<ErrorCode, ErrorCode>> = {
+  S3_NO_ANSWER: 'S3_UNREACHABLE',
+  S3_CLOCK_SKEW: 'S3_ACCESS_DENIED',
+};
+
+export function codeAfterRequestRetries(code: ErrorCode): ErrorCode {
+  return AFTER_REQUEST_RETRIES[code] ?? code;
 }
 
 /** What a push does with a path's failure. */

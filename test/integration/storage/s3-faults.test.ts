@@ -258,7 +258,7 @@ test('a permanent 4xx fails at once; persistent 5xx fail after maxAttempts and t
       assert.equal(proxy.log.filter((l) => l.fault === 'bad request').length, 1);
 
       await assert.rejects(store.upload(key, patternStream(20 * MiB, 'perm')), (e) => {
-        assert.ok(isLoftError(e, 'S3_REQUEST_FAILED'), String(e));
+        assert.ok(isLoftError(e, 'S3_SERVER_ERROR'), String(e));
         assert.match(
           e.message,
           /UploadPart of "perm\/nar\/y.nar".*503 ServiceUnavailable.*\(after 3 attempts\)/,

@@ -5,7 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyS3Error, translateS3Error } from '../../../src/storage/s3-errors.js';
+import {
+  classifyS3Error,
+  s3FailureCode,
+  translateS3Error,
+} from '../../../src/storage/s3-errors.js';
 import { describeError } from '../../../src/util/errors.js';
 
 function serviceError(status: number, code: string, headers: Record<string, string> = {}) {
@@ -53,7 +57,58 @@ test('5xx, 429, SlowDown, timeouts and resets are retried; other 4xx are not', (
 
 test('Retry-After on a throttling answer is read', () => {
   const v = classifyS3Error(serviceError(503, 'SlowDown', { 'retry-after': '2' }));
-  assert.deepEqual(v, { retry: true, reason: '503 SlowDown', retryAfterMs: 2000 });
+  assert.deepEqual(v, {
+    retry: true,
+    reason: '503 SlowDown',
+    code: 'S3_SERVER_ERROR',
+    retryAfterMs: 2000,
+  });
+});
+
+test('each failure maps to its registry code', () => {
+  const cases: [unknown, string][] = [
+    [serviceError(500, 'InternalError'), 'S3_SERVER_ERROR'],
+    [serviceError(503, 'ServiceUnavailable'), 'S3_SERVER_ERROR'],
+    [serviceError(429, 'TooManyRequests'), 'S3_SERVER_ERROR'],
+    // Throttling and timeouts with a 4xx status are still the server's state, not the request's.
+    [serviceError(400, 'RequestTimeout'), 'S3_SERVER_ERROR'],
+    [serviceError(400, 'SlowDown'), 'S3_SERVER_ERROR'],
+    [serviceError(403, 'RequestTimeTooSkewed'), 'S3_CLOCK_SKEW'],
+    [serviceError(501, 'NotImplemented'), 'S3_REQUEST_FAILED'],
+    [serviceError(505, 'HttpVersionNotSupported'), 'S3_REQUEST_FAILED'],
+    [serviceError(400, 'InvalidArgument'), 'S3_REQUEST_FAILED'],
+    [serviceError(403, 'Forbidden'), 'S3_ACCESS_DENIED'],
+    [serviceError(404, 'NoSuchKey'), 'STORAGE_NO_SUCH_KEY'],
+    [serviceError(404, 'NoSuchBucket'), 'S3_NO_SUCH_BUCKET'],
+    [serviceError(301, 'PermanentRedirect'), 'S3_WRONG_REGION'],
+    [netError('ECONNRESET'), 'S3_NO_ANSWER'],
+    [Object.assign(new Error('timed out'), { name: 'TimeoutError' }), 'S3_NO_ANSWER'],
+    [netError('ENOTFOUND'), 'S3_UNREACHABLE'],
+    [netError('CERT_HAS_EXPIRED'), 'S3_UNREACHABLE'],
+    [netError('ERR_TLS_CERT_ALTNAME_INVALID'), 'S3_UNREACHABLE'],
+    // Node's argument errors and plain errors are bugs, not an unreachable server.
+    [netError('ERR_INVALID_ARG_TYPE'), 'S3_REQUEST_FAILED'],
+    [new TypeError('x is undefined'), 'S3_REQUEST_FAILED'],
+  ];
+  for (const [e, code] of cases) assert.equal(s3FailureCode(e), code, String(e));
+});
+
+test('a failure still retryable when the tries run out leaves as the policy says', () => {
+  const skew = translateS3Error(
+    serviceError(403, 'RequestTimeTooSkewed'),
+    target,
+    'PutObject',
+    'k',
+    5,
+  );
+  assert.equal(skew.code, 'S3_ACCESS_DENIED');
+  assert.match(describeError(skew), /clock/);
+  const reset = translateS3Error(netError('ECONNRESET'), target, 'PutObject', 'k', 5);
+  assert.equal(reset.code, 'S3_UNREACHABLE');
+  const tls = translateS3Error(netError('CERT_HAS_EXPIRED'), target, 'HeadBucket', undefined, 1);
+  assert.equal(tls.code, 'S3_UNREACHABLE');
+  const bug = translateS3Error(new TypeError('x is undefined'), target, 'HeadBucket', undefined, 1);
+  assert.equal(bug.code, 'S3_REQUEST_FAILED');
 });
 
 test('final failures become errors that say what to check', () => {
@@ -94,7 +149,7 @@ test('final failures become errors that say what to check', () => {
     'S3_UNREACHABLE',
   );
   const slow = translateS3Error(serviceError(503, 'SlowDown'), target, 'UploadPart', 'nar/a', 5);
-  assert.equal(slow.code, 'S3_REQUEST_FAILED');
+  assert.equal(slow.code, 'S3_SERVER_ERROR');
   assert.match(slow.message, /503 SlowDown \(after 5 attempts\)/);
   const creds = translateS3Error(
     Object.assign(new Error('Could not load credentials from any providers'), {

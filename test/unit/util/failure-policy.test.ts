@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../support/fixtures.js';
-import { ERROR_CODES, isErrorCode } from '../../../src/util/error-codes.js';
+import { ERROR_CODES, isErrorCode, type ErrorCode } from '../../../src/util/error-codes.js';
 import {
   ERRORS_REGENERATE,
   extractErrorReference,
@@ -14,13 +14,15 @@ import {
   EXIT,
   OUTAGE_BACKOFF,
   backoffMs,
+  codeAfterRequestRetries,
   exitCodeFor,
   meaningOf,
   pushActionFor,
   queueActionFor,
   queuePathBackoff,
+  retriesRequest,
 } from '../../../src/util/failure-policy.js';
-import { S3RequestError } from '../../../src/storage/errors.js';
+import { S3RequestError, S3ServerError } from '../../../src/storage/errors.js';
 import { DaemonConnectionError, DaemonProtocolError } from '../../../src/daemon/errors.js';
 import { PruneIncompleteError } from '../../../src/prune/errors.js';
 
@@ -49,37 +51,51 @@ test('full jitter stays in [0, nominal]; no jitter is the nominal wait', () => {
   assert.deepEqual(pauses, [5000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
 });
 
-function s3RequestError(status: number | undefined, code?: string): S3RequestError {
-  return new S3RequestError(
-    { bucket: 'b', endpoint: 'http://127.0.0.1:1', region: 'us-east-1' },
-    {
-      operation: 'PutObject',
-      key: 'k',
-      status,
-      code,
-      message: undefined,
-      requestId: undefined,
-      attempts: 5,
-    },
-  );
+const s3Target = { bucket: 'b', endpoint: 'http://127.0.0.1:1', region: 'us-east-1' };
+function s3Failure(status: number | undefined, code?: string) {
+  return {
+    operation: 'PutObject',
+    key: 'k',
+    status,
+    code,
+    message: undefined,
+    requestId: undefined,
+    attempts: 5,
+  };
 }
 
-test('S3_REQUEST_FAILED: a server still failing is retried by push and pauses the queue; a 4xx is the path', () => {
-  for (const e of [
-    s3RequestError(503),
-    s3RequestError(429),
-    s3RequestError(undefined),
-    s3RequestError(400, 'SlowDown'),
-  ]) {
-    assert.equal(meaningOf(e), 'retry-path', e.message);
-    assert.equal(pushActionFor(e), 'retry-path');
-    assert.equal(queueActionFor(e), 'pause');
+test('S3_SERVER_ERROR (a server still failing) is retried by push and pauses the queue', () => {
+  const e = new S3ServerError(s3Target, s3Failure(503, 'SlowDown'));
+  assert.equal(meaningOf(e), 'retry-request');
+  assert.equal(pushActionFor(e), 'retry-path');
+  assert.equal(queueActionFor(e), 'pause');
+  assert.equal(exitCodeFor(e), EXIT.failed);
+});
+
+test('S3_REQUEST_FAILED (an answer about the request) fails the path, whatever its status', () => {
+  for (const [status, code] of [
+    [404, 'NotFound'],
+    [400, 'InvalidArgument'],
+    [501, 'NotImplemented'],
+    [undefined, undefined],
+  ] as const) {
+    const e = new S3RequestError(s3Target, s3Failure(status, code));
+    assert.equal(meaningOf(e), 'path', e.message);
+    assert.equal(pushActionFor(e), 'fail-path', e.message);
+    assert.equal(queueActionFor(e), 'charge', e.message);
+    assert.equal(exitCodeFor(e), EXIT.failed, e.message);
   }
-  const e404 = s3RequestError(404, 'NotFound');
-  assert.equal(meaningOf(e404), 'path');
-  assert.equal(pushActionFor(e404), 'fail-path');
-  assert.equal(queueActionFor(e404), 'charge');
-  assert.equal(exitCodeFor(e404), EXIT.failed);
+});
+
+test('only retry-request codes are retried as one request; two leave as what the run must hear', () => {
+  const retried = Object.keys(ERROR_CODES).filter((c) => retriesRequest(c as ErrorCode));
+  assert.deepEqual(retried.sort(), ['S3_CLOCK_SKEW', 'S3_NO_ANSWER', 'S3_SERVER_ERROR']);
+  assert.equal(codeAfterRequestRetries('S3_NO_ANSWER'), 'S3_UNREACHABLE');
+  assert.equal(codeAfterRequestRetries('S3_CLOCK_SKEW'), 'S3_ACCESS_DENIED');
+  assert.equal(codeAfterRequestRetries('S3_SERVER_ERROR'), 'S3_SERVER_ERROR');
+  assert.equal(codeAfterRequestRetries('S3_REQUEST_FAILED'), 'S3_REQUEST_FAILED');
+  assert.equal(ERROR_CODES.S3_UNREACHABLE.meaning, 'outage');
+  assert.equal(ERROR_CODES.S3_ACCESS_DENIED.meaning, 'outage');
 });
 
 test('a lost daemon connection retries the path in a push and pauses the service', () => {
@@ -124,8 +140,12 @@ test("an error that is not Loft's is retried by push and charged by the queue", 
 });
 
 test('PRUNE_INCOMPLETE means what its cause means', () => {
-  const e = new PruneIncompleteError({ narInfos: 1, nars: 0 }, 'deleting', s3RequestError(503));
-  assert.equal(meaningOf(e), 'retry-path');
+  const e = new PruneIncompleteError(
+    { narInfos: 1, nars: 0 },
+    'deleting',
+    new S3ServerError(s3Target, s3Failure(503)),
+  );
+  assert.equal(meaningOf(e), 'retry-request');
   const f = new PruneIncompleteError(
     { narInfos: 1, nars: 0 },
     'deleting',
