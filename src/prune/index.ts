@@ -1,12 +1,8 @@
 /** Closure-aware pruning of a binary cache, against the bucket alone. */
-export {
-  prune,
-  planFields,
-  pruneSummaryLine,
-  MAX_NARINFO_BATCH,
-  MAX_OBJECT_BATCH,
-} from './prune.js';
-export type { PruneDeps, PruneOptions, PruneResult, PruneStep } from './prune.js';
+export { prune } from './prune.js';
+export type { PruneDeps, PruneOptions, PruneStep } from './prune.js';
+export { planFields, pruneSummaryLine, type PruneResult } from './report.js';
+export { MAX_NARINFO_BATCH, MAX_OBJECT_BATCH } from './delete-batches.js';
 export { planPrune, narInfoDeletions } from './plan.js';
 export type {
   PruneInput,

@@ -1,7 +1,8 @@
 /**
- * Run a prune against the bucket alone: read it, plan (plan.ts), then delete in an order
- * that keeps the cache closure-complete at every moment, so a crash anywhere leaves a valid
- * cache and the next run finishes the job.
+ * Run a prune against the bucket alone: read it, plan (plan.ts), then delete (the batches
+ * in delete-batches.ts) in an order that keeps the cache closure-complete at every moment,
+ * so a crash anywhere leaves a valid cache and the next run finishes the job. This file
+ * owns the protocol around the deletes: listings, the intent, re-reading, re-planning.
  *
  * Concurrent pushers (other machines) are handled by three re-checks on top of the
  * refresh-on-use rule (the README's prune section has the full argument):
@@ -23,23 +24,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
-import { formatBytes } from '../util/format.js';
-import { mapLimit } from '../util/limit.js';
-import type { ObjectInfo, BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
-import { hashPartOfNarInfoKey } from '../storage/keys.js';
+import type { BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { HeldCoordObject, isExpired, readCoordObjects } from '../storage/coordination.js';
+import { BatchDeleter } from './delete-batches.js';
 import { PruneIncompleteError } from './errors.js';
 import type { NarInfoRead } from './narinfo-read.js';
-import {
-  narInfoDeletions,
-  planPrune,
-  type PlannedNarInfo,
-  type PrunePlan,
-  type PruneInput,
-  type Tally,
-} from './plan.js';
+import { narInfoDeletions, planPrune, type PruneInput } from './plan.js';
 import type { PrunePolicy } from './policy.js';
 import { readProtections, type Protections } from './protection.js';
+import { countFields, emptyResult, planFields, type PruneResult } from './report.js';
 import {
   NarInfoCache,
   changedNarInfoKeys,
@@ -48,16 +41,13 @@ import {
   listUploads,
   readNarInfos,
   readStoreDir,
-  sameVersion,
 } from './snapshot.js';
 
-/** S3 DeleteObjects takes at most 1,000 keys; a narinfo travels with its listing. */
-export const MAX_NARINFO_BATCH = 500;
-export const MAX_OBJECT_BATCH = 1000;
+export { MAX_NARINFO_BATCH, MAX_OBJECT_BATCH } from './delete-batches.js';
+export type { PruneResult } from './report.js';
+
 /** Leases and intents expired longer ago than this are deleted. */
 const STALE_COORD_MS = 3_600_000;
-/** Progress lines at info level at most this often (every batch at debug level). */
-const PROGRESS_INTERVAL_MS = 5000;
 
 export interface PruneDeps {
   blobs: BlobStore;
@@ -99,51 +89,6 @@ export interface PruneOptions {
   intentTtlMs?: number;
 }
 
-export interface PruneResult {
-  dryRun: boolean;
-  /**
-   * The plan made from the first reading of the bucket (what a dry run shows); undefined
-   * only when the signal stopped the prune before it had one.
-   */
-  plan: PrunePlan | undefined;
-  deleted: {
-    narInfos: Tally;
-    listings: Tally;
-    releasedNars: Tally;
-    orphanNars: Tally;
-    orphanListings: Tally;
-    staleUploads: number;
-  };
-  /** Narinfos found refreshed or rewritten while pruning: kept, with their closures. */
-  spared: string[];
-  /** Objects another process deleted before we did. */
-  alreadyGone: number;
-  /** The signal stopped the prune between batches. */
-  interrupted: boolean;
-  /** Narinfos read from the bucket (the rest came from the cache of parsed narinfos). */
-  narInfosFetched: number;
-  /** The pins and leases the final plan honoured (the first reading for a dry run). */
-  protections?: Protections;
-  ms: number;
-}
-
-const tally = (): Tally => ({ count: 0, bytes: 0 });
-const add = (t: Tally, size: number) => {
-  t.count++;
-  t.bytes += size;
-};
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-function clampBatch(v: number | undefined, max: number): number {
-  if (v === undefined) return max;
-  return Math.max(1, Math.min(max, Math.floor(v)));
-}
-
 export async function prune(deps: PruneDeps, opts: PruneOptions = {}): Promise<PruneResult> {
   return new PruneRun(deps, opts).run();
 }
@@ -157,8 +102,8 @@ class PruneRun {
   private readonly readConcurrency: number;
   private readonly checkConcurrency: number;
   private storeDir: string | undefined;
+  private batchDeleter: BatchDeleter | undefined;
   private stage = 'listing the cache';
-  private lastInfo = -Infinity;
   private readonly result: PruneResult;
 
   constructor(
@@ -172,24 +117,7 @@ class PruneRun {
     this.now = opts.now ?? new Date();
     this.readConcurrency = Math.max(1, opts.readConcurrency ?? 16);
     this.checkConcurrency = Math.max(1, opts.checkConcurrency ?? 32);
-    this.result = {
-      dryRun: opts.dryRun ?? false,
-      plan: undefined,
-      deleted: {
-        narInfos: tally(),
-        listings: tally(),
-        releasedNars: tally(),
-        orphanNars: tally(),
-        orphanListings: tally(),
-        staleUploads: 0,
-      },
-      spared: [],
-      alreadyGone: 0,
-      interrupted: false,
-      narInfosFetched: 0,
-      protections: undefined,
-      ms: 0,
-    };
+    this.result = emptyResult(opts.dryRun ?? false);
   }
 
   private get stopped(): boolean {
@@ -218,28 +146,32 @@ class PruneRun {
     }
     this.result.ms = performance.now() - this.t0;
     if (this.result.interrupted) {
-      this.log.warn('prune: stopped early; the next prune finishes the job', this.countFields());
+      this.log.warn(
+        'prune: stopped early; the next prune finishes the job',
+        countFields(this.result),
+      );
     } else if (!this.result.dryRun) {
-      this.log.info('prune: done', { ...this.countFields(), ms: Math.round(this.result.ms) });
+      this.log.info('prune: done', { ...countFields(this.result), ms: Math.round(this.result.ms) });
     }
     return this.result;
   }
 
-  private countFields() {
-    const d = this.result.deleted;
-    return {
-      narInfos: d.narInfos.count,
-      listings: d.listings.count + d.orphanListings.count,
-      nars: d.releasedNars.count + d.orphanNars.count,
-      bytes:
-        d.narInfos.bytes +
-        d.listings.bytes +
-        d.releasedNars.bytes +
-        d.orphanNars.bytes +
-        d.orphanListings.bytes,
-      uploadsAborted: d.staleUploads,
-      spared: this.result.spared.length,
-    };
+  /** The deleting half; made once the store dir is known (narinfos are read again there). */
+  private deleter(): BatchDeleter {
+    this.batchDeleter ??= new BatchDeleter({
+      blobs: this.blobs,
+      log: this.log,
+      result: this.result,
+      cache: this.cache,
+      storeDir: this.storeDir,
+      readConcurrency: this.readConcurrency,
+      checkConcurrency: this.checkConcurrency,
+      narInfoBatchSize: this.opts.narInfoBatchSize,
+      objectBatchSize: this.opts.objectBatchSize,
+      signal: this.opts.signal,
+      forget: this.deps.forget,
+    });
+    return this.batchDeleter;
   }
 
   private async hook(step: PruneStep): Promise<void> {
@@ -312,7 +244,7 @@ class PruneRun {
       if (this.stopped) return;
     }
     this.stage = 'aborting stale multipart uploads';
-    await this.abortUploads(plan.staleUploads);
+    await this.deleter().abortUploads(plan.staleUploads);
     this.stage = 'deleting stale leases and intents';
     await this.deleteStaleCoordination();
   }
@@ -386,7 +318,7 @@ class PruneRun {
     });
 
     this.stage = 'deleting narinfos';
-    const deletedNarKeys = await this.deleteNarInfos(planFinal, intent);
+    const deletedNarKeys = await this.deleter().deleteNarInfos(planFinal, intent);
     if (this.stopped) {
       this.result.interrupted = true;
       return;
@@ -410,9 +342,10 @@ class PruneRun {
     });
     this.stage = 'deleting NARs';
     const d = this.result.deleted;
-    await this.deleteObjects(plan3.releasedNars, d.releasedNars, 'NARs', intent);
-    await this.deleteObjects(plan3.orphanNars, d.orphanNars, 'orphan NARs', intent);
-    await this.deleteObjects(plan3.orphanListings, d.orphanListings, 'orphan listings', intent);
+    const deleter = this.deleter();
+    await deleter.deleteObjects(plan3.releasedNars, d.releasedNars, 'NARs', intent);
+    await deleter.deleteObjects(plan3.orphanNars, d.orphanNars, 'orphan NARs', intent);
+    await deleter.deleteObjects(plan3.orphanListings, d.orphanListings, 'orphan listings', intent);
     if (this.stopped) {
       this.result.interrupted = true;
       return;
@@ -437,189 +370,8 @@ class PruneRun {
     this.result.narInfosFetched += fetched;
     return reads;
   }
-
-  /** Delete the plan's narinfos layer by layer; returns the NAR keys they pointed at. */
-  private async deleteNarInfos(plan: PrunePlan, intent: HeldCoordObject): Promise<Set<string>> {
-    const pending = new Set(plan.narInfoLayers.flat().map((n) => n.hashPart));
-    const total = pending.size;
-    const deletedNarKeys = new Set<string>();
-    if (total === 0) return deletedNarKeys;
-    const batchSize = clampBatch(this.opts.narInfoBatchSize, MAX_NARINFO_BATCH);
-    // References of narinfos rewritten during the prune, read again, for sparing closures.
-    const overrides = new Map<string, readonly string[]>();
-    let done = 0;
-    for (const layer of plan.narInfoLayers) {
-      for (const batch of chunks(layer, batchSize)) {
-        if (this.stopped) return deletedNarKeys;
-        const todo = batch.filter((n) => pending.has(n.hashPart));
-        if (todo.length === 0) continue;
-        const { go, changed, gone } = await this.check(todo);
-        if (changed.length > 0) await this.spare(changed, plan, overrides, pending);
-        const doomed = go.filter((n) => pending.has(n.hashPart));
-        const keys = doomed.flatMap((n) => (n.listing ? [n.key, n.listing.key] : [n.key]));
-        if (keys.length > 0) {
-          intent.assertHeld();
-          await this.blobs.deleteMany(keys);
-        }
-        for (const n of doomed) {
-          add(this.result.deleted.narInfos, n.size);
-          if (n.listing) add(this.result.deleted.listings, n.listing.size);
-          if (n.narKey) deletedNarKeys.add(n.narKey);
-        }
-        for (const n of gone) if (n.narKey) deletedNarKeys.add(n.narKey);
-        this.result.alreadyGone += gone.length;
-        for (const n of [...doomed, ...gone]) pending.delete(n.hashPart);
-        await this.forget([...doomed, ...gone].map((n) => n.hashPart));
-        done += doomed.length + gone.length;
-        this.progress(`prune: deleted ${done}/${total} narinfos`, done === total, {
-          batch: doomed.length,
-          gone: gone.length,
-          spared: changed.length,
-        });
-      }
-    }
-    return deletedNarKeys;
-  }
-
-  /** HEAD each planned narinfo: still the version we planned from, changed, or gone. */
-  private async check(batch: PlannedNarInfo[]) {
-    const heads = await mapLimit(batch, this.checkConcurrency, (n) => this.blobs.head(n.key));
-    const go: PlannedNarInfo[] = [];
-    const changed: { planned: PlannedNarInfo; now: ObjectInfo }[] = [];
-    const gone: PlannedNarInfo[] = [];
-    batch.forEach((n, i) => {
-      const h = heads[i];
-      if (h === undefined) gone.push(n);
-      else if (sameVersion(h, n)) go.push(n);
-      else changed.push({ planned: n, now: h });
-    });
-    return { go, changed, gone };
-  }
-
-  /**
-   * Narinfos refreshed or rewritten since the listing are live again: keep them and their
-   * closures. Their references have not been deleted: every reference of a narinfo comes
-   * after it in the deletion order.
-   */
-  private async spare(
-    changedNow: { planned: PlannedNarInfo; now: ObjectInfo }[],
-    plan: PrunePlan,
-    overrides: Map<string, readonly string[]>,
-    pending: Set<string>,
-  ): Promise<void> {
-    const changed = changedNow.map((c) => c.planned);
-    // Read the versions check() just saw: no second HEAD.
-    const fresh = changedNow.map((c) => c.now);
-    const { reads: reread } = await readNarInfos(this.blobs, fresh, this.cache, {
-      concurrency: this.readConcurrency,
-      storeDir: this.storeDir,
-    });
-    for (const [key, read] of reread) overrides.set(hashPartOfNarInfoKey(key)!, read.references);
-    const keep = plan.graph.closureOfNames(
-      changed.map((n) => n.hashPart),
-      overrides,
-    );
-    let spared = 0;
-    for (const hp of keep) if (pending.delete(hp)) spared++;
-    this.result.spared.push(...changed.map((n) => n.key));
-    this.log.info(
-      `prune: ${changed.length} narinfos were refreshed during the prune; kept with their closures (${spared} narinfos)`,
-    );
-  }
-
-  /** Every batch at debug level; at info level the last one and one every few seconds. */
-  private progress(msg: string, last: boolean, fields: Record<string, number>): void {
-    const t = performance.now();
-    if (last || t - this.lastInfo >= PROGRESS_INTERVAL_MS) {
-      this.lastInfo = t;
-      this.log.info(msg, fields);
-    } else {
-      this.log.debug(msg, fields);
-    }
-  }
-
-  private async forget(hashParts: string[]): Promise<void> {
-    if (!this.deps.forget || hashParts.length === 0) return;
-    try {
-      await this.deps.forget(hashParts);
-    } catch (e) {
-      // A stale index entry is safe: pushes confirm index-known references remotely.
-      this.log.warn(`prune: could not update the local index: ${(e as Error).message}`);
-    }
-  }
-
-  /** Delete NARs or listings in batches, skipping any rewritten since the listing. */
-  private async deleteObjects(
-    objs: ListedObject[],
-    into: Tally,
-    what: string,
-    intent: HeldCoordObject,
-  ): Promise<void> {
-    if (objs.length === 0) return;
-    const batchSize = clampBatch(this.opts.objectBatchSize, MAX_OBJECT_BATCH);
-    let done = 0;
-    for (const batch of chunks(objs, batchSize)) {
-      if (this.stopped) return;
-      const heads = await mapLimit(batch, this.checkConcurrency, (o) => this.blobs.head(o.key));
-      const go = batch.filter((o, i) => heads[i] !== undefined && sameVersion(heads[i]!, o));
-      const gone = batch.filter((_, i) => heads[i] === undefined).length;
-      const kept = batch.length - go.length - gone;
-      if (go.length > 0) {
-        intent.assertHeld();
-        await this.blobs.deleteMany(go.map((o) => o.key));
-      }
-      for (const o of go) add(into, o.size);
-      this.result.alreadyGone += gone;
-      done += batch.length;
-      this.progress(`prune: deleted ${done}/${objs.length} ${what}`, done === objs.length, {
-        batch: go.length,
-        gone,
-        rewritten: kept,
-      });
-    }
-  }
-
-  private async abortUploads(uploads: PendingUpload[]): Promise<void> {
-    if (uploads.length === 0) return;
-    await mapLimit(uploads, this.checkConcurrency, async (u) => {
-      if (this.stopped) return;
-      await this.blobs.abortMultipartUpload(u.key, u.uploadId);
-      this.result.deleted.staleUploads++;
-    });
-    this.log.info(`prune: aborted ${this.result.deleted.staleUploads} stale multipart uploads`);
-  }
 }
 
 function protectionInput(p: Protections): Pick<PruneInput, 'pins' | 'leased' | 'leasedNars'> {
   return { pins: p.pinnedHashParts, leased: p.leasedHashParts, leasedNars: p.leasedNars };
-}
-
-/** The plan in log fields: counts and bytes per category. */
-export function planFields(plan: PrunePlan): Record<string, number | string | boolean> {
-  const d = plan.deleting;
-  const fields: Record<string, number | string | boolean> = {
-    narInfos: plan.before.narInfos.count,
-    bytesBefore: plan.before.bytes,
-    expired: d.expired.count,
-    sizeEvicted: d.sizeEvicted.count,
-    listings: d.listings.count,
-    releasedNars: d.releasedNars.count,
-    releasedNarBytes: d.releasedNars.bytes,
-    orphanNars: d.orphanNars.count,
-    orphanNarBytes: d.orphanNars.bytes,
-    orphanListings: d.orphanListings.count,
-    staleUploads: d.staleUploads,
-    kept: plan.kept.narInfos,
-    bytesAfter: plan.bytesAfter,
-  };
-  if (plan.size) fields.sizeTriggered = plan.size.triggered;
-  return fields;
-}
-
-/** One line for logs and `--status`: what a prune deleted. */
-export function pruneSummaryLine(r: PruneResult): string {
-  const d = r.deleted;
-  const nars = d.releasedNars.count + d.orphanNars.count;
-  const bytes = d.narInfos.bytes + d.releasedNars.bytes + d.orphanNars.bytes;
-  return `deleted ${d.narInfos.count} narinfos and ${nars} NARs (${formatBytes(bytes)}), aborted ${d.staleUploads} stale uploads`;
 }
