@@ -122,6 +122,13 @@ export interface PrunePlan {
   graph: RefGraph;
 }
 
+/** One readable narinfo of the listing, as the planner indexes them. */
+export interface PlanNode {
+  hashPart: string;
+  obj: ListedObject;
+  read: NarInfoRead;
+}
+
 export const tally = (): Tally => ({ count: 0, bytes: 0 });
 
 export const add = (t: Tally, size: number): void => {

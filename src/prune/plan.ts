@@ -13,7 +13,7 @@
  *   most recently refreshed narinfos (newest first, each with its whole closure) while the
  *   total stays within the target, and stop at the first that does not fit: a closure is
  *   kept or dropped whole, never split. Protected closures count first, even if that leaves
- *   the cache over target.
+ *   the cache over target (size-budget.ts).
  * - Narinfos are deleted in layers, referrers first (see graph.ts), each with its `.ls`.
  * - NARs that no remaining narinfo references are deleted: at once when their narinfos are
  *   deleted by this plan (`released`), after the grace period when no narinfo ever pointed
@@ -30,17 +30,18 @@ import {
   isNarKey,
 } from '../storage/keys.js';
 import { RefGraph, deletionLayers } from './graph.js';
-import type { NarInfoRead } from './narinfo-read.js';
 import {
   add,
   tally,
   type DeletionReason,
+  type PlanNode,
   type PlannedNarInfo,
   type PruneInput,
   type PrunePlan,
   type ProtectionReason,
 } from './plan-types.js';
-import { checkPolicy, targetBytes } from './policy.js';
+import { checkPolicy } from './policy.js';
+import { applySizeBudget } from './size-budget.js';
 
 export type {
   DeletionReason,
@@ -50,12 +51,6 @@ export type {
   ProtectionReason,
   Tally,
 } from './plan-types.js';
-
-interface Node {
-  hashPart: string;
-  obj: ListedObject;
-  read: NarInfoRead;
-}
 
 export function planPrune(input: PruneInput): PrunePlan {
   const policy = checkPolicy(input.policy);
@@ -68,7 +63,7 @@ export function planPrune(input: PruneInput): PrunePlan {
   const warnings: string[] = [];
 
   // Sort the listing into what prune understands; everything else is left alone.
-  const nodes: Node[] = [];
+  const nodes: PlanNode[] = [];
   const index = new Map<string, number>();
   const listings = new Map<string, ListedObject>();
   const nars = new Map<string, ListedObject>();
@@ -153,102 +148,22 @@ export function planPrune(input: PruneInput): PrunePlan {
     youngOrphanListings.reduce((b, o) => b + o.size, 0) +
     youngOrphanNars.reduce((b, o) => b + o.size, 0);
 
-  const nodeBytes = (i: number) =>
-    nodes[i]!.obj.size + (listings.get(nodes[i]!.hashPart)?.size ?? 0);
-
-  /** Counted bytes left if exactly the marked narinfos stay. */
-  const bytesIfKept = (kept: Uint8Array) => {
-    let b = fixedBytes;
-    const blocked = blockerIn(kept) !== undefined;
-    const keptNars = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      if (!kept[i]) continue;
-      b += nodeBytes(i);
-      const k = nodes[i]!.read.narKey;
-      if (k) keptNars.add(k);
-    }
-    for (const o of nars.values()) {
-      if (isOrphan(o.key)) continue; // counted above if young, deleted if old
-      if (blocked || keptNars.has(o.key)) b += o.size;
-    }
-    return b;
-  };
-
-  let kept = keepByAge;
-  let size: PrunePlan['size'];
-  if (policy.maxSizeBytes !== undefined) {
-    const target = targetBytes(policy)!;
-    const bytesAfterAge = bytesIfKept(keepByAge);
-    size = {
-      maxBytes: policy.maxSizeBytes,
-      targetBytes: target,
-      bytesAfterAge,
-      triggered: false,
-      cutoff: undefined,
-      protectedBytes: 0,
-    };
-    if (bytesAfterAge > policy.maxSizeBytes && !input.keepNarInfos) {
-      size.triggered = true;
-      // A blocker anywhere makes every NAR undeletable: count them all as fixed.
-      const allNarsFixed = blockerIn(keepByAge) !== undefined;
-      const countedNars = new Set<string>();
-      let bytes = fixedBytes;
-      if (allNarsFixed) for (const o of nars.values()) if (!isOrphan(o.key)) bytes += o.size;
-      const chosen = new Uint8Array(n);
-      /** Add nodes (not yet chosen) to the kept set; returns their cost, or adds nothing
-       * and returns undefined when they would take the total over `limit`. */
-      const take = (ids: readonly number[], limit: number) => {
-        let c = 0;
-        const newNars: string[] = [];
-        for (const i of ids) {
-          c += nodeBytes(i);
-          const k = nodes[i]!.read.narKey;
-          if (!allNarsFixed && k && !countedNars.has(k)) {
-            const o = nars.get(k);
-            if (o) {
-              c += o.size;
-              countedNars.add(k); // undone below if the closure does not fit
-              newNars.push(k);
-            }
-          }
-        }
-        if (bytes + c > limit) {
-          for (const k of newNars) countedNars.delete(k);
-          return undefined;
-        }
-        for (const i of ids) chosen[i] = 1;
-        bytes += c;
-        return c;
-      };
-      // What must stay counts first, whatever the budget: pins, leases, young narinfos,
-      // the unreadable, what changed during the prune; each with its closure.
-      const protectedIds: number[] = [];
-      for (let i = 0; i < n; i++) if (mustKeep[i]) protectedIds.push(i);
-      take(protectedIds, Infinity);
-      size.protectedBytes = bytes;
-      if (bytes > target) {
-        warnings.push(
-          `the cache stays over the size target: ${bytes} bytes must stay (closures that are ` +
-            `pinned, named by a live push lease or younger than ${Math.round(policy.graceMs / 60_000)} ` +
-            'minutes, unreadable narinfos, unreferenced objects in their grace period)',
-        );
-      }
-      const candidates: number[] = [];
-      for (let i = 0; i < n; i++) if (keepByAge[i] && !chosen[i]) candidates.push(i);
-      candidates.sort((a, b) => {
-        const d = time(b) - time(a);
-        return d !== 0 ? d : nodes[a]!.hashPart < nodes[b]!.hashPart ? -1 : 1;
-      });
-      for (const i of candidates) {
-        if (chosen[i]) continue;
-        if (take(graph.closureOutside(i, chosen), target) === undefined) {
-          size.cutoff = nodes[i]!.obj.lastModified;
-          break;
-        }
-      }
-      kept = chosen;
-    }
-  }
+  const budget = applySizeBudget({
+    policy,
+    graph,
+    nodes,
+    listings,
+    nars,
+    keepByAge,
+    mustKeep,
+    keepNarInfos: input.keepNarInfos === true,
+    fixedBytes,
+    isOrphan,
+    blockerIn,
+    warnings,
+  });
+  let kept = budget.kept;
+  const size = budget.size;
 
   // Order the doomed; anything caught in a reference cycle (only a hand-made bucket has
   // one) cannot be ordered safely, so it and its closure stay.
