@@ -1,5 +1,5 @@
 /** `loft --help`: rendered from the flag table and the exit codes, so it cannot drift. */
-import { FLAGS, type FlagDoc } from './args.js';
+import { FLAGS, type FlagDoc } from './flags.js';
 import { EXIT_CODE_DOCS } from './exit-codes.js';
 
 function left(f: FlagDoc): string {

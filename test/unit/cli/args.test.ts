@@ -5,10 +5,10 @@ import {
   parsePathList,
   hookPathsFromEnv,
   UsageError,
-  FLAGS,
   type ParsedArgs,
   type RunMode,
 } from '../../../src/cli/args.js';
+import { FLAGS } from '../../../src/cli/flags.js';
 import { isLoftError } from '../../../src/util/errors.js';
 
 function run(argv: string[]): Extract<ParsedArgs, { kind: 'run' }> {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { helpText } from '../../../src/cli/help.js';
-import { FLAGS } from '../../../src/cli/args.js';
+import { FLAGS } from '../../../src/cli/flags.js';
 import { EXIT_CODE_DOCS } from '../../../src/cli/exit-codes.js';
 
 const help = helpText();
