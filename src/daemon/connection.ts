@@ -4,6 +4,9 @@
  * replies before it are done. An error the daemon reports (STDERR_ERROR) fails only its
  * request; anything that leaves the byte stream out of step (EOF, a malformed reply, a NAR
  * stream abandoned half-way) kills the connection and fails every request queued on it.
+ *
+ * Over 400 lines because the request queue, the reply pump, NAR streaming and the kill path
+ * share one connection state (in flight, streaming, dead); split, it would be exposed.
  */
 import { Readable } from 'node:stream';
 import { NarParser } from '../nix/nar-parse.js';

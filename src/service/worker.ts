@@ -16,6 +16,9 @@
  * - the whole batch failed on an outage (S3 or the daemon unreachable or refusing): claims
  *   are released, no attempt counted, and the worker waits (5 s doubling to 5 min) before
  *   the next batch, so an outage never parks paths.
+ *
+ * Over 400 lines because a batch's run, drain and settling (the outcomes above) read the
+ * same per-batch state: which roots started and which were published.
  */
 import { performance } from 'node:perf_hooks';
 import { describeError } from '../util/errors.js';

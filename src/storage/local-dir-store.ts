@@ -10,6 +10,9 @@
  * this store's "pending uploads", listed by `listMultipartUploads` (uploadId = temp path)
  * and removed by `abortMultipartUpload`, so prune cleans stale ones for both backends.
  * Memory is one source chunk at a time.
+ *
+ * Over 400 lines because it is one whole implementation of the port, and its atomic write,
+ * listing and temp-file cleanup share the key/path mapping and the temp-name convention.
  */
 import { randomBytes } from 'node:crypto';
 import {
