@@ -48,6 +48,10 @@ function describeAnswer(f: S3Failure): string {
   return s || 'no answer';
 }
 
+function describeFailed(t: S3Target, f: S3Failure): string {
+  return `S3 ${describeRequest(f)} failed on ${describeTarget(t)}: ${describeAnswer(f)}`;
+}
+
 /** Base of every S3 error: carries the target and the failure, for code and for people. */
 export class S3Error extends LoftError {
   readonly target: S3Target;
@@ -149,31 +153,18 @@ export class S3CredentialsError extends S3Error {
 /** The server kept failing (5xx, throttling, timeouts) or broke the protocol: S3 is unwell. */
 export class S3ServerError extends S3Error {
   constructor(target: S3Target, failure: S3Failure) {
-    super(
-      'S3_SERVER_ERROR',
-      'work',
-      `S3 ${describeRequest(failure)} failed on ${describeTarget(target)}: ${describeAnswer(failure)}`,
-      target,
-      failure,
-      {
-        hint:
-          'the S3 server is failing or throttling: a push tries the path again and the service ' +
-          "pauses; check the server's health, or upload fewer paths at once if it throttles",
-      },
-    );
+    super('S3_SERVER_ERROR', 'work', describeFailed(target, failure), target, failure, {
+      hint:
+        'the S3 server is failing or throttling: a push tries the path again and the service ' +
+        "pauses; check the server's health, or upload fewer paths at once if it throttles",
+    });
   }
 }
 
 /** A request S3 refused with an answer about the request itself (a 4xx, 501): no retry helps. */
 export class S3RequestError extends S3Error {
   constructor(target: S3Target, failure: S3Failure) {
-    super(
-      'S3_REQUEST_FAILED',
-      'work',
-      `S3 ${describeRequest(failure)} failed on ${describeTarget(target)}: ${describeAnswer(failure)}`,
-      target,
-      failure,
-    );
+    super('S3_REQUEST_FAILED', 'work', describeFailed(target, failure), target, failure);
   }
 }
 

@@ -33,6 +33,7 @@ import type {
 } from './port.js';
 import { S3Deleter } from './s3-delete.js';
 import { codeOf } from './s3-errors.js';
+import type { S3HttpResponse } from './s3-http.js';
 import { s3CacheIdentity } from './s3-identity.js';
 import { listObjects, listPendingUploads } from './s3-listing.js';
 import { abortUpload, multipartSink, putObjectRequest } from './s3-multipart.js';
@@ -130,41 +131,19 @@ class S3BlobStore implements BlobStore {
 
   async get(key: string, opts: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
     assertValidKey(key);
-    return this.#req.run(
-      'GetObject',
-      key,
-      async () => {
-        try {
-          // The body is read inside the retried function: a connection cut mid-body retries.
-          return (await this.#req.http.send({ method: 'GET', key, signal: opts.signal })).body;
-        } catch (e) {
-          if (codeOf(e) === 'NoSuchKey') return undefined;
-          throw e;
-        }
-      },
-      opts.signal,
-    );
+    // The body is read inside the retried function: a connection cut mid-body retries.
+    const send = () => this.#req.http.send({ method: 'GET', key, signal: opts.signal });
+    return this.#req.run('GetObject', key, () => unlessNoSuchKey(send, (r) => r.body), opts.signal);
   }
 
   async getStream(key: string, opts: { signal?: AbortSignal } = {}): Promise<Readable | undefined> {
     assertValidKey(key);
+    const send = () =>
+      this.#req.http.send({ method: 'GET', key, signal: opts.signal, stream: true });
     return this.#req.run(
       'GetObject',
       key,
-      async () => {
-        try {
-          const res = await this.#req.http.send({
-            method: 'GET',
-            key,
-            signal: opts.signal,
-            stream: true,
-          });
-          return res.stream ?? Readable.from([res.body]);
-        } catch (e) {
-          if (codeOf(e) === 'NoSuchKey') return undefined;
-          throw e;
-        }
-      },
+      () => unlessNoSuchKey(send, (r) => r.stream ?? Readable.from([r.body])),
       opts.signal,
     );
   }
@@ -260,6 +239,19 @@ export type { S3BlobStore as S3Store };
 /** Validate options eagerly (errors say which and what is expected) and make the store. */
 export function createS3Store(opts: S3StoreOptions): S3BlobStore {
   return new S3BlobStore(opts);
+}
+
+/** A GET's answer through `pick`, or `undefined` when the key does not exist. */
+async function unlessNoSuchKey<T>(
+  send: () => Promise<S3HttpResponse>,
+  pick: (r: S3HttpResponse) => T,
+): Promise<T | undefined> {
+  try {
+    return pick(await send());
+  } catch (e) {
+    if (codeOf(e) === 'NoSuchKey') return undefined;
+    throw e;
+  }
 }
 
 /** The headers an object is stored with (S3 keeps them and serves them back on GET). */
