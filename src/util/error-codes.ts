@@ -144,7 +144,7 @@ export const ERROR_CODES = {
   S3_UNREACHABLE: spec(
     'environment',
     'outage',
-    'S3 gave no answer (connection refused, DNS, timeout, TLS) after the request retries',
+    'S3 gave no answer (connection refused or reset, DNS, timeout, TLS)',
   ),
   S3_ACCESS_DENIED: spec('environment', 'outage', 'S3 refused the credentials or the permission'),
   S3_NO_SUCH_BUCKET: spec('environment', 'outage', 'the bucket does not exist at that endpoint'),
@@ -209,7 +209,7 @@ export const ERROR_CODES = {
   S3_REQUEST_FAILED: spec(
     'work',
     'path',
-    'S3 refused a request with an answer about it (a 4xx, 501) that no retry changes',
+    'an S3 request failed for a reason no retry changes (a 4xx or 501 about it, or an unknown error)',
   ),
   STORAGE_NO_SUCH_KEY: spec(
     'work',
