@@ -330,13 +330,16 @@ export class UploadWorker {
       uploaded: published.size,
       cached: s.alreadyCached.paths,
       upstream: s.upstream.paths,
+      excluded: s.excluded.paths,
       failed: result.failed.length,
       requeued: back.length,
       ms: Math.round(ms),
     };
     const text =
       `batch of ${line.roots} queued paths: ${line.uploaded} uploaded, ${line.cached} already cached, ` +
-      `${line.upstream} left to upstream, ${line.failed} failed` +
+      `${line.upstream} left to upstream` +
+      (line.excluded > 0 ? `, ${line.excluded} excluded by patterns` : '') +
+      `, ${line.failed} failed` +
       (back.length > 0 ? `, ${back.length} back in the queue` : '');
     if (line.uploaded > 0 || line.failed > 0) logger.info(text, line);
     else logger.debug(text, line);
