@@ -185,7 +185,10 @@ export function addSignaturesOp(
  */
 export function queryRealisationOp(id: string): OpSpec<Realisation | undefined> {
   if (id.length === 0 || id.length > LIMITS.realisationId || !id.includes('!')) {
-    throw new DaemonArgumentError('QueryRealisation', `not a derivation output id: ${JSON.stringify(id)}`);
+    throw new DaemonArgumentError(
+      'QueryRealisation',
+      `not a derivation output id: ${JSON.stringify(id)}`,
+    );
   }
   return {
     name: 'QueryRealisation',

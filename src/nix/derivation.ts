@@ -154,7 +154,10 @@ class AtermReader {
 
   private fail(expected: string): never {
     const near = JSON.stringify(this.text.slice(this.pos, this.pos + 20));
-    throw new DerivationParseError(this.source, `expected ${expected} at offset ${this.pos}, found ${near}`);
+    throw new DerivationParseError(
+      this.source,
+      `expected ${expected} at offset ${this.pos}, found ${near}`,
+    );
   }
 
   literal(s: string): void {

@@ -45,9 +45,7 @@ export class DerivationHasher {
   private async hashModulo(drv: Derivation, maskOutputs: boolean): Promise<Map<string, string>> {
     if (isFixedOutput(drv)) {
       const out = drv.outputs.get('out')!;
-      return new Map([
-        ['out', sha256Hex(`fixed:out:${out.hashAlgo}:${out.hash}:${out.path}`)],
-      ]);
+      return new Map([['out', sha256Hex(`fixed:out:${out.hashAlgo}:${out.hash}:${out.path}`)]]);
     }
     const actualInputs = new Map<string, string[]>();
     const inputs = [...drv.inputDrvs];

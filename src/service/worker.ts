@@ -46,8 +46,8 @@ export interface WorkerDeps {
   now?: () => number;
   /** After each batch (the service checks whether the initial scan completed). */
   afterBatch?: () => void;
-  /** After each push that ran (build logs); never throws. */
-  afterPush?: (result: PushResult) => Promise<void>;
+  /** After each push that ran, with its roots (build logs, realisations); never throws. */
+  afterPush?: (result: PushResult, roots: readonly string[]) => Promise<void>;
   /** Every push event, before the worker's own handling (metrics). */
   onPushEvent?: (ev: PushEvent) => void;
 }
@@ -255,7 +255,10 @@ export class UploadWorker {
         }
         return;
       }
-      await this.deps.afterPush?.(result);
+      await this.deps.afterPush?.(
+        result,
+        live.map((e) => e.storePath),
+      );
       const outage = result.failed.find((f) => isOutage(f.error));
       if (outage) {
         // What was published is done; the rest waits for the server, not charged.

@@ -49,5 +49,8 @@ test('QueryRealisation exists from protocol 1.27 (Nix 2.4) on', () => {
 });
 
 test('a malformed id is refused before anything is written', () => {
-  assert.throws(() => queryRealisationOp('no-bang'), (e: unknown) => isLoftError(e));
+  assert.throws(
+    () => queryRealisationOp('no-bang'),
+    (e: unknown) => isLoftError(e),
+  );
 });

@@ -113,6 +113,10 @@ test('a realisation without an id or outPath, or not JSON, is REALISATION_INVALI
     '{"id":"sha256:00!out"}',
     '{"id":"sha256:767a973c73d88d58dfa76d5b86f2c0d676ad2a7b53a50b46edf84e1d3628dc7d!out","outPath":"/nix/store/x"}',
   ]) {
-    assert.throws(() => parseRealisation(bad), (e: unknown) => isLoftError(e, 'REALISATION_INVALID'), bad);
+    assert.throws(
+      () => parseRealisation(bad),
+      (e: unknown) => isLoftError(e, 'REALISATION_INVALID'),
+      bad,
+    );
   }
 });

@@ -1,0 +1,235 @@
+/**
+ * Realisations of content-addressed derivations, end to end with real Nix 2.8. A nix-daemon
+ * of the test's own with `ca-derivations` builds two CA derivations (top references dep);
+ * Loft pushes the top output and its .drv through that daemon; then:
+ * - the bucket holds a realisation for each derivation Nix registered one for (as written
+ *   and as resolved), with the JSON `nix realisation info` prints (minus signatures) and one
+ *   signature by the cache key;
+ * - a second, empty store with ca-derivations, the bucket as its only substituter over
+ *   HTTP, `require-sigs` and only the cache key trusted, and `--max-jobs 0` (it cannot
+ *   build), realises the top derivation, which only works through its realisation: with
+ *   the realisations deleted from the bucket, the same command fails;
+ * - `nix copy --from` the bucket into an empty store, which checks realisation signatures
+ *   against `trusted-public-keys`, accepts Loft's and refuses the realisation unsigned.
+ *
+ * The shared test daemon has no ca-derivations and is left alone. The daemon started here
+ * serves the real /nix store with ca-derivations on, which adds Nix's CA tables
+ * (Realisations, RealisationsRefs) to /nix/var/nix/db/db.sqlite: harmless on a test machine,
+ * and what any Nix with ca-derivations does to its store.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { freshStoreRoot, offline, runNix, salt } from '../../support/nix.js';
+import { spawnNixDaemon, type SpawnedDaemon } from '../../support/fixtures.js';
+import { makePublicCache, type TestCache } from '../../support/cache.js';
+import { hasNarInfo, runLoft, setupService } from '../service/support.js';
+
+const CA_FEATURES = 'experimental-features = nix-command ca-derivations';
+const daemonDir = mkdtempSync(join(tmpdir(), 'loft-ca-daemon-'));
+const socket = join(daemonDir, 'socket');
+/** A Nix client of that daemon, with the feature (the client computes realisation ids). */
+const clientEnv = { NIX_REMOTE: `unix://${socket}`, NIX_CONFIG: CA_FEATURES };
+let daemon: SpawnedDaemon | undefined;
+before(async () => {
+  daemon = await spawnNixDaemon([], socket, {
+    env: {
+      ...process.env,
+      NIX_DAEMON_SOCKET_PATH: socket,
+      NIX_CONFIG: `${CA_FEATURES}\nsubstituters =`,
+    },
+  });
+});
+after(async () => {
+  await daemon?.stop();
+  rmSync(daemonDir, { recursive: true, force: true });
+});
+
+function caExpression(s: string): string {
+  return `
+let
+  ca = name: script: derivation {
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" script ];
+    PATH = "/usr/bin:/bin";
+    salt = "${s}";
+    __contentAddressed = true;
+    outputHashMode = "recursive";
+    outputHashAlgo = "sha256";
+  };
+in rec {
+  dep = ca "ca-real-dep" "mkdir $out; echo dep-${s} > $out/f";
+  top = ca "ca-real-top" "mkdir $out; echo \${dep} > $out/ref; echo top > $out/f";
+}`;
+}
+
+interface NixRealisation {
+  id: string;
+  outPath: string;
+  signatures: string[];
+  dependentRealisations: Record<string, string>;
+}
+
+async function realisationInfo(drv: string): Promise<NixRealisation[]> {
+  const out = await runNix('nix', ['realisation', 'info', '--json', drv], undefined, clientEnv);
+  return JSON.parse(out) as NixRealisation[];
+}
+
+async function bucketRealisations(cache: TestCache): Promise<Map<string, string>> {
+  const listed = await cache.client.send(
+    new ListObjectsV2Command({ Bucket: cache.bucket, Prefix: 'realisations/' }),
+  );
+  const out = new Map<string, string>();
+  for (const o of listed.Contents ?? []) {
+    const r = await cache.client.send(new GetObjectCommand({ Bucket: cache.bucket, Key: o.Key }));
+    out.set(o.Key!, await r.Body!.transformToString());
+  }
+  return out;
+}
+
+/** Real Nix, an empty store, the bucket its only substituter, signatures required. */
+function clientOptions(cache: TestCache, root: string): string[] {
+  return [
+    '--option', 'substituters', cache.url,
+    '--option', 'trusted-public-keys', cache.publicKey,
+    '--option', 'require-sigs', 'true',
+    '--option', 'narinfo-cache-negative-ttl', '0',
+    '--option', 'narinfo-cache-positive-ttl', '0',
+    '--store', root,
+  ]; // prettier-ignore
+}
+
+/** `nix-build -A top` into an empty store that may not build: substitution or nothing. */
+async function realiseInFreshStore(cache: TestCache, file: string): Promise<string> {
+  const root = freshStoreRoot();
+  try {
+    const out = await runNix(
+      'nix-build',
+      [file, '-A', 'top', '--no-out-link', '--max-jobs', '0', ...clientOptions(cache, root)],
+      undefined,
+      { NIX_CONFIG: CA_FEATURES, XDG_CACHE_HOME: join(root, '.cache') },
+    );
+    const path = out.trim().split('\n').pop()!;
+    return readFileSync(join(root, path.slice(1), 'f'), 'utf8');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** `nix copy` of the top derivation's output from the bucket into an empty store. */
+async function copyFromBucket(cache: TestCache, file: string): Promise<void> {
+  const root = freshStoreRoot();
+  try {
+    await runNix(
+      'nix',
+      [
+        'copy',
+        '--from',
+        cache.url,
+        '--to',
+        root,
+        '-f',
+        file,
+        'top',
+        ...clientOptions(cache, root).slice(0, -2),
+      ],
+      undefined,
+      { NIX_CONFIG: CA_FEATURES, XDG_CACHE_HOME: join(root, '.cache') },
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+test('Loft uploads signed realisations of CA derivation outputs, and real Nix substitutes through them', async () => {
+  const cache = await makePublicCache('ca-real');
+  const setup = setupService(cache, undefined, { daemon_socket: JSON.stringify(socket) });
+  const dir = mkdtempSync(join(tmpdir(), 'loft-ca-'));
+  const file = join(dir, 'default.nix');
+  const s = salt();
+  writeFileSync(file, caExpression(s));
+  try {
+    const built = await runNix(
+      'nix-build',
+      [file, '-A', 'top', '--no-out-link', ...offline],
+      undefined,
+      clientEnv,
+    );
+    const topOut = built.trim().split('\n').pop()!;
+    const topDrv = (
+      await runNix('nix-instantiate', [file, '-A', 'top'], undefined, clientEnv)
+    ).trim();
+    const depDrv = (
+      await runNix('nix-instantiate', [file, '-A', 'dep'], undefined, clientEnv)
+    ).trim();
+    // The output's deriver is the resolved derivation (dep's output in place of dep.drv).
+    const resolvedDrv = (
+      await runNix('nix-store', ['-q', '--deriver', topOut], undefined, clientEnv)
+    ).trim();
+    assert.notEqual(resolvedDrv, topDrv);
+
+    const r = await runLoft(
+      ['-c', setup.toml, '--upload-path', topOut, '--upload-path', topDrv],
+      setup.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, topOut));
+
+    // What Nix registered, per derivation: the oracle for ids, paths and dependencies.
+    const expected = [
+      ...(await realisationInfo(topDrv)),
+      ...(await realisationInfo(resolvedDrv)),
+      ...(await realisationInfo(depDrv)),
+    ];
+    assert.equal(expected.length, 3, JSON.stringify(expected));
+    const inBucket = await bucketRealisations(cache);
+    assert.deepEqual(
+      [...inBucket.keys()].sort(),
+      expected.map((e) => `realisations/${e.id}.doi`).sort(),
+    );
+    const keyName = cache.publicKey.split(':')[0]!;
+    for (const e of expected) {
+      const got = JSON.parse(inBucket.get(`realisations/${e.id}.doi`)!) as NixRealisation;
+      assert.deepEqual({ ...got, signatures: [] }, { ...e, signatures: [] });
+      assert.equal(got.signatures.length, 1, JSON.stringify(got));
+      assert.ok(got.signatures[0]!.startsWith(`${keyName}:`), JSON.stringify(got));
+    }
+
+    // An empty store that cannot build gets the output from the bucket, through the
+    // realisations (nothing else maps the derivation to its output path).
+    assert.equal(await realiseInFreshStore(cache, file), 'top\n');
+    // Nix checks realisation signatures when it copies them: Loft's pass.
+    await copyFromBucket(cache, file);
+
+    // The same with the realisations unsigned: nix copy refuses them.
+    for (const [key, json] of inBucket) {
+      const unsigned = JSON.stringify({ ...(JSON.parse(json) as object), signatures: [] });
+      await cache.client.send(
+        new PutObjectCommand({ Bucket: cache.bucket, Key: key, Body: unsigned }),
+      );
+    }
+    await assert.rejects(copyFromBucket(cache, file), /lacks a valid signature/);
+
+    // And without them, the store that cannot build cannot get the output.
+    for (const key of inBucket.keys()) {
+      await cache.client.send(new DeleteObjectCommand({ Bucket: cache.bucket, Key: key }));
+    }
+    await assert.rejects(
+      realiseInFreshStore(cache, file),
+      /max-jobs|cannot build|required to build/,
+    );
+  } finally {
+    rmSync(setup.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
