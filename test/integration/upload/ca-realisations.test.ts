@@ -151,7 +151,7 @@ async function copyFromBucket(cache: TestCache, file: string): Promise<void> {
   }
 }
 
-test('Loft uploads signed realisations of CA derivation outputs, and real Nix substitutes through them', async () => {
+test('Loft uploads signed realisations for a CA output and for its .drv, and real Nix substitutes through them', async () => {
   const cache = await makePublicCache('ca-real');
   const setup = setupService(cache, undefined, { daemon_socket: JSON.stringify(socket) });
   const dir = mkdtempSync(join(tmpdir(), 'loft-ca-'));
@@ -178,35 +178,38 @@ test('Loft uploads signed realisations of CA derivation outputs, and real Nix su
     ).trim();
     assert.notEqual(resolvedDrv, topDrv);
 
-    const r = await runLoft(
-      ['-c', setup.toml, '--upload-path', topOut, '--upload-path', topDrv],
-      setup.env,
-    );
+    // What Nix registered, per derivation: the oracle for ids, paths and dependencies.
+    const [original] = await realisationInfo(topDrv);
+    const [resolved] = await realisationInfo(resolvedDrv);
+    const [depReal] = await realisationInfo(depDrv);
+    assert.ok(original && resolved && depReal);
+    const keyOf = (e: NixRealisation) => `realisations/${e.id}.doi`;
+    const keyName = cache.publicKey.split(':')[0]!;
+    const checkAgainstNix = (inBucket: Map<string, string>, expected: NixRealisation[]) => {
+      assert.deepEqual([...inBucket.keys()].sort(), expected.map(keyOf).sort());
+      for (const e of expected) {
+        const got = JSON.parse(inBucket.get(keyOf(e))!) as NixRealisation;
+        assert.deepEqual({ ...got, signatures: [] }, { ...e, signatures: [] });
+        assert.equal(got.signatures.length, 1, JSON.stringify(got));
+        assert.ok(got.signatures[0]!.startsWith(`${keyName}:`), JSON.stringify(got));
+      }
+    };
+
+    // The output alone: path info leads to the resolved derivation and to dep's, which is
+    // enough for a client that resolves the derivation itself.
+    let r = await runLoft(['-c', setup.toml, '--upload-path', topOut], setup.env);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(await hasNarInfo(cache.client, cache.bucket, topOut));
-
-    // What Nix registered, per derivation: the oracle for ids, paths and dependencies.
-    const expected = [
-      ...(await realisationInfo(topDrv)),
-      ...(await realisationInfo(resolvedDrv)),
-      ...(await realisationInfo(depDrv)),
-    ];
-    assert.equal(expected.length, 3, JSON.stringify(expected));
-    const inBucket = await bucketRealisations(cache);
-    assert.deepEqual(
-      [...inBucket.keys()].sort(),
-      expected.map((e) => `realisations/${e.id}.doi`).sort(),
-    );
-    const keyName = cache.publicKey.split(':')[0]!;
-    for (const e of expected) {
-      const got = JSON.parse(inBucket.get(`realisations/${e.id}.doi`)!) as NixRealisation;
-      assert.deepEqual({ ...got, signatures: [] }, { ...e, signatures: [] });
-      assert.equal(got.signatures.length, 1, JSON.stringify(got));
-      assert.ok(got.signatures[0]!.startsWith(`${keyName}:`), JSON.stringify(got));
-    }
-
+    checkAgainstNix(await bucketRealisations(cache), [resolved, depReal]);
     // An empty store that cannot build gets the output from the bucket, through the
     // realisations (nothing else maps the derivation to its output path).
+    assert.equal(await realiseInFreshStore(cache, file), 'top\n');
+
+    // The .drv too: the realisation of the derivation as written.
+    r = await runLoft(['-c', setup.toml, '--upload-path', topDrv], setup.env);
+    assert.equal(r.code, 0, r.stderr);
+    const inBucket = await bucketRealisations(cache);
+    checkAgainstNix(inBucket, [original, resolved, depReal]);
     assert.equal(await realiseInFreshStore(cache, file), 'top\n');
     // Nix checks realisation signatures when it copies them: Loft's pass.
     await copyFromBucket(cache, file);
