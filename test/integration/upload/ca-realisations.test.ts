@@ -236,3 +236,49 @@ test('Loft uploads signed realisations for a CA output and for its .drv, and rea
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--watch-exec -- nix-build of a CA derivation uploads the realisation of the derivation as written', async () => {
+  const cache = await makePublicCache('ca-real-wx');
+  const setup = setupService(cache, undefined, { daemon_socket: JSON.stringify(socket) });
+  const dir = mkdtempSync(join(tmpdir(), 'loft-ca-'));
+  const file = join(dir, 'default.nix');
+  writeFileSync(file, caExpression(salt()));
+  try {
+    // The .drv files are written while the command runs, so they are new paths too.
+    const r = await runLoft(
+      [
+        '-c',
+        setup.toml,
+        '--watch-exec',
+        '--',
+        'nix-build',
+        file,
+        '-A',
+        'top',
+        '--no-out-link',
+        ...offline,
+      ],
+      { ...setup.env, ...clientEnv },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const topDrv = (
+      await runNix('nix-instantiate', [file, '-A', 'top'], undefined, clientEnv)
+    ).trim();
+    const [original] = await realisationInfo(topDrv);
+    assert.ok(original);
+    const inBucket = await bucketRealisations(cache);
+    const got = inBucket.get(`realisations/${original.id}.doi`);
+    assert.ok(got, `${original.id} uploaded; the bucket has ${[...inBucket.keys()].join(' ')}`);
+    assert.deepEqual(
+      { ...(JSON.parse(got) as NixRealisation), signatures: [] },
+      {
+        ...original,
+        signatures: [],
+      },
+    );
+    assert.equal(await realiseInFreshStore(cache, file), 'top\n');
+  } finally {
+    rmSync(setup.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
