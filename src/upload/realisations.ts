@@ -138,7 +138,8 @@ export class RealisationUploader {
     const todo = [id];
     while (todo.length > 0) {
       const next = todo.pop()!;
-      if (local.has(next) || into.has(next)) continue;
+      // Uploaded by an earlier push of this run: not asked again (nor its dependencies).
+      if (local.has(next) || into.has(next) || this.done.has(next)) continue;
       const r = await this.deps.store.queryRealisation(next);
       if (!r) {
         if (next !== id) {

@@ -75,11 +75,19 @@ async function realisationKeys(blobs: BlobStore): Promise<string[]> {
   return keys.sort();
 }
 
-test('the .drv as written: its realisation and its dependencies, signed, once their outputs are cached', async (t) => {
-  const { blobs, uploader } = setup(t);
+test('the .drv as written: its realisation and its dependencies, signed, once their outputs are cached, and once per run', async (t) => {
+  const { blobs, uploader, asked } = setup(t);
   for (const r of [top, dep, ia]) await publish(blobs, r.outPath);
   const res = await uploader.upload([`/nix/store/${DRV_BASENAMES.top}`]);
   assert.deepEqual(res, { uploaded: 3, skipped: 0 });
+  // A later push of the same run (watch-exec's final push) writes nothing again and asks
+  // only about what the daemon did not have (top's `dev` output was never built).
+  const askedBefore = asked.length;
+  assert.deepEqual(await uploader.upload([`/nix/store/${DRV_BASENAMES.top}`]), {
+    uploaded: 0,
+    skipped: 0,
+  });
+  assert.deepEqual(asked.slice(askedBefore), [top.id.replace('!out', '!dev')]);
   assert.deepEqual(
     await realisationKeys(blobs),
     [top, dep, ia].map((r) => `realisations/${r.id}.doi`).sort(),
