@@ -181,7 +181,8 @@ export function addSignaturesOp(
  * The realisation of one derivation output (`sha256:<hex>!<output>`), or undefined when the
  * daemon has none. From 1.31 the daemon sends it as JSON (with signatures and dependent
  * realisations); from 1.27 only the output path, so the realisation has neither. Below
- * 1.27 the operation does not exist: ask `supportsRealisations` first.
+ * 1.27 the operation does not exist: ask `supportsRealisations` first. A daemon without
+ * `ca-derivations` may drop the connection instead of answering (Nix 2.8 does).
  */
 export function queryRealisationOp(id: string): OpSpec<Realisation | undefined> {
   if (id.length === 0 || id.length > LIMITS.realisationId || !id.includes('!')) {
@@ -192,7 +193,9 @@ export function queryRealisationOp(id: string): OpSpec<Realisation | undefined> 
   }
   return {
     name: 'QueryRealisation',
-    idempotent: true,
+    // Never sent again on a new connection: a Nix 2.8 daemon without ca-derivations
+    // aborts its worker on this operation (an assertion in its SQLite code), every time.
+    idempotent: false,
     write: (w) => void w.u64(Op.QueryRealisation).string(id),
     readSync: (c, v) => {
       if (protocolMinor(v) >= MINOR.realisationJson) {

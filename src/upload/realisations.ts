@@ -22,7 +22,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeError } from '../util/errors.js';
+import { describeError, isLoftError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { mapLimit } from '../util/limit.js';
 import { floatingOutputs, parseDerivation, type Derivation } from '../nix/derivation.js';
@@ -64,6 +64,8 @@ export interface RealisationResult {
 /** One per app: remembers what it uploaded, and says once that the daemon cannot help. */
 export class RealisationUploader {
   private told = false;
+  /** The daemon dropped the connection when asked: not asked again in this run. */
+  private unanswered = false;
   private readonly done = new Set<string>();
 
   constructor(private readonly deps: RealisationDeps) {}
@@ -72,7 +74,7 @@ export class RealisationUploader {
   async upload(pushed: readonly string[]): Promise<RealisationResult> {
     const result: RealisationResult = { uploaded: 0, skipped: 0 };
     const { store, logger } = this.deps;
-    if (pushed.length === 0) return result;
+    if (pushed.length === 0 || this.unanswered) return result;
     if (!store.supportsRealisations) {
       if (!this.told) {
         this.told = true;
@@ -98,7 +100,8 @@ export class RealisationUploader {
           await this.collect(drvOutputId(hashes.get(name)!, name), found);
         }
       } catch (e) {
-        logger.debug(`no realisations for ${drvPath}: ${describeError(e)}`);
+        if (isLoftError(e, 'DAEMON_CONNECTION_LOST')) this.giveUp(e);
+        else logger.debug(`no realisations for ${drvPath}: ${describeError(e)}`);
       }
     });
     if (found.size === 0) return result;
@@ -111,6 +114,21 @@ export class RealisationUploader {
       );
     }
     return result;
+  }
+
+  /**
+   * A Nix 2.8 daemon without `ca-derivations` aborts the worker serving us when asked for
+   * a realisation: said once, and not asked again while this process runs.
+   */
+  private giveUp(e: unknown): void {
+    if (this.unanswered) return;
+    this.unanswered = true;
+    this.deps.logger.warn(
+      `the nix-daemon dropped the connection when asked for a realisation (${describeError(e)}); ` +
+        'Nix 2.8 does that when ca-derivations is not in its experimental-features. ' +
+        'Realisations are not uploaded until Loft restarts',
+      { event: 'realisations-unanswered' },
+    );
   }
 
   /**
@@ -140,6 +158,7 @@ export class RealisationUploader {
       const next = todo.pop()!;
       // Uploaded by an earlier push of this run: not asked again (nor its dependencies).
       if (local.has(next) || into.has(next) || this.done.has(next)) continue;
+      if (this.unanswered) return;
       const r = await this.deps.store.queryRealisation(next);
       if (!r) {
         if (next !== id) {

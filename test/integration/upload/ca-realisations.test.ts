@@ -282,3 +282,51 @@ test('--watch-exec -- nix-build of a CA derivation uploads the realisation of th
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('through a nix-daemon without ca-derivations, Loft says once that it cannot get realisations and uploads the paths', async () => {
+  const cache = await makePublicCache('ca-real-off');
+  // A second daemon on the same store, without the feature (Nix 2.8 aborts the worker
+  // serving a QueryRealisation then).
+  const plainSocket = join(daemonDir, 'plain-socket');
+  const plain = await spawnNixDaemon([], plainSocket, {
+    env: { ...process.env, NIX_DAEMON_SOCKET_PATH: plainSocket, NIX_CONFIG: 'substituters =' },
+  });
+  const setup = setupService(cache, undefined, { daemon_socket: JSON.stringify(plainSocket) });
+  const dir = mkdtempSync(join(tmpdir(), 'loft-ca-'));
+  const file = join(dir, 'default.nix');
+  writeFileSync(file, caExpression(salt()));
+  try {
+    const topOut = (
+      await runNix(
+        'nix-build',
+        [file, '-A', 'top', '--no-out-link', ...offline],
+        undefined,
+        clientEnv,
+      )
+    )
+      .trim()
+      .split('\n')
+      .pop()!;
+    const topDrv = (
+      await runNix('nix-instantiate', [file, '-A', 'top'], undefined, clientEnv)
+    ).trim();
+    const depDrv = (
+      await runNix('nix-instantiate', [file, '-A', 'dep'], undefined, clientEnv)
+    ).trim();
+    const r = await runLoft(
+      ['-c', setup.toml, '--upload-path', topOut, '--upload-path', topDrv, '--upload-path', depDrv],
+      setup.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, topOut));
+    const said = r.stderr
+      .split('\n')
+      .filter((l) => l.includes('dropped the connection when asked for a realisation'));
+    assert.equal(said.length, 1, r.stderr);
+    assert.deepEqual([...(await bucketRealisations(cache)).keys()], []);
+  } finally {
+    await plain.stop();
+    rmSync(setup.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
