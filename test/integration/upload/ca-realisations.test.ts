@@ -73,6 +73,17 @@ in rec {
 }`;
 }
 
+/** Build `top` through the CA daemon: its output, and both derivations as written. */
+async function buildCa(file: string): Promise<{ topOut: string; topDrv: string; depDrv: string }> {
+  const nix = (cmd: string, args: string[]) => runNix(cmd, args, undefined, clientEnv);
+  const built = await nix('nix-build', [file, '-A', 'top', '--no-out-link', ...offline]);
+  return {
+    topOut: built.trim().split('\n').pop()!,
+    topDrv: (await nix('nix-instantiate', [file, '-A', 'top'])).trim(),
+    depDrv: (await nix('nix-instantiate', [file, '-A', 'dep'])).trim(),
+  };
+}
+
 interface NixRealisation {
   id: string;
   outPath: string;
@@ -159,19 +170,7 @@ test('Loft uploads signed realisations for a CA output and for its .drv, and rea
   const s = salt();
   writeFileSync(file, caExpression(s));
   try {
-    const built = await runNix(
-      'nix-build',
-      [file, '-A', 'top', '--no-out-link', ...offline],
-      undefined,
-      clientEnv,
-    );
-    const topOut = built.trim().split('\n').pop()!;
-    const topDrv = (
-      await runNix('nix-instantiate', [file, '-A', 'top'], undefined, clientEnv)
-    ).trim();
-    const depDrv = (
-      await runNix('nix-instantiate', [file, '-A', 'dep'], undefined, clientEnv)
-    ).trim();
+    const { topOut, topDrv, depDrv } = await buildCa(file);
     // The output's deriver is the resolved derivation (dep's output in place of dep.drv).
     const resolvedDrv = (
       await runNix('nix-store', ['-q', '--deriver', topOut], undefined, clientEnv)
@@ -296,23 +295,7 @@ test('through a nix-daemon without ca-derivations, Loft says once that it cannot
   const file = join(dir, 'default.nix');
   writeFileSync(file, caExpression(salt()));
   try {
-    const topOut = (
-      await runNix(
-        'nix-build',
-        [file, '-A', 'top', '--no-out-link', ...offline],
-        undefined,
-        clientEnv,
-      )
-    )
-      .trim()
-      .split('\n')
-      .pop()!;
-    const topDrv = (
-      await runNix('nix-instantiate', [file, '-A', 'top'], undefined, clientEnv)
-    ).trim();
-    const depDrv = (
-      await runNix('nix-instantiate', [file, '-A', 'dep'], undefined, clientEnv)
-    ).trim();
+    const { topOut, topDrv, depDrv } = await buildCa(file);
     const r = await runLoft(
       ['-c', setup.toml, '--upload-path', topOut, '--upload-path', topDrv, '--upload-path', depDrv],
       setup.env,
