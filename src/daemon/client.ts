@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import { DEFAULT_STORE_DIR, validateStoreDir } from '../nix/store-path.js';
+import type { Realisation } from '../nix/realisation.js';
 import type { Logger } from '../util/log.js';
 import { nullLogger } from '../util/log.js';
 import { DaemonConnection } from './connection.js';
@@ -16,6 +17,7 @@ import {
   queryAllValidPathsOp,
   queryPathFromHashPartOp,
   queryPathInfoOp,
+  queryRealisationOp,
   queryValidPathsOp,
   type DaemonPathInfo,
 } from './ops.js';
@@ -110,6 +112,11 @@ export class DaemonClient {
 
   queryPathFromHashPart(hashPart: string): Promise<string | undefined> {
     return this.guard(() => this.pool.run(queryPathFromHashPartOp(hashPart)));
+  }
+
+  /** A derivation output's realisation; check `supportsRealisations(version)` first. */
+  queryRealisation(id: string): Promise<Realisation | undefined> {
+    return this.guard(() => this.pool.run(queryRealisationOp(id)));
   }
 
   /** Needs a daemon that trusts us. */

@@ -32,6 +32,10 @@ export const MINOR = {
   structuredErrors: 26,
   /** QueryValidPaths takes a substitute flag. */
   validPathsSubstitute: 27,
+  /** QueryRealisation exists (Nix 2.4); it answers with output paths only. */
+  queryRealisation: 27,
+  /** QueryRealisation answers with realisations as JSON (signatures, dependencies). */
+  realisationJson: 31,
   /** The daemon sends its Nix version string after the handshake. */
   daemonVersionString: 33,
   /** The daemon sends whether it trusts us after the handshake. */
@@ -50,6 +54,7 @@ export const Op = {
   QueryValidPaths: 31,
   AddSignatures: 37,
   NarFromPath: 38,
+  QueryRealisation: 43,
 } as const;
 export type OpName = keyof typeof Op;
 
@@ -96,6 +101,10 @@ export const LIMITS = {
   features: 1024,
   /** A narHash as the daemon sends it (64 hex chars for sha256; sha512 would be 128). */
   hash: 256,
+  /** A realisation's JSON (its dependent realisations included). */
+  realisation: 1 << 20,
+  /** A realisation id, "sha256:<hex>!<output name>". */
+  realisationId: 4096,
   /** A content address, e.g. "fixed:r:sha256:<nix32>". */
   ca: 1024,
   /** One signature, "name:base64". */

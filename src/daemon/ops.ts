@@ -6,6 +6,7 @@
 import { isHashPart, parseStorePath } from '../nix/store-path.js';
 import { NIX32_ALPHABET } from '../nix/nixbase32.js';
 import { InvalidStorePathError } from '../nix/errors.js';
+import { parseRealisation, type Realisation } from '../nix/realisation.js';
 import { LIMITS, MINOR, Op, protocolMinor, type ProtocolVersion } from './constants.js';
 import { DaemonArgumentError, DaemonProtocolError } from './errors.js';
 import type { Cursor } from './cursor.js';
@@ -174,4 +175,42 @@ export function addSignaturesOp(
     write: (w) => void w.u64(Op.AddSignatures).string(path).strings(sigs),
     readSync: (c) => readOne(c, 'AddSignatures'),
   };
+}
+
+/**
+ * The realisation of one derivation output (`sha256:<hex>!<output>`), or undefined when the
+ * daemon has none. From 1.31 the daemon sends it as JSON (with signatures and dependent
+ * realisations); from 1.27 only the output path, so the realisation has neither. Below
+ * 1.27 the operation does not exist: ask `supportsRealisations` first. A daemon without
+ * `ca-derivations` may drop the connection instead of answering (Nix 2.8 does).
+ */
+export function queryRealisationOp(id: string): OpSpec<Realisation | undefined> {
+  if (id.length === 0 || id.length > LIMITS.realisationId || !id.includes('!')) {
+    throw new DaemonArgumentError(
+      'QueryRealisation',
+      `not a derivation output id: ${JSON.stringify(id)}`,
+    );
+  }
+  return {
+    name: 'QueryRealisation',
+    // Never sent again on a new connection: a Nix 2.8 daemon without ca-derivations
+    // aborts its worker on this operation (an assertion in its SQLite code), every time.
+    idempotent: false,
+    write: (w) => void w.u64(Op.QueryRealisation).string(id),
+    readSync: (c, v) => {
+      if (protocolMinor(v) >= MINOR.realisationJson) {
+        const [json] = c.strings(1, LIMITS.realisation, 'realisations');
+        return json === undefined ? undefined : parseRealisation(json);
+      }
+      const [path] = c.strings(1, LIMITS.path, 'realisation output paths');
+      if (path === undefined) return undefined;
+      const outPath = path.slice(path.lastIndexOf('/') + 1);
+      return { id, outPath, signatures: [], dependentRealisations: {} };
+    },
+  };
+}
+
+/** Whether a daemon speaking `version` has QueryRealisation. */
+export function supportsRealisations(version: ProtocolVersion): boolean {
+  return protocolMinor(version) >= MINOR.queryRealisation;
 }

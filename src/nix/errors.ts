@@ -110,6 +110,23 @@ export class SigningKeyError extends LoftError {
   }
 }
 
+/** A `.drv` file that is not a derivation in Nix's ATerm form. */
+export class DerivationParseError extends LoftError {
+  constructor(
+    readonly source: string,
+    reason: string,
+  ) {
+    super('DERIVATION_INVALID', 'format', `invalid derivation ${source}: ${reason}`);
+  }
+}
+
+/** A realisation (JSON from the daemon or a cache) without the fields Nix writes. */
+export class InvalidRealisationError extends LoftError {
+  constructor(value: string, reason: string) {
+    super('REALISATION_INVALID', 'format', `invalid realisation ${quote(value)}: ${reason}`);
+  }
+}
+
 /** A NAR byte stream that is not a canonical Nix archive; `offset` is where it went wrong. */
 export class InvalidNarError extends LoftError {
   constructor(

@@ -6,7 +6,7 @@
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { QueueLane, QueueSource, UploadQueue } from '../index/queue.js';
-import type { SeenSet } from '../watch/reconcile.js';
+import { hashPartFast, type SeenSet } from '../watch/reconcile.js';
 
 /**
  * One way new paths are found: the store watcher, the hook inbox, reconciliation, the
@@ -25,21 +25,48 @@ const SOURCE_TEXT: Record<QueueSource, string> = {
   scan: 'the initial scan',
 };
 
+/** The paths a filter keeps out, apart from the others (no filter: all are kept). */
+export function splitExcluded(
+  paths: readonly string[],
+  exclude: ((storePath: string) => boolean) | undefined,
+): { kept: readonly string[]; excluded: string[] } {
+  if (!exclude) return { kept: paths, excluded: [] };
+  const kept: string[] = [];
+  const excluded: string[] = [];
+  for (const p of paths) (exclude(p) ? excluded : kept).push(p);
+  return { kept, excluded };
+}
+
 export function listForLog(paths: readonly string[], max = 20): string {
   const shown = paths.slice(0, max).join(' ');
   return paths.length > max ? `${shown} …(+${paths.length - max})` : shown;
 }
 
-/** Paths into the queue (durably), marked seen, logged, and the worker woken. */
+/**
+ * Paths into the queue (durably), marked seen, logged, and the worker woken. Paths the
+ * include/exclude patterns keep out never enter the queue: they are marked seen (so
+ * reconciliation does not find them again) and counted in the log line.
+ */
 export class Intake {
   constructor(
     readonly queue: UploadQueue,
     readonly seen: SeenSet,
     private readonly logger: Logger,
     readonly wake: (lane: QueueLane) => void,
+    /** `include_patterns`/`exclude_patterns`; undefined when none are configured. */
+    readonly exclude?: (storePath: string) => boolean,
   ) {}
 
-  enqueue(paths: readonly string[], source: QueueSource, force = false): void {
+  enqueue(all: readonly string[], source: QueueSource, force = false): void {
+    if (all.length === 0) return;
+    const { kept: paths, excluded } = splitExcluded(all, this.exclude);
+    if (excluded.length > 0) {
+      this.seen.add(excluded.map(hashPartFast));
+      this.logger.info(
+        `${excluded.length} paths from ${SOURCE_TEXT[source]} excluded by patterns; not queued`,
+        { event: 'excluded', source, excluded: excluded.length, paths: listForLog(excluded) },
+      );
+    }
     if (paths.length === 0) return;
     const r = this.queue.enqueue(paths, { source, force, now: Date.now() });
     this.seen.noteQueued(paths);

@@ -57,6 +57,7 @@ export class ScanSource implements IntakeSource {
         queue: intake.queue,
         seen: intake.seen,
         skipSignedByKeys: this.deps.skipSignedByKeys,
+        exclude: intake.exclude,
         logger,
       },
       { force, signal: this.abort.signal },
@@ -70,7 +71,7 @@ export class ScanSource implements IntakeSource {
       index.setState(STATE.seenBaseline, new Date().toISOString());
     }
     logger.info(
-      `initial scan: ${r.valid} valid paths, ${r.cached} known in the cache, ${r.upstream} signed upstream, ${r.queued} queued`,
+      `initial scan: ${r.valid} valid paths, ${r.cached} known in the cache, ${r.upstream} signed upstream, ${r.excluded} excluded by patterns, ${r.queued} queued`,
       { event: 'scan-queued', ...r },
     );
     this.active = true;

@@ -8,7 +8,8 @@
  * Paths are filtered before they are queued: those the index knows as present (unless
  * `force`), and those signed by an upstream key (`skip_signed_by_keys`), which costs one
  * path-info query per unknown path, once, and only when such keys are configured (a path
- * that vanishes before its upload is the worker's to notice either way).
+ * that vanishes before its upload is the worker's to notice either way). Paths the
+ * include/exclude patterns keep out are counted and never queued.
  */
 import { mapLimit } from '../util/limit.js';
 import type { Logger } from '../util/log.js';
@@ -17,6 +18,7 @@ import type { UploadQueue } from '../index/queue.js';
 import type { PathInfo } from '../store/path-info.js';
 import { isUpstream } from '../upload/plan.js';
 import { hashPartFast, type SeenSet } from '../watch/reconcile.js';
+import { splitExcluded } from './intake.js';
 
 export interface ScanDeps {
   store: {
@@ -27,6 +29,8 @@ export interface ScanDeps {
   queue: UploadQueue;
   seen: SeenSet;
   skipSignedByKeys: readonly string[];
+  /** `include_patterns`/`exclude_patterns`; undefined when none are configured. */
+  exclude?: (storePath: string) => boolean;
   logger: Logger;
   now?: () => number;
 }
@@ -37,6 +41,8 @@ export interface ScanResult {
   cached: number;
   /** Signed by an upstream key (not queued). */
   upstream: number;
+  /** Kept out by the include/exclude patterns (not queued). */
+  excluded: number;
   /** Gone between the listing and the path-info query (only asked with upstream keys). */
   vanished: number;
   queued: number;
@@ -58,6 +64,7 @@ export async function initialScan(
     valid: valid.length,
     cached: 0,
     upstream: 0,
+    excluded: 0,
     vanished: 0,
     queued: 0,
     interrupted: false,
@@ -69,11 +76,13 @@ export async function initialScan(
       break;
     }
     const step = valid.slice(i, i + STEP);
+    const { kept, excluded } = splitExcluded(step, deps.exclude);
+    result.excluded += excluded.length;
     const present = opts.force
       ? new Map<string, unknown>()
-      : deps.index.getPresentMany(step.map(hashPartFast));
-    const unknown = step.filter((p) => !present.has(hashPartFast(p)));
-    result.cached += step.length - unknown.length;
+      : deps.index.getPresentMany(kept.map(hashPartFast));
+    const unknown = kept.filter((p) => !present.has(hashPartFast(p)));
+    result.cached += kept.length - unknown.length;
     let toQueue = unknown;
     if (skip.size > 0) {
       const infos = await mapLimit(unknown, INFO_CONCURRENCY, (p) => deps.store.queryPathInfo(p));
@@ -90,7 +99,7 @@ export async function initialScan(
       deps.seen.noteQueued(toQueue);
       result.queued += toQueue.length;
     }
-    // Cached and upstream paths are seen too: reconciliation must not queue them later.
+    // Cached, upstream and excluded paths are seen too: reconciliation must not queue them later.
     deps.seen.add(step.map(hashPartFast));
     deps.logger.debug(
       `initial scan: ${Math.min(i + STEP, valid.length)} of ${valid.length} paths looked at`,

@@ -121,13 +121,20 @@ class Service {
     try {
       await this.prepare();
       const seen = new SeenSet(this.queue);
-      const intake = new Intake(this.queue, seen, this.logger, (lane) => this.worker?.wake(lane));
+      const pushOptions = pushOptionsOf(this.config);
+      const intake = new Intake(
+        this.queue,
+        seen,
+        this.logger,
+        (lane) => this.worker?.wake(lane),
+        pushOptions.exclude,
+      );
       const sources = this.sources(intake);
       const worker = new UploadWorker({
         queue: this.queue,
         pushContext: pushContextOf(this.ctx),
         validPaths: (p) => this.ctx.store.validPaths(p),
-        pushOptions: pushOptionsOf(this.config),
+        pushOptions,
         maxAttempts: this.config.queue.maxAttempts,
         retryBaseMs: this.config.queue.retrySeconds * 1000,
         logger: this.logger,

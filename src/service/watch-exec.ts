@@ -30,7 +30,7 @@ export interface WatchExecDeps {
   storeDirOnDisk: string;
   logger: Logger;
   /** After each push (build logs, ...): failures here are logged, never fatal. */
-  afterPush?: (result: PushResult) => Promise<void>;
+  afterPush?: (result: PushResult, roots: readonly string[]) => Promise<void>;
   /** Debounce of the store watcher (tests). */
   watchDebounceMs?: number;
 }
@@ -154,7 +154,9 @@ export class WatchExecIntake {
     }
     this.results.push(r);
     if (this.deps.afterPush) {
-      await this.deps.afterPush(r).catch((e: unknown) => this.deps.logger.warn(describeError(e)));
+      await this.deps
+        .afterPush(r, roots)
+        .catch((e: unknown) => this.deps.logger.warn(describeError(e)));
     }
     return r;
   }

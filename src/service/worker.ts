@@ -49,8 +49,8 @@ export interface WorkerDeps {
   now?: () => number;
   /** After each batch (the service checks whether the initial scan completed). */
   afterBatch?: () => void;
-  /** After each push that ran (build logs); never throws. */
-  afterPush?: (result: PushResult) => Promise<void>;
+  /** After each push that ran, with its roots (build logs, realisations); never throws. */
+  afterPush?: (result: PushResult, roots: readonly string[]) => Promise<void>;
   /** Every push event, before the worker's own handling (metrics). */
   onPushEvent?: (ev: PushEvent) => void;
 }
@@ -258,7 +258,10 @@ export class UploadWorker {
         }
         return;
       }
-      await this.deps.afterPush?.(result);
+      await this.deps.afterPush?.(
+        result,
+        live.map((e) => e.storePath),
+      );
       const outage = result.failed.find((f) => isOutage(f.error));
       if (outage) {
         // What was published is done; the rest waits for the server, not charged.
@@ -333,13 +336,16 @@ export class UploadWorker {
       uploaded: published.size,
       cached: s.alreadyCached.paths,
       upstream: s.upstream.paths,
+      excluded: s.excluded.paths,
       failed: result.failed.length,
       requeued: back.length,
       ms: Math.round(ms),
     };
     const text =
       `batch of ${line.roots} queued paths: ${line.uploaded} uploaded, ${line.cached} already cached, ` +
-      `${line.upstream} left to upstream, ${line.failed} failed` +
+      `${line.upstream} left to upstream` +
+      (line.excluded > 0 ? `, ${line.excluded} excluded by patterns` : '') +
+      `, ${line.failed} failed` +
       (back.length > 0 ? `, ${back.length} back in the queue` : '');
     if (line.uploaded > 0 || line.failed > 0) logger.info(text, line);
     else logger.debug(text, line);

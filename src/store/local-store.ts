@@ -17,6 +17,8 @@ import type { Readable } from 'node:stream';
 import { DaemonClient, type DaemonClientOptions } from '../daemon/client.js';
 import { DaemonClosedError } from '../daemon/errors.js';
 import type { HandshakeResult } from '../daemon/handshake.js';
+import { supportsRealisations } from '../daemon/ops.js';
+import type { Realisation } from '../nix/realisation.js';
 import { parseStorePath } from '../nix/store-path.js';
 import type { Logger } from '../util/log.js';
 import { nullLogger } from '../util/log.js';
@@ -114,6 +116,16 @@ export class LocalStore {
   /** The daemon endpoint in use: a socket path or the stdio command with its pid. */
   get endpoint(): string {
     return this.daemon.endpoint;
+  }
+
+  /** Whether the daemon can be asked for realisations (protocol 1.27, Nix 2.4, and later). */
+  get supportsRealisations(): boolean {
+    return supportsRealisations(this.daemon.daemonInfo.version);
+  }
+
+  /** A derivation output's realisation (`sha256:<hex>!<output>`), or undefined. */
+  queryRealisation(id: string): Promise<Realisation | undefined> {
+    return this.op(() => this.daemon.queryRealisation(id));
   }
 
   /** Path info of a valid path; PathNotValidError otherwise. Cached. */

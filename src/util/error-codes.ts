@@ -257,6 +257,8 @@ export const ERROR_CODES = {
   HASH_INVALID: spec('format', 'path', 'a hash is malformed'),
   NIX32_INVALID: spec('format', 'path', 'a Nix base-32 string is malformed'),
   STORE_PATH_INVALID: spec('format', 'path', 'a store path is malformed'),
+  DERIVATION_INVALID: spec('format', 'path', 'a store derivation (.drv) is malformed'),
+  REALISATION_INVALID: spec('format', 'path', 'a realisation (CA derivation output) is malformed'),
 
   // Stopped
   INTERRUPTED: spec('aborted', 'fatal', 'stopped by SIGINT or SIGTERM'),

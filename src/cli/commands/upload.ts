@@ -153,7 +153,7 @@ export async function runUpload(
     restore?.();
   }
   // Interrupted only if the signal left work undone: a push that finished as it arrived is complete.
-  if (!result.dryRun) await afterPushOf(ctx)?.(result);
+  if (!result.dryRun) await afterPushOf(ctx)(result, roots);
   const end = { interrupted: (io.drain?.aborted ?? false) && !result.complete };
   if (result.dryRun) io.out.write(json ? dryRunJson(result) : dryRunText(result));
   else io.out.write(json ? summaryJson(result, end, record) : summaryText(result, end, record));

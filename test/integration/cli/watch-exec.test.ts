@@ -2,7 +2,7 @@
  * `loft --watch-exec -- COMMAND`: real nix-build, nix build and nix copy run under Loft
  * against the shared store; what they add (build-time-only dependencies included) ends up
  * in the cache, and real Nix substitutes it back with signatures required; paths the
- * watcher never saw are found from the daemon's list at the end; the command's exit code
+ * watcher never saw are found from the daemon's list at the end; `nix develop -c` works; the command's exit code
  * passes through; a path excluded by a pattern stays out while its referrer is published;
  * an interrupt is passed to the command and leaves a closure-complete cache; with
  * upload_build_logs, real `nix log` reads the build's log from the bucket over HTTP.
@@ -13,7 +13,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -175,6 +175,60 @@ test('watch-exec works with nix build and with nix copy from another cache', asy
     // Not an exact count: other tests may add paths to the shared store meanwhile.
     assert.match(copied.stdout, /watch-exec: [1-9]\d* new store paths/);
     assert.ok(await hasNarInfo(cache.client, cache.bucket, c!), 'nix copy output uploaded');
+  } finally {
+    rmSync(setup.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('watch-exec works with nix develop -c: the shell environment and what the command builds in it are uploaded', async () => {
+  const cache = await makePublicCache('wx-develop');
+  const setup = setupFor(cache);
+  const s = salt();
+  // `nix develop` needs a bash builder, and `outputs` in the environment (its get-env.sh
+  // writes the environment to each output named there; stdenv sets it, `derivation` not).
+  const { file, dir } = exprFile(
+    `{
+  shell = derivation {
+    name = "wx-dev-shell";
+    system = builtins.currentSystem;
+    builder = "/bin/bash";
+    args = [ "-c" "echo unused > $out" ];
+    outputs = [ "out" ];
+    PATH = "/usr/bin:/bin";
+    salt = "${s}";
+  };
+  built = mk "wx-dev-built" "mkdir $out; echo d > $out/f";
+}`,
+    s,
+  );
+  const profile = join(dir, 'dev-profile');
+  const nix = ['nix', '--extra-experimental-features', 'nix-command'];
+  try {
+    const r = await watchExec(setup, [
+      ...nix,
+      'develop',
+      '-f',
+      file,
+      'shell',
+      '--profile',
+      profile,
+      ...offline,
+      '-c',
+      ...nixBuildArgs(file),
+      '-A',
+      'built',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const built = builtPath(r.stdout);
+    assert.match(built, /-wx-dev-built$/);
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, built), 'built in the shell: uploaded');
+    // The shell's environment, a store path nix develop builds (and links the profile to).
+    const env = realpathSync(profile);
+    assert.match(env, /^\/nix\/store\/[0-9a-z]{32}-wx-dev-shell-env$/);
+    assert.ok(await hasNarInfo(cache.client, cache.bucket, env), `${env} uploaded`);
+    // No whole-bucket integrity check: other work on the shared store can add thousands
+    // of paths while this runs, and they are uploaded too (the other tests check it).
   } finally {
     rmSync(setup.dir, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
