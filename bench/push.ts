@@ -376,14 +376,14 @@ async function lookupBench(): Promise<void> {
     const sim = await startNetSim({ host: u.hostname, port: Number(u.port) }, link);
     const endpoint = throughSim(direct, sim);
     console.log(
-      `link: ${link.rttMs} ms RTT, ${link.mbit || 'unlimited'} Mbit/s (bench/netsim.ts; round trips counted there)`,
+      `link: ${link.rttMs} ms RTT, ${link.mbit || 'unlimited'} Mbit/s (bench/netsim.ts; round trips counted there when RTT > 0)`,
     );
     const lofts: { label: string; bin: string }[] = [
       { label: 'loft', bin: join(repoRoot, 'bin/loft.js') },
     ];
     if (values.before)
       lofts.push({ label: 'loft-before', bin: join(values.before, 'bin/loft.js') });
-    const results = new Map<string, { ms: number[]; rounds: number[] }>();
+    const results = new Map<string, { ms: number[]; cpu: number[]; rounds: number[] }>();
     try {
       for (let r = 0; r < runs; r++) {
         const line: string[] = [];
@@ -400,10 +400,13 @@ async function lookupBench(): Promise<void> {
             const t = await timed('node', [bin, '-c', toml, '--upload-path', root, ...extra], env);
             const rounds = sim.stats().rounds - rounds0;
             const key = `${label} ${step}`;
-            const e = results.get(key) ?? results.set(key, { ms: [], rounds: [] }).get(key)!;
+            const e =
+              results.get(key) ?? results.set(key, { ms: [], cpu: [], rounds: [] }).get(key)!;
             e.ms.push(t.ms);
+            e.cpu.push(t.cpu);
             e.rounds.push(rounds);
-            line.push(`${step} ${s2(t.ms)} s/${rounds} rt`);
+            // Without a delay, gaps of processing time would count as round trips.
+            line.push(`${step} ${s2(t.ms)} s${link.rttMs > 0 ? `/${rounds} rt` : ''}`);
           }
           line[line.length - 4] = `${label}: ${line[line.length - 4]}`;
         }
@@ -415,7 +418,10 @@ async function lookupBench(): Promise<void> {
     console.log(`\nmedians of ${runs} runs (${n + 1} paths, whole process; load now ${load()}):`);
     for (const [k, e] of results) {
       console.log(
-        `  ${k.padEnd(30)} ${s2(median(e.ms))} s   ${median(e.rounds)} round trips (max ${Math.max(...e.rounds)})`,
+        `  ${k.padEnd(30)} ${s2(median(e.ms))} s (client cpu ${median(e.cpu).toFixed(2)} s)` +
+          (link.rttMs > 0
+            ? `   ${median(e.rounds)} round trips (max ${Math.max(...e.rounds)})`
+            : ''),
       );
     }
   });

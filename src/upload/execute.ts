@@ -18,7 +18,7 @@ import type {
   PushResult,
 } from './push-context.js';
 import { PushRun } from './push-run.js';
-import { settledWithoutLease } from './settled.js';
+import { mayAvoidLease, settledWithoutLease } from './settled.js';
 
 /** Server-side copies in flight while refreshing. */
 const REFRESH_CONCURRENCY = 16;
@@ -46,15 +46,20 @@ export async function executePlan(
   rememberRemote(pushCtx, plan, now);
 
   // Nothing to publish and nothing pruned since the index confirmed it all: no lease.
-  const [settled] = await Promise.all([
-    settledWithoutLease(pushCtx, plan),
-    nothingToPublish(plan) && ensureCacheInfo(pushCtx.blobs, pushCtx.store.storeDir),
-  ]);
-  if (settled) {
-    pushCtx.logger.debug('push: nothing to publish, the prune mark is unchanged: no lease');
-    result.complete = true;
-    result.ms = performance.now() - t0;
-    return result;
+  if (mayAvoidLease(pushCtx, plan)) {
+    const [settled, cacheInfo] = await Promise.all([
+      settledWithoutLease(pushCtx, plan),
+      ensureCacheInfo(pushCtx.blobs, pushCtx.store.storeDir),
+    ]);
+    if (cacheInfo === 'written') {
+      emit({ type: 'cache-info-written', description: pushCtx.blobs.description });
+    }
+    if (settled) {
+      pushCtx.logger.debug('push: nothing to publish, the prune mark is unchanged: no lease');
+      result.complete = true;
+      result.ms = performance.now() - t0;
+      return result;
+    }
   }
 
   // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
@@ -139,10 +144,6 @@ export async function executePlan(
     result.uploaded.length === plan.toUpload.length;
   result.ms = performance.now() - t0;
   return result;
-}
-
-function nothingToPublish(plan: PushPlan): boolean {
-  return plan.toUpload.length === 0 && plan.toRefresh.length === 0;
 }
 
 /** What the bucket told us is worth remembering: the next push will not ask again. */

@@ -79,6 +79,8 @@ export class PushLease {
       ]);
       // A prune we waited for may have deleted (and rewritten the mark) after that read.
       lease.pruneMark = waited ? await readPruneMark(blobs) : mark;
+      // Read while held: a prune that found the lease expired read the leases after this.
+      held.assertHeld();
       await opts.hooks?.['intents-read']?.();
     } catch (e) {
       await held.release();

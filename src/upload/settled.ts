@@ -10,13 +10,23 @@ import { readPruneMark } from '../storage/prune-mark.js';
 import type { PushPlan } from './plan.js';
 import type { PushContext } from './push-context.js';
 
+/**
+ * Whether `plan` may be settled without a lease, before asking the bucket: it publishes
+ * nothing and every path it relies on came from an index that records prune marks.
+ */
+export function mayAvoidLease(ctx: PushContext, plan: PushPlan): boolean {
+  return (
+    plan.toUpload.length === 0 &&
+    plan.toRefresh.length === 0 &&
+    ctx.index?.confirmPresent !== undefined &&
+    plan.alreadyCached.every((c) => c.source === 'index')
+  );
+}
+
 /** Whether `plan` can be settled without a lease. Reads the mark (one GET) only if it may. */
 export async function settledWithoutLease(ctx: PushContext, plan: PushPlan): Promise<boolean> {
   const index = ctx.index;
-  if (plan.toUpload.length > 0 || plan.toRefresh.length > 0 || !index?.confirmPresent) {
-    return false;
-  }
-  if (plan.alreadyCached.some((c) => c.source !== 'index')) return false;
+  if (!index || !mayAvoidLease(ctx, plan)) return false;
   if (plan.alreadyCached.length === 0) return true;
   const hashParts = plan.alreadyCached.map((c) =>
     storePathHashPart(c.info.path, ctx.store.storeDir),
