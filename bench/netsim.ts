@@ -27,8 +27,12 @@ export interface LinkShape {
 
 export interface NetSim {
   port: number;
-  /** Bytes that went through, per direction. */
-  stats(): { up: number; down: number; connections: number };
+  /**
+   * Bytes that went through, per direction; `rounds`: bursts of client data that began
+   * after at least RTT/2 without any (requests sent together count once, a request sent
+   * after the answer to another counts again), i.e. the client's sequential round trips.
+   */
+  stats(): { up: number; down: number; connections: number; rounds: number };
   close(): Promise<void>;
 }
 
@@ -110,6 +114,8 @@ export async function startNetSim(
   let up = 0;
   let down = 0;
   let connections = 0;
+  let rounds = 0;
+  let lastClientData = -Infinity;
   const sockets = new Set<Socket>();
   const upLink: Link = { free: 0 };
   const downLink: Link = { free: 0 };
@@ -120,7 +126,12 @@ export async function startNetSim(
     sockets.add(upstream);
     const toServer = new Pipe(upstream, shape, upLink, (n) => (up += n));
     const toClient = new Pipe(client, shape, downLink, (n) => (down += n));
-    client.on('data', (c: Buffer) => toServer.push(c));
+    client.on('data', (c: Buffer) => {
+      const now = performance.now();
+      if (now - lastClientData >= Math.max(1, shape.rttMs / 2)) rounds++;
+      lastClientData = now;
+      toServer.push(c);
+    });
     upstream.on('data', (c: Buffer) => toClient.push(c));
     client.on('end', () => toServer.push(null));
     upstream.on('end', () => toClient.push(null));
@@ -148,7 +159,7 @@ export async function startNetSim(
   const port = (server.address() as { port: number }).port;
   return {
     port,
-    stats: () => ({ up, down, connections }),
+    stats: () => ({ up, down, connections, rounds }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -3,6 +3,7 @@
  *
  *   node dist/bench/push.js closure [--shape graph|chain|small] [--paths N] [--kb K]
  *        [--rtt-ms 0 --mbit 0] [--runs 3] [--before /work/main] [--salt S] [--prof DIR] [--dir]
+ *   node dist/bench/push.js lookup [--paths 10000] [--rtt-ms 0 --mbit 0] [--runs 3] [--before ROOT]
  *   node dist/bench/push.js rss [--gib 1,5]
  *
  * closure: a closure of the given shape (bench/shapes.ts; built offline with Nix, with a
@@ -33,7 +34,7 @@ import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/supp
 import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
 import { cpuSeconds, median } from './measure.js';
 import { startNetSim, throughSim, type NetSim } from './netsim.js';
-import { buildShape, defaultSpec, type ShapeName } from './shapes.js';
+import { buildShape, buildTinyClosure, defaultSpec, type ShapeName } from './shapes.js';
 
 const MB = 1e6;
 const { positionals, values } = parseArgs({
@@ -102,12 +103,13 @@ async function createBucket(rgw: Rgw, name: string): Promise<void> {
   await runNix(join(repoRoot, 'scripts/rgw.sh'), ['bucket', rgw.dir, name]);
 }
 
-function loftToml(dir: string, endpoint: string, bucket: string): string {
-  const file = join(dir, `${bucket}.toml`);
+/** A loft.toml for `bucket`, named (with its index file) `name`. */
+function loftToml(dir: string, endpoint: string, bucket: string, name = bucket): string {
+  const file = join(dir, `${name}.toml`);
   writeFileSync(
     file,
     `[s3]\nbucket = "${bucket}"\nregion = "us-east-1"\nendpoint = "${endpoint}"\n` +
-      `[loft]\nlocal_cache_path = "${join(dir, `${bucket}.db`)}"\nsigning_key_path = "${join(dir, 'sk')}"\n` +
+      `[loft]\nlocal_cache_path = "${join(dir, `${name}.db`)}"\nsigning_key_path = "${join(dir, 'sk')}"\n` +
       `compression = "zstd"\nskip_signed_by_keys = []\n`,
   );
   return file;
@@ -230,11 +232,13 @@ async function closureBench(): Promise<void> {
           const t = await measure(label, () =>
             timed('node', [...prof, bin, '-c', toml, '--upload-path', root], env),
           );
+          const rounds0 = sim?.stats().rounds ?? 0;
           const c = await measure(`${label} re-push (cached)`, () =>
             timed('node', [bin, '-c', toml, '--upload-path', root], env),
           );
+          const rounds = sim ? `, ${sim.stats().rounds - rounds0} round trips` : '';
           line.push(
-            `${label} ${s2(t.ms)} s (cpu ${t.cpu.toFixed(2)}), cached ${s2(c.ms)} s (cpu ${c.cpu.toFixed(2)})`,
+            `${label} ${s2(t.ms)} s (cpu ${t.cpu.toFixed(2)}), cached ${s2(c.ms)} s (cpu ${c.cpu.toFixed(2)}${rounds})`,
           );
         }
         const dir = join(work, `nix-run${r}`);
@@ -342,9 +346,91 @@ async function rssBench(): Promise<void> {
   });
 }
 
+/**
+ * lookup: deciding what is missing from a closure of tiny paths (default 10,000) that the
+ * cache holds entirely. The bucket is filled once (this tree's Loft, straight to RGW); then
+ * per run and Loft tree, each a whole process through the link: with a fresh (cold) local
+ * index `--dry-run` (the plan alone) and the push (plan and lease protocol), then the same
+ * two again with the index that push left (warm). Round trips are counted by the netsim.
+ */
+async function lookupBench(): Promise<void> {
+  const n = Number(values.paths ?? 10_000);
+  const runs = Number(values.runs);
+  const link = { rttMs: Number(values['rtt-ms']), mbit: Number(values.mbit) };
+  const salt = values.salt ?? freshSalt();
+  console.log(`adding ${n} tiny paths to the store (salt ${salt}) ...`);
+  const root = await buildTinyClosure(n, salt);
+  console.log(`closure of ${root}: ${(await nixRequisites([root])).length} paths`);
+  await withBenchRgw(async (rgw, work, env) => {
+    const direct = rgw.env.LOFT_TEST_S3_ENDPOINT!;
+    const bucket = `lookup-${Date.now()}`;
+    await createBucket(rgw, bucket);
+    const fill = await timed(
+      'node',
+      [join(repoRoot, 'bin/loft.js'), '-c', loftToml(work, direct, bucket), '--upload-path', root],
+      env,
+    );
+    console.log(`filled the bucket in ${s2(fill.ms)} s (load ${load()})`);
+    // A netsim even at 0 ms: it counts the round trips.
+    const u = new URL(direct);
+    const sim = await startNetSim({ host: u.hostname, port: Number(u.port) }, link);
+    const endpoint = throughSim(direct, sim);
+    console.log(
+      `link: ${link.rttMs} ms RTT, ${link.mbit || 'unlimited'} Mbit/s (bench/netsim.ts; round trips counted there when RTT > 0)`,
+    );
+    const lofts: { label: string; bin: string }[] = [
+      { label: 'loft', bin: join(repoRoot, 'bin/loft.js') },
+    ];
+    if (values.before)
+      lofts.push({ label: 'loft-before', bin: join(values.before, 'bin/loft.js') });
+    const results = new Map<string, { ms: number[]; cpu: number[]; rounds: number[] }>();
+    try {
+      for (let r = 0; r < runs; r++) {
+        const line: string[] = [];
+        for (const { label, bin } of lofts) {
+          // A config per run: its own index file, so "cold" is an index that never saw this bucket.
+          const toml = loftToml(work, endpoint, bucket, `${bucket}-${label}-${r}`);
+          for (const [step, extra] of [
+            ['cold --dry-run', ['--dry-run']],
+            ['cold push', []],
+            ['warm --dry-run', ['--dry-run']],
+            ['warm push', []],
+          ] as const) {
+            const rounds0 = sim.stats().rounds;
+            const t = await timed('node', [bin, '-c', toml, '--upload-path', root, ...extra], env);
+            const rounds = sim.stats().rounds - rounds0;
+            const key = `${label} ${step}`;
+            const e =
+              results.get(key) ?? results.set(key, { ms: [], cpu: [], rounds: [] }).get(key)!;
+            e.ms.push(t.ms);
+            e.cpu.push(t.cpu);
+            e.rounds.push(rounds);
+            // Without a delay, gaps of processing time would count as round trips.
+            line.push(`${step} ${s2(t.ms)} s${link.rttMs > 0 ? `/${rounds} rt` : ''}`);
+          }
+          line[line.length - 4] = `${label}: ${line[line.length - 4]}`;
+        }
+        console.log(`run ${r + 1} (load ${load()}): ${line.join(', ')}`);
+      }
+    } finally {
+      await sim.close();
+    }
+    console.log(`\nmedians of ${runs} runs (${n + 1} paths, whole process; load now ${load()}):`);
+    for (const [k, e] of results) {
+      console.log(
+        `  ${k.padEnd(30)} ${s2(median(e.ms))} s (client cpu ${median(e.cpu).toFixed(2)} s)` +
+          (link.rttMs > 0
+            ? `   ${median(e.rounds)} round trips (max ${Math.max(...e.rounds)})`
+            : ''),
+      );
+    }
+  });
+}
+
 if (positionals[0] === 'closure') await closureBench();
+else if (positionals[0] === 'lookup') await lookupBench();
 else if (positionals[0] === 'rss') await rssBench();
 else {
-  console.error('usage: node dist/bench/push.js closure|rss [options]');
+  console.error('usage: node dist/bench/push.js closure|lookup|rss [options]');
   process.exitCode = 2;
 }

@@ -13,7 +13,7 @@
  * Each path's data is base64 of random bytes (two thirds) then repeated text, so zstd
  * stores roughly half of it. A root path references every path, so its closure is the set.
  */
-import { nixBuild } from '../test/support/nix.js';
+import { nixBuild, offline, runNix } from '../test/support/nix.js';
 
 export type ShapeName = 'graph' | 'chain' | 'small';
 
@@ -66,4 +66,33 @@ export function shapeExpr(spec: ShapeSpec): string {
 export async function buildShape(spec: ShapeSpec, salt: string): Promise<string> {
   const [root] = await nixBuild(shapeExpr(spec), salt);
   return root!;
+}
+
+/**
+ * A closure of `paths` tiny paths (`builtins.toFile`, so nothing is built: Nix adds each
+ * file to the store at evaluation, ~15 s for 10,000), each referencing up to 3 of the 200
+ * paths before it, and a root referencing every one. For lookups, where the path count
+ * matters and the bytes do not. Returns the root path.
+ */
+export async function buildTinyClosure(paths: number, salt: string): Promise<string> {
+  const expr = `
+    let
+      mod = a: b: a - (a / b) * b;
+      prev = i: builtins.elemAt all i;
+      back = i: if i < 200 then i else 200;
+      refs = i: if i == 0 then [] else
+        map (k: prev (i - 1 - mod (i * 7 + k * 13) (back i))) (builtins.genList (x: x) (1 + mod i 3));
+      node = i: builtins.toFile "tiny-${salt}-\${toString i}"
+        "path \${toString i}\\n\${builtins.concatStringsSep "\\n" (refs i)}\\n";
+      all = builtins.genList node ${paths};
+    in builtins.toFile "tiny-${salt}-root" (builtins.concatStringsSep "\\n" all)`;
+  const out = await runNix('nix-instantiate', [
+    '--eval',
+    '--strict',
+    '--read-write-mode',
+    ...offline,
+    '-E',
+    expr,
+  ]);
+  return JSON.parse(out.trim()) as string;
 }

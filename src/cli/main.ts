@@ -252,6 +252,9 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       const { runDoctor } = await import('./commands/doctor.js');
       return await runDoctor(config, { out: process.stdout, logger, env });
     }
+    // Loaded while the context below waits on the daemon and S3, not after.
+    if (mode.actions.some((a) => a.kind === 'upload'))
+      void import('./commands/upload.js').catch(() => {});
     // Open only what the actions need: --status-like ones must work with S3 or the daemon down.
     const needs = (set: Set<OnceAction['kind']>) => mode.actions.every((a) => set.has(a.kind));
     ctx = needs(INDEX_ONLY)

@@ -35,6 +35,11 @@ export interface PresentPath {
    * LastModified when learned from a listing. Pruning's refresh-on-use reads this.
    */
   narinfoTime: number;
+  /**
+   * The bucket's prune mark read by the push that last confirmed this path under its lease
+   * (src/storage/prune-mark.ts); undefined when the entry came from elsewhere.
+   */
+  pruneMark?: string | undefined;
 }
 
 export interface LocalIndexOptions {
@@ -46,6 +51,7 @@ interface Row {
   hash_part: string;
   store_path: string | null;
   narinfo_time: number;
+  prune_mark: string | null;
 }
 
 function toPresent(r: Row): PresentPath {
@@ -53,6 +59,7 @@ function toPresent(r: Row): PresentPath {
     hashPart: r.hash_part,
     storePath: r.store_path ?? undefined,
     narinfoTime: r.narinfo_time,
+    ...(r.prune_mark === null ? {} : { pruneMark: r.prune_mark }),
   };
 }
 
@@ -194,20 +201,26 @@ export class LocalIndex {
     // Sets of hash parts travel as one JSON array parameter: one statement for any count
     // (no 32k-variable limit), and SQLite probes the primary key for each.
     return {
+      // A row written again without a mark loses its old one: it is news from elsewhere.
       upsert: db.prepare(
-        `INSERT INTO present_paths (cache, hash_part, store_path, narinfo_time)
-         VALUES (@cache, @hashPart, @storePath, @narinfoTime)
+        `INSERT INTO present_paths (cache, hash_part, store_path, narinfo_time, prune_mark)
+         VALUES (@cache, @hashPart, @storePath, @narinfoTime, @pruneMark)
          ON CONFLICT (cache, hash_part) DO UPDATE SET
            store_path = COALESCE(excluded.store_path, store_path),
-           narinfo_time = excluded.narinfo_time`,
+           narinfo_time = excluded.narinfo_time,
+           prune_mark = excluded.prune_mark`,
       ),
       get: db.prepare(
-        'SELECT hash_part, store_path, narinfo_time FROM present_paths WHERE cache = ? AND hash_part = ?',
+        'SELECT hash_part, store_path, narinfo_time, prune_mark FROM present_paths WHERE cache = ? AND hash_part = ?',
       ),
       // IN (subquery), not a join: SQLite may put json_each inside a join's loop and
       // re-read the whole array per row (seen here: minutes for 100k).
       getMany: db.prepare(
-        `SELECT hash_part, store_path, narinfo_time FROM present_paths
+        `SELECT hash_part, store_path, narinfo_time, prune_mark FROM present_paths
+         WHERE cache = ? AND hash_part IN (SELECT value FROM json_each(?))`,
+      ),
+      confirmMany: db.prepare(
+        `UPDATE present_paths SET prune_mark = ?
          WHERE cache = ? AND hash_part IN (SELECT value FROM json_each(?))`,
       ),
       forgetMany: db.prepare(
@@ -245,6 +258,7 @@ export class LocalIndex {
               hashPart: e.hashPart,
               storePath: e.storePath ?? null,
               narinfoTime: e.narinfoTime,
+              pruneMark: e.pruneMark ?? null,
             });
           }
         })
@@ -269,6 +283,24 @@ export class LocalIndex {
     const rows = this.guard(() => this.stmts.getMany.all(this.key, JSON.stringify(list)) as Row[]);
     for (const r of rows) out.set(r.hash_part, toPresent(r));
     return out;
+  }
+
+  /**
+   * Record the prune mark under which a push confirmed these paths (it found or published
+   * them while its lease held, and read `pruneMark` from the bucket in that time). Only
+   * existing entries change. Returns how many did.
+   */
+  confirmPresent(hashParts: Iterable<string>, pruneMark: string): number {
+    const list = [...hashParts].map(checkHashPart);
+    if (list.length === 0) return 0;
+    if (typeof pruneMark !== 'string' || pruneMark.length === 0) {
+      throw new IndexArgumentError(
+        `prune mark must be a non-empty string, got ${JSON.stringify(pruneMark)}`,
+      );
+    }
+    return this.guard(
+      () => this.stmts.confirmMany.run(pruneMark, this.key, JSON.stringify(list)).changes,
+    );
   }
 
   /** Forget paths (pruning deleted them). Returns how many entries were removed. */

@@ -103,6 +103,19 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    name: 'prune mark of confirmed paths',
+    up(db) {
+      db.exec(`
+        -- The bucket's prune mark (src/storage/prune-mark.ts) read by the push that last
+        -- confirmed the path under its lease (or published it); NULL when the row came
+        -- from elsewhere (a listing, a plan before its lease). A push that publishes
+        -- nothing trusts the row without a lease only while the bucket shows this mark.
+        ALTER TABLE present_paths ADD COLUMN prune_mark TEXT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this Loft writes. */

@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
 import type { BlobStore, ListedObject, PendingUpload } from '../storage/port.js';
 import { HeldCoordObject, isExpired, readCoordObjects } from '../storage/coordination.js';
+import { writePruneMark } from '../storage/prune-mark.js';
 import { BatchDeleter } from './delete-batches.js';
 import { PruneIncompleteError } from './errors.js';
 import type { NarInfoRead } from './narinfo-read.js';
@@ -298,7 +299,9 @@ class PruneRun {
 
     // Rule 2: look again right before deleting, and keep whatever is new since.
     this.stage = 'listing the cache again';
-    const root2 = await listRoot(this.blobs);
+    // The mark after the leases are read and before any delete: pushes with nothing to
+    // publish trust their index only while it is unchanged (src/upload/settled.ts).
+    const [root2] = await Promise.all([listRoot(this.blobs), writePruneMark(this.blobs)]);
     const pinned = changedNarInfoKeys(v.root1, root2);
     const reads2 = pinned.size === 0 ? v.reads : await this.read(root2);
     if (pinned.size > 0) {

@@ -13,7 +13,8 @@ import type { BlobStore } from '../storage/port.js';
 import { normaliseEndpoint, s3CacheIdentity } from '../storage/s3-identity.js';
 import { LocalIndex } from '../index/local-index.js';
 import { NarPacker } from '../pack/index.js';
-import { DAY_MS, refreshAfterMs } from '../prune/index.js';
+// policy.js, not index.js: every push needs the refresh cutoff, not the pruning code.
+import { DAY_MS, refreshAfterMs } from '../prune/policy.js';
 import type { PushContext, PushOptions } from '../upload/push.js';
 import { pathFilter } from '../upload/filter.js';
 

@@ -12,13 +12,12 @@
  * SignedHeaders; the clock offset corrected from the server's Date when it drifts more than
  * five minutes. Bodies are Buffers, so a retry re-sends the same bytes.
  */
-import {
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-} from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+// Not `import from 'node:http'`: its ESM facade reads every export, and one getter loads
+// Node's bundled undici (tens of ms of start-up for nothing).
+const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule('node:http');
+const { Agent: HttpsAgent, request: httpsRequest } = process.getBuiltinModule('node:https');
+type HttpAgent = InstanceType<typeof HttpAgent>;
 import { SigV4Signer, amzDate, canonicalQuery, sha256Hex, uriEncodePath } from './sigv4.js';
 import type { CredentialSource } from './s3-credentials.js';
 import { xmlText } from './s3-xml.js';

@@ -18,6 +18,7 @@ import type {
   PushResult,
 } from './push-context.js';
 import { PushRun } from './push-run.js';
+import { mayAvoidLease, settledWithoutLease } from './settled.js';
 
 /** Server-side copies in flight while refreshing. */
 const REFRESH_CONCURRENCY = 16;
@@ -43,6 +44,23 @@ export async function executePlan(
     complete: false,
   };
   rememberRemote(pushCtx, plan, now);
+
+  // Nothing to publish and nothing pruned since the index confirmed it all: no lease.
+  if (mayAvoidLease(pushCtx, plan)) {
+    const [settled, cacheInfo] = await Promise.all([
+      settledWithoutLease(pushCtx, plan),
+      ensureCacheInfo(pushCtx.blobs, pushCtx.store.storeDir),
+    ]);
+    if (cacheInfo === 'written') {
+      emit({ type: 'cache-info-written', description: pushCtx.blobs.description });
+    }
+    if (settled) {
+      pushCtx.logger.debug('push: nothing to publish, the prune mark is unchanged: no lease');
+      result.complete = true;
+      result.ms = performance.now() - t0;
+      return result;
+    }
+  }
 
   // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
   // cached paths only as the bucket answers after that, publish only while the lease holds.
@@ -93,7 +111,8 @@ export async function executePlan(
   result.refreshed = plan.toRefresh.length;
   if (result.refreshed > 0) emit({ type: 'refreshed', paths: result.refreshed });
 
-  if ((await ensureCacheInfo(ctx.blobs, ctx.store.storeDir)) === 'written') {
+  // The unguarded store: ensureCacheInfo remembers per store object that it checked.
+  if ((await ensureCacheInfo(pushCtx.blobs, ctx.store.storeDir)) === 'written') {
     emit({ type: 'cache-info-written', description: ctx.blobs.description });
   }
   if (plan.toUpload.length > 0) {
@@ -111,6 +130,14 @@ export async function executePlan(
       await roots.release();
     }
   }
+  // Found or published while the lease held: a later push with nothing to publish may
+  // trust these entries without a lease while the bucket shows the same prune mark.
+  pushCtx.index?.confirmPresent?.(
+    [...plan.alreadyCached.map((c) => c.info.path), ...result.uploaded.map((u) => u.path)].map(
+      (p) => hashPartIn(ctx, p),
+    ),
+    lease.pruneMark,
+  );
   result.complete =
     result.failed.length === 0 &&
     result.notStarted.length === 0 &&

@@ -29,6 +29,7 @@ import {
 } from '../storage/coordination.js';
 import { isNarInfoKey, narKey } from '../storage/keys.js';
 import type { BlobStore } from '../storage/port.js';
+import { NO_PRUNE_MARK, readPruneMark } from '../storage/prune-mark.js';
 import type { PushPlan } from './plan.js';
 import { remoteNarInfos } from './remote-lookup.js';
 
@@ -72,7 +73,14 @@ export class PushLease {
     const lease = new PushLease(held, blobs, opts);
     try {
       await opts.hooks?.['lease-written']?.();
-      await lease.waitForIntents(logger, new Set(narInfos), new Set(nars));
+      const [waited, mark] = await Promise.all([
+        lease.waitForIntents(logger, new Set(narInfos), new Set(nars)),
+        readPruneMark(blobs),
+      ]);
+      // A prune we waited for may have deleted (and rewritten the mark) after that read.
+      lease.pruneMark = waited ? await readPruneMark(blobs) : mark;
+      // Read while held: a prune that found the lease expired read the leases after this.
+      held.assertHeld();
       await opts.hooks?.['intents-read']?.();
     } catch (e) {
       await held.release();
@@ -81,15 +89,23 @@ export class PushLease {
     return lease;
   }
 
+  /**
+   * The bucket's prune mark, read after the prune intents were waited out and while the
+   * lease is held: a prune that deletes any path of this closure after this push confirmed
+   * or published it rewrites the mark after this reading (settled.ts relies on it).
+   */
+  pruneMark = NO_PRUNE_MARK;
+
   get key(): string {
     return this.held.key;
   }
 
+  /** Returns whether it waited for any intent. */
   private async waitForIntents(
     logger: Logger,
     narInfos: ReadonlySet<string>,
     nars: ReadonlySet<string>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { objects, malformed } = await readCoordObjects(this.blobs, 'loft-prune-intent');
     const waitFor: CoordObject[] = objects.filter(
       (o) =>
@@ -134,6 +150,7 @@ export class PushLease {
         waitedMs: Math.round(performance.now() - t0),
       });
     }
+    return waitFor.length > 0;
   }
 
   /**

@@ -15,13 +15,20 @@ import type { LeaseOptions } from './lease.js';
 
 /** The local index as the pipeline uses it (LocalIndex fits): present paths of this cache. */
 export interface PresenceIndex {
-  getPresentMany(hashParts: Iterable<string>): Map<string, { narinfoTime: number }>;
+  getPresentMany(
+    hashParts: Iterable<string>,
+  ): Map<string, { narinfoTime: number; pruneMark?: string | undefined }>;
   /** Called only after the narinfo is in the cache (or was found there). */
   recordPresent(
     entries: readonly { hashPart: string; storePath?: string; narinfoTime: number }[],
   ): void;
   /** Paths found gone from the cache. */
   forgetPresent(hashParts: Iterable<string>): number;
+  /**
+   * Paths a push confirmed (or published) under its lease, with the bucket's prune mark it
+   * read then (src/upload/settled.ts). Without it, every push takes the lease.
+   */
+  confirmPresent?(hashParts: Iterable<string>, pruneMark: string): number;
 }
 
 export interface PushContext {

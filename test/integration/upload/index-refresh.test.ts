@@ -27,7 +27,7 @@ async function twoLevelClosure(): Promise<string> {
   return top!;
 }
 
-test('a second push with the index asks the bucket only its lease protocol; without it, uploads nothing', async () => {
+test('a second push with the index asks the bucket nothing but the prune mark; without the index, the plan and the lease protocol ask, and nothing is uploaded', async () => {
   const cache = await makePublicCache('push-index');
   const top = await twoLevelClosure();
   const dbDir = mkdtempSync(join(tmpdir(), 'loft-index-'));
@@ -44,16 +44,20 @@ test('a second push with the index asks the bucket only its lease protocol; with
     const second = await push(ctx, [top], { uploadThreads: 2, skipSignedByKeys: [] });
     assert.equal(second.uploaded.length, 0);
     assert.equal(second.summary.alreadyCached.paths, 3);
-    // The index answered the plan; the lease protocol then asks: one HEAD of the lease just
-    // written, one listing of prune intents, one HEAD per cached path relied on.
-    assert.equal(blobs.lists, 1, 'the prune intents, listed once');
-    assert.equal(blobs.heads, 1 + 3, 'the lease, then the three cached paths re-checked');
+    // The index answered the plan, and the prune mark (one GET, not counted here) is the
+    // one the first push confirmed the closure under: no lease, no re-check.
+    assert.equal(blobs.lists, 0);
+    assert.equal(blobs.heads, 0);
 
     // Lose the index: the bucket is asked, and still nothing is uploaded.
     index.clearPresent();
     blobs.heads = 0;
+    blobs.lists = 0;
     const third = await push(ctx, [top], { uploadThreads: 2, skipSignedByKeys: [] });
     assert.equal(third.uploaded.length, 0);
+    // The plan asks (three HEADs); then the lease protocol: one HEAD of the lease just
+    // written, one listing of prune intents, one HEAD per cached path relied on.
+    assert.equal(blobs.lists, 1, 'the prune intents, listed once');
     assert.equal(blobs.heads, 3 + 1 + 3, 'the plan asks, then the lease protocol as above');
     assert.equal(index.countPresent(), 3, 'what the bucket said is remembered');
 

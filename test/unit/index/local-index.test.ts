@@ -436,3 +436,33 @@ test(
     ix.close();
   }),
 );
+
+test(
+  'confirmPresent labels existing entries with a prune mark, and an entry recorded again without one loses it',
+  withDir((dir) => {
+    const ix = LocalIndex.open(join(dir, 'index.db'), A);
+    const other = LocalIndex.open(join(dir, 'index.db'), B);
+    const [h1, h2, h3] = [hashPart(1), hashPart(2), hashPart(3)] as [string, string, string];
+    ix.recordPresent([
+      { hashPart: h1, narinfoTime: 1000 },
+      { hashPart: h2, narinfoTime: 2000 },
+    ]);
+    other.recordPresent({ hashPart: h1, narinfoTime: 1000 });
+    assert.equal(ix.getPresent(h1)?.pruneMark, undefined, 'no mark until confirmed');
+    // h3 is not an entry: confirming it creates nothing.
+    assert.equal(ix.confirmPresent([h1, h2, h3], 'mark-1'), 2);
+    assert.equal(ix.getPresent(h3), undefined);
+    assert.deepEqual(
+      [...ix.getPresentMany([h1, h2]).values()].map((e) => e.pruneMark),
+      ['mark-1', 'mark-1'],
+    );
+    assert.equal(other.getPresent(h1)?.pruneMark, undefined, 'another cache is not touched');
+    // Recorded again (a listing, a plan's answer): news from elsewhere, no longer confirmed.
+    ix.recordPresent({ hashPart: h2, narinfoTime: 3000 });
+    assert.equal(ix.getPresent(h2)?.pruneMark, undefined);
+    assert.equal(ix.getPresent(h1)?.pruneMark, 'mark-1');
+    assert.throws(() => ix.confirmPresent([h1], ''), /prune mark must be a non-empty string/);
+    ix.close();
+    other.close();
+  }),
+);
