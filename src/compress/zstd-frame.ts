@@ -5,8 +5,8 @@
  *
  * A frame fed by write() and end() streams; a NAR that is one chunk long (most are) is
  * compressed in one call instead, so zstd knows its size: it sizes its tables to it and
- * records it in the frame header. Output comes as exact-size copies the caller owns, so
- * they can be transferred.
+ * records it in the frame header. Output comes as buffers the caller owns whole (zlib's
+ * own full output buffers, else exact-size copies), so they can be transferred.
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
@@ -30,8 +30,16 @@ function params(level: number): Record<number, number> {
   return { [c.ZSTD_c_compressionLevel]: level, [c.ZSTD_c_checksumFlag]: 1 };
 }
 
-/** An exact-size copy: zlib's output chunks are views of one shared buffer. */
+/**
+ * The chunk as a buffer whose ArrayBuffer the caller owns, so it can be transferred.
+ * zlib's output chunks are views of its current output buffer, which it keeps writing
+ * into, so those are copied; but a chunk that reaches the end of its buffer is the last
+ * zlib writes there (it takes a fresh buffer once one is full), so when it is most of that
+ * buffer it is handed out as it is, not copied: for poorly compressible data, most bytes.
+ */
 function owned(b: Buffer): Buffer {
+  const ab = b.buffer;
+  if (b.byteOffset + b.length === ab.byteLength && b.length * 2 >= ab.byteLength) return b;
   const copy = Buffer.allocUnsafeSlow(b.length);
   b.copy(copy);
   return copy;
