@@ -35,7 +35,8 @@ try {
   client.destroy();
   // About a narinfo's size.
   const body = Buffer.from('StorePath: /nix/store/x\n'.repeat(30));
-  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor(p * xs.length)]!;
+  const pct = (xs: number[], p: number) =>
+    [...xs].sort((a, b) => a - b)[Math.floor(p * xs.length)]!;
   const run = async (label: string, link: LinkShape | undefined) => {
     const u = new URL(env.endpoint);
     const sim = link
