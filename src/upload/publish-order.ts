@@ -19,6 +19,8 @@ export class PublishOrder {
   /** Reverse edges among the paths being uploaded. */
   private readonly dependents = new Map<string, string[]>();
   private readonly failure = new Map<string, string>();
+  /** Paths whose NAR is stored and whose narinfo is not yet written. */
+  private storedCount = 0;
 
   /**
    * @param uploads the paths this push uploads
@@ -51,6 +53,7 @@ export class PublishOrder {
   narStored(path: string): string[] {
     if (this.state.get(path) !== 'pending') return [];
     this.state.set(path, 'stored');
+    this.storedCount++;
     return this.waitingOn.get(path) === 0 ? [path] : [];
   }
 
@@ -59,6 +62,7 @@ export class PublishOrder {
     if (this.state.get(path) !== 'stored')
       throw new Error(`plan bug: ${path} published before its NAR`);
     this.state.set(path, 'published');
+    this.storedCount--;
     const ready: string[] = [];
     for (const dep of this.dependents.get(path) ?? []) {
       const left = this.waitingOn.get(dep)! - 1;
@@ -77,6 +81,7 @@ export class PublishOrder {
     const mark = (p: string, why: string) => {
       const s = this.state.get(p);
       if (s === undefined || s === 'failed' || s === 'published') return false;
+      if (s === 'stored') this.storedCount--;
       this.state.set(p, 'failed');
       this.failure.set(p, why);
       return true;
@@ -92,6 +97,19 @@ export class PublishOrder {
       }
     }
     return doomed;
+  }
+
+  /** NARs stored whose narinfos are not written yet (waiting for references, or being written). */
+  get storedUnpublished(): number {
+    return this.storedCount;
+  }
+
+  /**
+   * Whether every reference of `path` (an upload) has its narinfo in the cache: its own
+   * narinfo may then be written as soon as its NAR is stored.
+   */
+  referencesPublished(path: string): boolean {
+    return this.waitingOn.get(path) === 0;
   }
 
   isFailed(path: string): boolean {
