@@ -39,7 +39,32 @@ function params(level: number): Record<number, number> {
  */
 function owned(b: Buffer): Buffer {
   const ab = b.buffer;
-  if (b.byteOffset + b.length === ab.byteLength && b.length * 2 >= ab.byteLength) return b;
+  if (b.byteOffset + b.length === ab.byteLength) return mostOrCopy(b);
+  return copyOf(b);
+}
+
+/**
+ * Once the frame is finished zlib writes nowhere any more, so every output view may keep
+ * its buffer; adjacent views of one buffer are joined first (a buffer can be transferred
+ * once only).
+ */
+function ownedFinal(chunks: Buffer[]): Buffer[] {
+  const joined: Buffer[] = [];
+  for (const c of chunks) {
+    const prev = joined[joined.length - 1];
+    if (prev && prev.buffer === c.buffer && prev.byteOffset + prev.length === c.byteOffset) {
+      joined[joined.length - 1] = Buffer.from(c.buffer, prev.byteOffset, prev.length + c.length);
+    } else joined.push(c);
+  }
+  return joined.map(mostOrCopy);
+}
+
+/** The view itself when it is most of its buffer (worth transferring whole), else a copy. */
+function mostOrCopy(b: Buffer): Buffer {
+  return b.length * 2 >= b.buffer.byteLength ? b : copyOf(b);
+}
+
+function copyOf(b: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(b.length);
   b.copy(copy);
   return copy;
@@ -73,14 +98,16 @@ export class ZstdFrameEncoder {
       // The whole input at once: a single-pass frame that records its size.
       this.done = true;
       const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
-      return [owned(out)];
+      return ownedFinal([out]);
     }
     const s = this.stream;
     s.end(chunk);
     await finished(s);
     this.done = true;
     this.stream = undefined;
-    return this.take();
+    const out = this.out;
+    this.out = [];
+    return ownedFinal(out);
   }
 
   /** Drop the frame (and zstd's context) now, whatever state it is in. Idempotent. */
@@ -95,7 +122,8 @@ export class ZstdFrameEncoder {
     if (this.done) throw new Error('zstd frame encoder used after end() or release()');
     if (this.stream === undefined) {
       const s = zlib.createZstdCompress({ chunkSize: OUT_CHUNK, params: params(this.opts.level) });
-      s.on('data', (b: Buffer) => this.out.push(owned(b)));
+      // Kept as views until taken: the frame's last ones need no copy (ownedFinal).
+      s.on('data', (b: Buffer) => this.out.push(b));
       // Errors reach the caller through write()'s callback or finished(); this listener
       // only keeps an error with no pending call from being thrown as unhandled.
       s.on('error', () => {});
@@ -105,7 +133,7 @@ export class ZstdFrameEncoder {
   }
 
   private take(): Buffer[] {
-    const out = this.out;
+    const out = this.out.map(owned);
     this.out = [];
     return out;
   }
