@@ -19,8 +19,8 @@ export class PublishOrder {
   /** Reverse edges among the paths being uploaded. */
   private readonly dependents = new Map<string, string[]>();
   private readonly failure = new Map<string, string>();
-  /** Paths whose NAR is stored and whose narinfo is not yet written. */
-  private storedCount = 0;
+  /** Paths whose NAR is stored and whose references are not all published yet. */
+  private storedWaitingCount = 0;
 
   /**
    * @param uploads the paths this push uploads
@@ -53,8 +53,9 @@ export class PublishOrder {
   narStored(path: string): string[] {
     if (this.state.get(path) !== 'pending') return [];
     this.state.set(path, 'stored');
-    this.storedCount++;
-    return this.waitingOn.get(path) === 0 ? [path] : [];
+    if (this.waitingOn.get(path) === 0) return [path];
+    this.storedWaitingCount++;
+    return [];
   }
 
   /** The narinfo of `path` is written. Returns dependents whose narinfos may now be written. */
@@ -62,12 +63,14 @@ export class PublishOrder {
     if (this.state.get(path) !== 'stored')
       throw new Error(`plan bug: ${path} published before its NAR`);
     this.state.set(path, 'published');
-    this.storedCount--;
     const ready: string[] = [];
     for (const dep of this.dependents.get(path) ?? []) {
       const left = this.waitingOn.get(dep)! - 1;
       this.waitingOn.set(dep, left);
-      if (left === 0 && this.state.get(dep) === 'stored') ready.push(dep);
+      if (left === 0 && this.state.get(dep) === 'stored') {
+        this.storedWaitingCount--;
+        ready.push(dep);
+      }
     }
     return ready;
   }
@@ -81,7 +84,7 @@ export class PublishOrder {
     const mark = (p: string, why: string) => {
       const s = this.state.get(p);
       if (s === undefined || s === 'failed' || s === 'published') return false;
-      if (s === 'stored') this.storedCount--;
+      if (s === 'stored' && this.waitingOn.get(p)! > 0) this.storedWaitingCount--;
       this.state.set(p, 'failed');
       this.failure.set(p, why);
       return true;
@@ -99,9 +102,9 @@ export class PublishOrder {
     return doomed;
   }
 
-  /** NARs stored whose narinfos are not written yet (waiting for references, or being written). */
-  get storedUnpublished(): number {
-    return this.storedCount;
+  /** NARs stored whose narinfos wait for a reference's narinfo (not those being written). */
+  get storedWaiting(): number {
+    return this.storedWaitingCount;
   }
 
   /**

@@ -4,7 +4,7 @@
  * A path that fails dooms only the paths that depend on it.
  *
  * NARs run ahead of publication only so far: once `uploadThreads` NARs are in flight or
- * stored and waiting for their narinfos, a new upload starts only for a path whose
+ * stored and waiting for a reference's narinfo, a new upload starts only for a path whose
  * references are all published (so one starts per publication, not a burst).
  * On a deep graph over a slow link, NAR bytes queued on the link would otherwise delay
  * every narinfo PUT behind them (a 200-deep chain paid ~250 ms per level for the first
@@ -67,7 +67,7 @@ export class PushRun {
   private readonly progress: PushProgress;
   private fatal: unknown;
   private readonly retryBackoff: Backoff;
-  /** NARs in flight or stored ahead of their narinfos before uploads hold back. */
+  /** NARs in flight or stored waiting for references, before uploads hold back. */
   private readonly maxAhead: number;
   /** Paths taken by workers and not yet stored or given up (retries included). */
   private uploading = 0;
@@ -134,9 +134,9 @@ export class PushRun {
 
   /**
    * The next path to upload, in upload order; while `maxAhead` NARs are in flight or wait
-   * for their narinfos, the first one whose references are all published (storing it lets
-   * it publish at once), or none until a publication changes that. Some such path always
-   * exists unless an upload or publication is in flight, whose end wakes the wait.
+   * for a reference's narinfo, the first one whose references are all published (storing
+   * it lets it publish at once), or none until a publication changes that. Some such path
+   * always exists unless an upload or publication is in flight, whose end wakes the wait.
    */
   private async nextPath(): Promise<PathInfo | undefined> {
     for (;;) {
@@ -146,7 +146,7 @@ export class PushRun {
       }
       if (this.stopped || this.pending.length === 0) return undefined;
       // Counted here, not by the caller: workers woken together must each see the others.
-      if (this.uploading + this.order.storedUnpublished < this.maxAhead) {
+      if (this.uploading + this.order.storedWaiting < this.maxAhead) {
         this.uploading++;
         return this.pending.shift();
       }

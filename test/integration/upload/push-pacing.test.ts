@@ -1,8 +1,9 @@
 /**
  * How far NAR uploads run ahead of narinfo publication, against the real nix-daemon and
  * Ceph RGW: on a deep chain, never more than `uploadThreads` NARs are in flight or stored
- * and waiting for their narinfos, and the cache still ends complete and closure-valid
- * (checked with the bucket's own bytes, not Loft's counters).
+ * and waiting for a reference's narinfo (plus, on a chain, the one path whose narinfo is
+ * being written), and the cache still ends complete and closure-valid (checked with the
+ * bucket's own bytes, not Loft's counters).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { checkCacheIntegrity, makePublicCache } from '../../support/cache.js';
 import { openPushContext } from '../../support/push.js';
 import { push } from '../../../src/upload/push.js';
 
-test('a deep chain never has more than uploadThreads NARs ahead of publication', async () => {
+test('a deep chain never has more than uploadThreads NARs ahead of the narinfo being written', async () => {
   const cache = await makePublicCache('push-pacing');
   // A chain of 24 paths with 200 KB of data each (all of them go into the bucket).
   const [top] = await nixBuild(`
@@ -21,7 +22,8 @@ test('a deep chain never has more than uploadThreads NARs ahead of publication',
   const total = (await nixRequisites([top!])).length;
   const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
   const uploadThreads = 4;
-  // Paths started and not yet published (or failed): in flight, or stored and waiting.
+  // Paths started and not yet published (or failed): in flight, stored and waiting, or
+  // having their narinfo written.
   const ahead = new Set<string>();
   let most = 0;
   const order: string[] = [];
@@ -44,7 +46,7 @@ test('a deep chain never has more than uploadThreads NARs ahead of publication',
   } finally {
     await ctx.close();
   }
-  assert.ok(most <= uploadThreads, `at most ${uploadThreads} ahead, saw ${most}`);
+  assert.ok(most <= uploadThreads + 1, `at most ${uploadThreads} + 1 ahead, saw ${most}`);
   assert.ok(most >= 2, `uploads still overlapped (most ahead: ${most})`);
   const final = await checkCacheIntegrity(cache.client, cache.bucket);
   assert.equal(final.narInfos, total);
