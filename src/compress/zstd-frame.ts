@@ -5,8 +5,9 @@
  *
  * A frame fed by write() and end() streams; a NAR that is one chunk long (most are) is
  * compressed in one call instead, so zstd knows its size: it sizes its tables to it and
- * records it in the frame header. Output comes as buffers the caller owns whole (zlib's
- * own full output buffers, else exact-size copies), so they can be transferred.
+ * records it in the frame header. Output comes as buffers the caller owns (zlib's own
+ * output buffers once zlib is done with them; small ones copied), so they can be
+ * transferred.
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
@@ -31,24 +32,15 @@ function params(level: number): Record<number, number> {
 }
 
 /**
- * The chunk as a buffer whose ArrayBuffer the caller owns, so it can be transferred.
+ * Output views as buffers the caller owns, so they can be transferred without a copy.
  * zlib's output chunks are views of its current output buffer, which it keeps writing
- * into, so those are copied; but a chunk that reaches the end of its buffer is the last
- * zlib writes there (it takes a fresh buffer once one is full), so when it is most of that
- * buffer it is handed out as it is, not copied: for poorly compressible data, most bytes.
+ * into; once a chunk reaches the end of its buffer, zlib takes a fresh one and never
+ * writes there again. So views are held until their buffer is complete (or the frame is
+ * finished) and then handed out joined, one view per buffer (a buffer can be transferred
+ * once only): the whole buffer, not a copy, which the packers used to spend on copying
+ * as much time as on hashing.
  */
-function owned(b: Buffer): Buffer {
-  const ab = b.buffer;
-  if (b.byteOffset + b.length === ab.byteLength) return mostOrCopy(b);
-  return copyOf(b);
-}
-
-/**
- * Once the frame is finished zlib writes nowhere any more, so every output view may keep
- * its buffer; adjacent views of one buffer are joined first (a buffer can be transferred
- * once only).
- */
-function ownedFinal(chunks: Buffer[]): Buffer[] {
+function joinAdjacent(chunks: Buffer[]): Buffer[] {
   const joined: Buffer[] = [];
   for (const c of chunks) {
     const prev = joined[joined.length - 1];
@@ -98,7 +90,7 @@ export class ZstdFrameEncoder {
       // The whole input at once: a single-pass frame that records its size.
       this.done = true;
       const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
-      return ownedFinal([out]);
+      return joinAdjacent([out]);
     }
     const s = this.stream;
     s.end(chunk);
@@ -107,7 +99,8 @@ export class ZstdFrameEncoder {
     this.stream = undefined;
     const out = this.out;
     this.out = [];
-    return ownedFinal(out);
+    // The frame is finished: zlib writes nowhere any more.
+    return joinAdjacent(out);
   }
 
   /** Drop the frame (and zstd's context) now, whatever state it is in. Idempotent. */
@@ -122,7 +115,7 @@ export class ZstdFrameEncoder {
     if (this.done) throw new Error('zstd frame encoder used after end() or release()');
     if (this.stream === undefined) {
       const s = zlib.createZstdCompress({ chunkSize: OUT_CHUNK, params: params(this.opts.level) });
-      // Kept as views until taken: the frame's last ones need no copy (ownedFinal).
+      // Held as views until their buffer is complete (see joinAdjacent).
       s.on('data', (b: Buffer) => this.out.push(b));
       // Errors reach the caller through write()'s callback or finished(); this listener
       // only keeps an error with no pending call from being thrown as unhandled.
@@ -132,9 +125,17 @@ export class ZstdFrameEncoder {
     return this.stream;
   }
 
+  /** The views whose buffers zlib has filled; the current buffer's stay held. */
   private take(): Buffer[] {
-    const out = this.out.map(owned);
-    this.out = [];
-    return out;
+    let done = this.out.length;
+    while (done > 0) {
+      const last = this.out[done - 1]!;
+      if (last.byteOffset + last.length === last.buffer.byteLength) break;
+      done--;
+    }
+    if (done === 0) return [];
+    const out = this.out.slice(0, done);
+    this.out = this.out.slice(done);
+    return joinAdjacent(out);
   }
 }
