@@ -21,6 +21,8 @@ export class PublishOrder {
   private readonly failure = new Map<string, string>();
   /** Paths whose NAR is stored and whose references are not all published yet. */
   private storedWaitingCount = 0;
+  /** Paths not yet stored whose references became all published (see takeUnblocked). */
+  private unblocked: string[] = [];
 
   /**
    * @param uploads the paths this push uploads
@@ -67,10 +69,12 @@ export class PublishOrder {
     for (const dep of this.dependents.get(path) ?? []) {
       const left = this.waitingOn.get(dep)! - 1;
       this.waitingOn.set(dep, left);
-      if (left === 0 && this.state.get(dep) === 'stored') {
+      if (left !== 0) continue;
+      const st = this.state.get(dep);
+      if (st === 'stored') {
         this.storedWaitingCount--;
         ready.push(dep);
-      }
+      } else if (st === 'pending') this.unblocked.push(dep);
     }
     return ready;
   }
@@ -113,6 +117,16 @@ export class PublishOrder {
    */
   referencesPublished(path: string): boolean {
     return this.waitingOn.get(path) === 0;
+  }
+
+  /**
+   * Paths whose NARs are not stored and whose references have all been published since
+   * the last call (a NAR started for one may publish as soon as it is stored).
+   */
+  takeUnblocked(): string[] {
+    const u = this.unblocked;
+    this.unblocked = [];
+    return u;
   }
 
   isFailed(path: string): boolean {

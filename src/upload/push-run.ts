@@ -58,7 +58,13 @@ function narMismatch(info: PathInfo, e: CompressionInputMismatchError): NarMisma
 
 export class PushRun {
   private readonly order: PublishOrder;
+  /** Every path to upload, in upload order; `next` is the first one not yet looked at. */
   private readonly pending: PathInfo[];
+  private next = 0;
+  private readonly taken = new Set<string>();
+  /** Paths whose references are all published, in the order they became so. */
+  private readonly unblocked: PathInfo[];
+  private readonly byPath: Map<string, PathInfo>;
   private readonly narInfos = new Map<string, { narInfo: NarInfo }>();
   private readonly publishing = new Set<Promise<void>>();
   private readonly publishSlots: Semaphore;
@@ -85,6 +91,8 @@ export class PushRun {
     this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
     // What the most publication levels wait on first, big NARs early (upload-order.ts).
     this.pending = uploadOrder(toUpload);
+    this.byPath = new Map(toUpload.map((i) => [i.path, i]));
+    this.unblocked = this.pending.filter((i) => this.order.referencesPublished(i.path));
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
     this.maxAhead = Math.max(2, opts.uploadThreads);
     this.retryBackoff = {
@@ -114,7 +122,9 @@ export class PushRun {
     await Promise.all(Array.from({ length: threads }, () => this.worker()));
     while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
     for (const info of this.pending) {
-      if (!this.order.isFailed(info.path)) this.result.notStarted.push(info.path);
+      if (!this.taken.has(info.path) && !this.order.isFailed(info.path)) {
+        this.result.notStarted.push(info.path);
+      }
     }
     if (this.fatal !== undefined) throw this.fatal;
     if (this.opts.signal?.aborted) throw this.opts.signal.reason;
@@ -139,23 +149,24 @@ export class PushRun {
    * always exists unless an upload or publication is in flight, whose end wakes the wait.
    */
   private async nextPath(): Promise<PathInfo | undefined> {
+    // Taken already, or doomed by a failed dependency meanwhile: never started (again).
+    const unavailable = (i: PathInfo) => this.taken.has(i.path) || this.order.isFailed(i.path);
     for (;;) {
-      // Paths a failed dependency doomed meanwhile are never started.
-      while (this.pending.length > 0 && this.order.isFailed(this.pending[0]!.path)) {
-        this.pending.shift();
-      }
-      if (this.stopped || this.pending.length === 0) return undefined;
-      // Counted here, not by the caller: workers woken together must each see the others.
+      for (const p of this.order.takeUnblocked()) this.unblocked.push(this.byPath.get(p)!);
+      while (this.next < this.pending.length && unavailable(this.pending[this.next]!)) this.next++;
+      if (this.stopped || this.next === this.pending.length) return undefined;
+      let info: PathInfo | undefined;
       if (this.uploading + this.order.storedWaiting < this.maxAhead) {
-        this.uploading++;
-        return this.pending.shift();
+        info = this.pending[this.next++];
+      } else {
+        while (this.unblocked.length > 0 && unavailable(this.unblocked[0]!)) this.unblocked.shift();
+        info = this.unblocked.shift();
       }
-      const i = this.pending.findIndex(
-        (p) => !this.order.isFailed(p.path) && this.order.referencesPublished(p.path),
-      );
-      if (i >= 0) {
+      if (info) {
+        // Counted here, not by the caller: workers woken together must each see the others.
+        this.taken.add(info.path);
         this.uploading++;
-        return this.pending.splice(i, 1)[0];
+        return info;
       }
       await new Promise<void>((resolve) => this.wakers.push(resolve));
     }
