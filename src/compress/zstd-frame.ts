@@ -5,8 +5,9 @@
  *
  * A frame fed by write() and end() streams; a NAR that is one chunk long (most are) is
  * compressed in one call instead, so zstd knows its size: it sizes its tables to it and
- * records it in the frame header. Output comes as exact-size copies the caller owns, so
- * they can be transferred.
+ * records it in the frame header. Output comes as buffers the caller owns (zlib's own
+ * output buffers once zlib is done with them; small ones copied), so they can be
+ * transferred.
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
@@ -30,8 +31,32 @@ function params(level: number): Record<number, number> {
   return { [c.ZSTD_c_compressionLevel]: level, [c.ZSTD_c_checksumFlag]: 1 };
 }
 
-/** An exact-size copy: zlib's output chunks are views of one shared buffer. */
-function owned(b: Buffer): Buffer {
+/**
+ * Output views as buffers the caller owns, so they can be transferred without a copy.
+ * zlib's output chunks are views of its current output buffer, which it keeps writing
+ * into; once a chunk reaches the end of its buffer, zlib takes a fresh one and never
+ * writes there again. So views are held until their buffer is complete (or the frame is
+ * finished) and then handed out joined, one view per buffer (a buffer can be transferred
+ * once only): the whole buffer, not a copy, which the packers used to spend on copying
+ * as much time as on hashing.
+ */
+function joinAdjacent(chunks: Buffer[]): Buffer[] {
+  const joined: Buffer[] = [];
+  for (const c of chunks) {
+    const prev = joined[joined.length - 1];
+    if (prev && prev.buffer === c.buffer && prev.byteOffset + prev.length === c.byteOffset) {
+      joined[joined.length - 1] = Buffer.from(c.buffer, prev.byteOffset, prev.length + c.length);
+    } else joined.push(c);
+  }
+  return joined.map(mostOrCopy);
+}
+
+/** The view itself when it is most of its buffer (worth transferring whole), else a copy. */
+function mostOrCopy(b: Buffer): Buffer {
+  return b.length * 2 >= b.buffer.byteLength ? b : copyOf(b);
+}
+
+function copyOf(b: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(b.length);
   b.copy(copy);
   return copy;
@@ -65,14 +90,17 @@ export class ZstdFrameEncoder {
       // The whole input at once: a single-pass frame that records its size.
       this.done = true;
       const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
-      return [owned(out)];
+      return joinAdjacent([out]);
     }
     const s = this.stream;
     s.end(chunk);
     await finished(s);
     this.done = true;
     this.stream = undefined;
-    return this.take();
+    const out = this.out;
+    this.out = [];
+    // The frame is finished: zlib writes nowhere any more.
+    return joinAdjacent(out);
   }
 
   /** Drop the frame (and zstd's context) now, whatever state it is in. Idempotent. */
@@ -87,7 +115,8 @@ export class ZstdFrameEncoder {
     if (this.done) throw new Error('zstd frame encoder used after end() or release()');
     if (this.stream === undefined) {
       const s = zlib.createZstdCompress({ chunkSize: OUT_CHUNK, params: params(this.opts.level) });
-      s.on('data', (b: Buffer) => this.out.push(owned(b)));
+      // Held as views until their buffer is complete (see joinAdjacent).
+      s.on('data', (b: Buffer) => this.out.push(b));
       // Errors reach the caller through write()'s callback or finished(); this listener
       // only keeps an error with no pending call from being thrown as unhandled.
       s.on('error', () => {});
@@ -96,9 +125,17 @@ export class ZstdFrameEncoder {
     return this.stream;
   }
 
+  /** The views whose buffers zlib has filled; the current buffer's stay held. */
   private take(): Buffer[] {
-    const out = this.out;
-    this.out = [];
-    return out;
+    let done = this.out.length;
+    while (done > 0) {
+      const last = this.out[done - 1]!;
+      if (last.byteOffset + last.length === last.buffer.byteLength) break;
+      done--;
+    }
+    if (done === 0) return [];
+    const out = this.out.slice(0, done);
+    this.out = this.out.slice(done);
+    return joinAdjacent(out);
   }
 }

@@ -11,6 +11,7 @@ import { CompressionInputMismatchError } from '../compress/errors.js';
 import { digestsFromWire, type CompressionDigests } from '../compress/digests.js';
 import { ThreadPool, type ThreadJob, type WorkerThread } from '../compress/thread-pool.js';
 import { Hash } from '../nix/hash.js';
+import { markReleasable } from '../util/releasable-buffers.js';
 import { PackFailedError, PackSourceError } from './errors.js';
 import type { FromPacker, ToPacker } from './protocol.js';
 
@@ -85,8 +86,7 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
     switch (m.t) {
       case 'out': {
         let room = true;
-        for (const c of m.chunks)
-          room = this.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+        for (const c of m.chunks) room = this.push(received(c));
         if (room) this.thread.post({ t: 'credit', id: this.id, n: 1 });
         else this.owed++;
         return;
@@ -95,7 +95,7 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
         this.ended = true;
         this.finalDigests = digestsFromWire(m.digests);
         if (m.listing) this.finalListing = Buffer.from(m.listing);
-        for (const c of m.chunks) this.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+        for (const c of m.chunks) this.push(received(c));
         this.push(null);
         this.settle();
         return;
@@ -131,6 +131,16 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
   private settle(): void {
     this.thread.detach(this.id);
   }
+}
+
+/**
+ * A chunk as it arrived: transferred, so its ArrayBuffer is this chunk's alone, and the
+ * uploader may free it once copied into a part (util/releasable-buffers.ts).
+ */
+function received(c: Uint8Array): Buffer {
+  const b = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  markReleasable(b);
+  return b;
 }
 
 export class NarPacker {

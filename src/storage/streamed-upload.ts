@@ -14,6 +14,7 @@
  * is awaited (an abort racing a part upload can leave that part behind on some servers),
  * and only then is the multipart upload aborted.
  */
+import { releaseNow } from '../util/releasable-buffers.js';
 import type { BufferPool, MemoryBudget } from './memory-budget.js';
 import { partSize, type PartPlan } from './part-size.js';
 import { UploadAbortedError } from './errors.js';
@@ -160,6 +161,8 @@ class PartReader {
     for (const c of chunks) {
       buf.set(c, at);
       at += c.length;
+      // Copied: its memory can go now, unless the rest of it is still to be read.
+      if (this.#pending === undefined || c.buffer !== this.#pending.buffer) releaseNow(c);
     }
     const giveBack = once(() => {
       this.pool?.give(buf);
@@ -185,7 +188,12 @@ class PartReader {
         const take = Math.min(size - filled, this.#pending.length);
         buf.set(this.#pending.subarray(0, take), filled);
         filled += take;
-        this.#pending = take < this.#pending.length ? this.#pending.subarray(take) : undefined;
+        if (take < this.#pending.length) this.#pending = this.#pending.subarray(take);
+        else {
+          // Copied whole: its memory can go now rather than at the next collection.
+          releaseNow(this.#pending);
+          this.#pending = undefined;
+        }
       }
       const last = this.#pending === undefined && this.#ended;
       this.#number++;

@@ -19,6 +19,10 @@ export class PublishOrder {
   /** Reverse edges among the paths being uploaded. */
   private readonly dependents = new Map<string, string[]>();
   private readonly failure = new Map<string, string>();
+  /** Paths whose NAR is stored and whose references are not all published yet. */
+  private storedWaitingCount = 0;
+  /** Paths not yet stored whose references became all published (see takeUnblocked). */
+  private unblocked: string[] = [];
 
   /**
    * @param uploads the paths this push uploads
@@ -51,7 +55,9 @@ export class PublishOrder {
   narStored(path: string): string[] {
     if (this.state.get(path) !== 'pending') return [];
     this.state.set(path, 'stored');
-    return this.waitingOn.get(path) === 0 ? [path] : [];
+    if (this.waitingOn.get(path) === 0) return [path];
+    this.storedWaitingCount++;
+    return [];
   }
 
   /** The narinfo of `path` is written. Returns dependents whose narinfos may now be written. */
@@ -63,7 +69,12 @@ export class PublishOrder {
     for (const dep of this.dependents.get(path) ?? []) {
       const left = this.waitingOn.get(dep)! - 1;
       this.waitingOn.set(dep, left);
-      if (left === 0 && this.state.get(dep) === 'stored') ready.push(dep);
+      if (left !== 0) continue;
+      const st = this.state.get(dep);
+      if (st === 'stored') {
+        this.storedWaitingCount--;
+        ready.push(dep);
+      } else if (st === 'pending') this.unblocked.push(dep);
     }
     return ready;
   }
@@ -77,6 +88,7 @@ export class PublishOrder {
     const mark = (p: string, why: string) => {
       const s = this.state.get(p);
       if (s === undefined || s === 'failed' || s === 'published') return false;
+      if (s === 'stored' && this.waitingOn.get(p)! > 0) this.storedWaitingCount--;
       this.state.set(p, 'failed');
       this.failure.set(p, why);
       return true;
@@ -92,6 +104,29 @@ export class PublishOrder {
       }
     }
     return doomed;
+  }
+
+  /** NARs stored whose narinfos wait for a reference's narinfo (not those being written). */
+  get storedWaiting(): number {
+    return this.storedWaitingCount;
+  }
+
+  /**
+   * Whether every reference of `path` (an upload) has its narinfo in the cache: its own
+   * narinfo may then be written as soon as its NAR is stored.
+   */
+  referencesPublished(path: string): boolean {
+    return this.waitingOn.get(path) === 0;
+  }
+
+  /**
+   * Paths whose NARs are not stored and whose references have all been published since
+   * the last call (a NAR started for one may publish as soon as it is stored).
+   */
+  takeUnblocked(): string[] {
+    const u = this.unblocked;
+    this.unblocked = [];
+    return u;
   }
 
   isFailed(path: string): boolean {

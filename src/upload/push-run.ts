@@ -1,7 +1,14 @@
 /**
- * The upload of a planned push: NARs `uploadThreads` at a time, biggest first, each
+ * The upload of a planned push: NARs `uploadThreads` at a time, in upload order, each
  * retried by the failure policy; narinfos published as they become valid (PublishOrder).
  * A path that fails dooms only the paths that depend on it.
+ *
+ * NARs run ahead of publication only so far: once `uploadThreads` NARs are in flight or
+ * stored and waiting for a reference's narinfo, a new upload starts only for a path whose
+ * references are all published (so one starts per publication, not a burst).
+ * On a deep graph over a slow link, NAR bytes queued on the link would otherwise delay
+ * every narinfo PUT behind them (a 200-deep chain paid ~250 ms per level for the first
+ * seconds instead of one round trip), and finished NARs would pile up without bound.
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -51,8 +58,14 @@ function narMismatch(info: PathInfo, e: CompressionInputMismatchError): NarMisma
 
 export class PushRun {
   private readonly order: PublishOrder;
+  /** Every path to upload, in upload order; `next` is the first one not yet looked at. */
   private readonly pending: PathInfo[];
-  private readonly narInfos = new Map<string, { narInfo: NarInfo; listing?: Buffer }>();
+  private next = 0;
+  private readonly taken = new Set<string>();
+  /** Paths whose references are all published, in the order they became so. */
+  private readonly unblocked: PathInfo[];
+  private readonly byPath: Map<string, PathInfo>;
+  private readonly narInfos = new Map<string, { narInfo: NarInfo }>();
   private readonly publishing = new Set<Promise<void>>();
   private readonly publishSlots: Semaphore;
   private readonly abort = new AbortController();
@@ -60,6 +73,12 @@ export class PushRun {
   private readonly progress: PushProgress;
   private fatal: unknown;
   private readonly retryBackoff: Backoff;
+  /** NARs in flight or stored waiting for references, before uploads hold back. */
+  private readonly maxAhead: number;
+  /** Paths taken by workers and not yet stored or given up (retries included). */
+  private uploading = 0;
+  /** Workers waiting for a publication (or failure, or stop) to change what may start. */
+  private wakers: (() => void)[] = [];
 
   constructor(
     private readonly ctx: PushContext,
@@ -72,7 +91,10 @@ export class PushRun {
     this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
     // What the most publication levels wait on first, big NARs early (upload-order.ts).
     this.pending = uploadOrder(toUpload);
+    this.byPath = new Map(toUpload.map((i) => [i.path, i]));
+    this.unblocked = this.pending.filter((i) => this.order.referencesPublished(i.path));
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
+    this.maxAhead = Math.max(2, opts.uploadThreads);
     this.retryBackoff = {
       ...PUSH_PATH_BACKOFF,
       baseMs: opts.retryBaseMs ?? PUSH_PATH_BACKOFF.baseMs,
@@ -87,6 +109,8 @@ export class PushRun {
       if (outer.aborted) this.abort.abort(outer.reason);
       else outer.addEventListener('abort', () => this.abort.abort(outer.reason), { once: true });
     }
+    this.abort.signal.addEventListener('abort', () => this.changed(), { once: true });
+    opts.drain?.addEventListener('abort', () => this.changed(), { once: true });
   }
 
   private get stopped(): boolean {
@@ -98,19 +122,61 @@ export class PushRun {
     await Promise.all(Array.from({ length: threads }, () => this.worker()));
     while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
     for (const info of this.pending) {
-      if (!this.order.isFailed(info.path)) this.result.notStarted.push(info.path);
+      if (!this.taken.has(info.path) && !this.order.isFailed(info.path)) {
+        this.result.notStarted.push(info.path);
+      }
     }
     if (this.fatal !== undefined) throw this.fatal;
     if (this.opts.signal?.aborted) throw this.opts.signal.reason;
   }
 
   private async worker(): Promise<void> {
-    while (!this.stopped) {
-      const info = this.pending.shift();
+    for (;;) {
+      const info = await this.nextPath();
       if (!info) return;
-      if (this.order.isFailed(info.path)) continue; // a dependency failed meanwhile
-      await this.uploadPath(info);
+      try {
+        await this.uploadPath(info);
+      } finally {
+        this.uploading--;
+      }
     }
+  }
+
+  /**
+   * The next path to upload, in upload order; while `maxAhead` NARs are in flight or wait
+   * for a reference's narinfo, the first one whose references are all published (storing
+   * it lets it publish at once), or none until a publication changes that. Some such path
+   * always exists unless an upload or publication is in flight, whose end wakes the wait.
+   */
+  private async nextPath(): Promise<PathInfo | undefined> {
+    // Taken already, or doomed by a failed dependency meanwhile: never started (again).
+    const unavailable = (i: PathInfo) => this.taken.has(i.path) || this.order.isFailed(i.path);
+    for (;;) {
+      for (const p of this.order.takeUnblocked()) this.unblocked.push(this.byPath.get(p)!);
+      while (this.next < this.pending.length && unavailable(this.pending[this.next]!)) this.next++;
+      if (this.stopped || this.next === this.pending.length) return undefined;
+      let info: PathInfo | undefined;
+      if (this.uploading + this.order.storedWaiting < this.maxAhead) {
+        info = this.pending[this.next++];
+      } else {
+        while (this.unblocked.length > 0 && unavailable(this.unblocked[0]!)) this.unblocked.shift();
+        info = this.unblocked.shift();
+      }
+      if (info) {
+        // Counted here, not by the caller: workers woken together must each see the others.
+        this.taken.add(info.path);
+        this.uploading++;
+        return info;
+      }
+      await new Promise<void>((resolve) => this.wakers.push(resolve));
+    }
+  }
+
+  /** A narinfo was written, a path failed, or the push is stopping: waiting workers look again. */
+  private changed(): void {
+    const wake = this.wakers;
+    this.wakers = [];
+    for (const w of wake) w();
   }
 
   private async uploadPath(info: PathInfo): Promise<void> {
@@ -125,6 +191,8 @@ export class PushRun {
         this.emit({ type: 'path-started', path: info.path, narSize: info.narSize, attempt });
         const t = performance.now();
         const stored = await this.storeNar(info, ac.signal);
+        // The listing goes with the NAR, so publication costs one PUT per level.
+        if (stored.listing) await this.writeListing(info.path, stored.listing, ac.signal);
         this.emit({
           type: 'path-stored',
           path: info.path,
@@ -134,7 +202,6 @@ export class PushRun {
         });
         this.narInfos.set(info.path, {
           narInfo: buildNarInfo(info, stored.nar, this.ctx.store.storeDir, this.ctx.signingKey),
-          listing: stored.listing,
         });
         for (const p of this.order.narStored(info.path)) this.publish(p);
         return;
@@ -251,16 +318,20 @@ export class PushRun {
     this.publishing.add(p);
   }
 
-  /** Write one narinfo (after its listing); returns the dependents now ready. */
+  /** The `.ls` listing, written before the narinfo that makes it reachable. */
+  private async writeListing(path: string, listing: Buffer, signal: AbortSignal): Promise<void> {
+    const hashPart = storePathHashPart(path, this.ctx.store.storeDir);
+    await this.ctx.blobs.put(listingKey(hashPart), listing, {
+      contentType: CONTENT_TYPES.listing,
+      cacheControl: this.ctx.cacheControl?.nar,
+      signal,
+    });
+  }
+
+  /** Write one narinfo (its NAR and listing are stored); returns the dependents now ready. */
   private async writeNarInfo(path: string): Promise<string[]> {
     const entry = this.narInfos.get(path)!;
     const hashPart = storePathHashPart(path, this.ctx.store.storeDir);
-    if (entry.listing) {
-      await this.ctx.blobs.put(listingKey(hashPart), entry.listing, {
-        contentType: CONTENT_TYPES.listing,
-        cacheControl: this.ctx.cacheControl?.nar,
-      });
-    }
     await this.ctx.blobs.put(narInfoKey(hashPart), formatNarInfo(entry.narInfo), {
       contentType: CONTENT_TYPES.narInfo,
       cacheControl: this.ctx.cacheControl?.narInfo,
@@ -274,11 +345,14 @@ export class PushRun {
     this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: at }]);
     this.progress.pathsPublished++;
     this.emit({ type: 'path-published', path });
-    return this.order.published(path);
+    const ready = this.order.published(path);
+    this.changed();
+    return ready;
   }
 
   private failPath(path: string, reason: string, error: unknown): void {
     const doomed = this.order.failed(path, reason);
+    this.changed();
     this.result.failed.push({ path, reason, error });
     this.progress.pathsFailed++;
     this.emit({ type: 'path-failed', path, reason, error });

@@ -81,3 +81,20 @@ test('property: any completion order publishes every path after all its referenc
     }),
   );
 });
+
+test('stored NARs wait until their references are published; references published is tracked', () => {
+  const order = new PublishOrder([node('a'), node('b', 'a'), node('c', 'b')], () => false);
+  assert.equal(order.referencesPublished('a'), true);
+  assert.equal(order.referencesPublished('b'), false);
+  order.narStored('b');
+  order.narStored('c');
+  assert.equal(order.storedWaiting, 2);
+  order.narStored('a');
+  assert.equal(order.storedWaiting, 2, 'a is ready, not waiting');
+  order.published('a');
+  assert.equal(order.storedWaiting, 1, 'b is ready now');
+  assert.equal(order.referencesPublished('b'), true);
+  assert.equal(order.referencesPublished('c'), false);
+  order.failed('b', 'gone');
+  assert.equal(order.storedWaiting, 0, 'the doomed c no longer waits');
+});

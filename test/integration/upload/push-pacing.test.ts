@@ -1,0 +1,54 @@
+/**
+ * How far NAR uploads run ahead of narinfo publication, against the real nix-daemon and
+ * Ceph RGW: on a deep chain, never more than `uploadThreads` NARs are in flight or stored
+ * and waiting for a reference's narinfo (plus, on a chain, the one path whose narinfo is
+ * being written), and the cache still ends complete and closure-valid (checked with the
+ * bucket's own bytes, not Loft's counters).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { nixBuild, nixRequisites } from '../../support/nix.js';
+import { checkCacheIntegrity, makePublicCache } from '../../support/cache.js';
+import { openPushContext } from '../../support/push.js';
+import { push } from '../../../src/upload/push.js';
+
+test('a deep chain never has more than uploadThreads NARs ahead of the narinfo being written', async () => {
+  const cache = await makePublicCache('push-pacing');
+  // A chain of 24 paths with 200 KB of data each (all of them go into the bucket).
+  const [top] = await nixBuild(`
+    let
+      step = prev: i: mk "pace-\${toString i}" "mkdir $out; echo \${prev} > $out/ref; head -c 200000 /dev/urandom > $out/data";
+    in builtins.foldl' step (mk "pace-base" "mkdir $out; echo base > $out/data") (builtins.genList (i: i) 23)`);
+  const total = (await nixRequisites([top!])).length;
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
+  const uploadThreads = 4;
+  // Paths started and not yet published (or failed): in flight, stored and waiting, or
+  // having their narinfo written.
+  const ahead = new Set<string>();
+  let most = 0;
+  const order: string[] = [];
+  try {
+    const r = await push(ctx, [top!], {
+      uploadThreads,
+      skipSignedByKeys: [],
+      onEvent: (e) => {
+        if (e.type === 'path-started') {
+          ahead.add(e.path);
+          most = Math.max(most, ahead.size);
+        } else if (e.type === 'path-published' || e.type === 'path-failed') {
+          ahead.delete(e.path);
+          order.push(e.path);
+        }
+      },
+    });
+    assert.equal(r.complete, true);
+    assert.equal(r.uploaded.length, total);
+  } finally {
+    await ctx.close();
+  }
+  assert.ok(most <= uploadThreads + 1, `at most ${uploadThreads} + 1 ahead, saw ${most}`);
+  assert.ok(most >= 2, `uploads still overlapped (most ahead: ${most})`);
+  const final = await checkCacheIntegrity(cache.client, cache.bucket);
+  assert.equal(final.narInfos, total);
+  assert.deepEqual(final.problems, []);
+});

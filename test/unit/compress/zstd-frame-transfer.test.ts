@@ -1,0 +1,62 @@
+/**
+ * The zstd frame encoder hands its output on without copying where zlib is done with a
+ * buffer: every output chunk must still be transferable on its own (no two share an
+ * ArrayBuffer, none is Node's shared pool), and the chunks, transferred through a real
+ * MessageChannel, must decompress (with zstd's own checksum) to the input.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import { zstdDecompressSync } from 'node:zlib';
+import { ZstdFrameEncoder } from '../../../src/compress/zstd-frame.js';
+
+/** Half random, half text: compresses to a bit over half. */
+function mixed(size: number): Buffer {
+  const text = Buffer.from('some text that repeats a lot\n'.repeat(Math.ceil(size / 58)));
+  return Buffer.concat([randomBytes(Math.floor(size / 2)), text]).subarray(0, size);
+}
+
+async function frameOf(input: Buffer, writeSize: number): Promise<Buffer[]> {
+  const enc = new ZstdFrameEncoder({ level: 3 });
+  const out: Buffer[] = [];
+  if (writeSize >= input.length) return enc.end(input);
+  for (let at = 0; at < input.length; at += writeSize) {
+    out.push(...(await enc.write(input.subarray(at, at + writeSize))));
+  }
+  out.push(...(await enc.end()));
+  return out;
+}
+
+/** Transfer the chunks through a MessageChannel, as a packer thread does. */
+function transferred(chunks: Buffer[]): Uint8Array[] {
+  const { port1, port2 } = new MessageChannel();
+  try {
+    port1.postMessage(
+      chunks,
+      chunks.map((c) => c.buffer as ArrayBuffer),
+    );
+    return receiveMessageOnPort(port2)!.message as Uint8Array[];
+  } finally {
+    port1.close();
+    port2.close();
+  }
+}
+
+test('zstd output chunks are transferable one by one and decompress to the input', async () => {
+  const cases: [string, Buffer, number][] = [
+    ['empty, one call', Buffer.alloc(0), 1],
+    ['3 KB, one call', mixed(3000), 1 << 20],
+    ['900 KB mixed, streamed', mixed(900_000), 1 << 20],
+    ['900 KB mixed, streamed in 64 KiB writes', mixed(900_000), 64 * 1024],
+    ['5 MiB random, streamed', randomBytes(5 << 20), 1 << 20],
+    ['3 MiB mixed, streamed', mixed(3 << 20), 1 << 20],
+  ];
+  for (const [name, input, writeSize] of cases) {
+    const chunks = await frameOf(input, writeSize);
+    const buffers = new Set(chunks.map((c) => c.buffer));
+    assert.equal(buffers.size, chunks.length, `${name}: no two chunks share a buffer`);
+    const got = Buffer.concat(transferred(chunks));
+    assert.ok(zstdDecompressSync(got).equals(input), `${name}: round trip`);
+  }
+});
