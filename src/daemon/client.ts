@@ -22,7 +22,7 @@ import {
   type DaemonPathInfo,
 } from './ops.js';
 import { DaemonPool } from './pool.js';
-import { createConnector, type TransportOptions } from './transport.js';
+import { createConnector, type Transport, type TransportOptions } from './transport.js';
 
 export interface DaemonClientOptions extends TransportOptions {
   /** The store directory paths are checked against; default /nix/store. */
@@ -39,6 +39,8 @@ export class DaemonClient {
   private readonly pool: DaemonPool;
   private readonly dedicated = new Set<DaemonConnection>();
   private readonly openConn: () => Promise<DaemonConnection>;
+  /** Transports whose handshake is still running (the pool opens connections ahead). */
+  private readonly opening = new Set<Transport>();
   private firstInfo: HandshakeResult | undefined;
   private endpointSeen: string | undefined;
   private state: 'open' | 'closed' = 'open';
@@ -49,10 +51,17 @@ export class DaemonClient {
     const connector = createConnector(opts);
     this.openConn = async () => {
       const transport = await connector();
-      const conn = await DaemonConnection.open(transport, {
-        storeDir: this.storeDir,
-        logger,
-      });
+      if (this.state !== 'open') {
+        transport.destroy();
+        throw new DaemonClosedError('closed');
+      }
+      this.opening.add(transport);
+      let conn: DaemonConnection;
+      try {
+        conn = await DaemonConnection.open(transport, { storeDir: this.storeDir, logger });
+      } finally {
+        this.opening.delete(transport);
+      }
       this.firstInfo ??= conn.info;
       this.endpointSeen ??= conn.endpoint;
       return conn;
@@ -148,7 +157,11 @@ export class DaemonClient {
   /** Let running work finish, then hang up. Idempotent. */
   async close(): Promise<void> {
     this.state = 'closed';
+    // A handshake still running serves only queued work; without any, it would keep the
+    // process alive until the daemon's worker answers, to be hung up on then.
+    if (this.pool.queued === 0) this.abandonOpening();
     await Promise.all([this.pool.close(), ...[...this.dedicated].map((c) => c.close())]);
+    this.abandonOpening();
   }
 
   /** Hang up now; running work fails with DaemonClosedError. Idempotent. */
@@ -157,6 +170,12 @@ export class DaemonClient {
     this.pool.destroy();
     for (const c of [...this.dedicated]) c.destroy();
     this.dedicated.clear();
+    this.abandonOpening();
+  }
+
+  private abandonOpening(): void {
+    for (const t of this.opening) t.destroy();
+    this.opening.clear();
   }
 
   private guard<T>(f: () => Promise<T>): Promise<T> {

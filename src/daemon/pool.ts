@@ -102,6 +102,11 @@ export class DaemonPool implements ConnectionListener {
     );
   }
 
+  /** Requests waiting for a connection. */
+  get queued(): number {
+    return this.waiting();
+  }
+
   /** Open a connection now (to surface connection errors early). */
   async warmUp(): Promise<void> {
     if (this.size > 0) return;
@@ -262,6 +267,7 @@ export class DaemonPool implements ConnectionListener {
       },
       (e: Error) => {
         this.connecting--;
+        if (this.state === 'closed') return; // hung up on by close(): nothing waits for it
         if (this.size === 0 && this.connecting === 0) {
           // Nothing can serve the waiters: fail them with the reason (the next call retries).
           this.failWaiters(e);

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,7 +13,7 @@ import { DaemonClient } from '../../../src/daemon/client.js';
 import { Hash } from '../../../src/nix/hash.js';
 import { isLoftError } from '../../../src/util/errors.js';
 import { nixBuild, nixRequisites, nixStoreDump, runNix, salt } from '../../support/nix.js';
-import { ourStdioDaemons, sleep, startProxy } from './support.js';
+import { DAEMON_SOCKET, ourStdioDaemons, sleep, startProxy } from './support.js';
 
 const s = salt();
 const built = nixBuild(
@@ -36,6 +37,11 @@ async function collect(stream: Readable): Promise<Buffer> {
   const out: Buffer[] = [];
   for await (const c of stream) out.push(c as Buffer);
   return Buffer.concat(out);
+}
+
+/** Poll `f` every 10 ms until it holds or `ms` pass. */
+async function until(f: () => boolean, ms: number): Promise<void> {
+  for (let t = 0; t < ms && !f(); t += 10) await sleep(10);
 }
 
 const nixVersion = runNix('nix-store', ['--version']).then(
@@ -151,6 +157,50 @@ test('parallel queries use a bounded pool and all answer correctly', async () =>
     assert.ok(c.connections >= 1 && c.connections <= 3, `connections: ${c.connections}`);
   } finally {
     await c.close();
+  }
+});
+
+test('close() hangs up on connections still in their handshake instead of waiting for them', async () => {
+  const [tree] = await built;
+  // The first connection reaches the real daemon; later ones are accepted and never answered,
+  // as a daemon busy forking its workers would leave them.
+  const dir = mkdtempSync(join(tmpdir(), 'loft-stall-'));
+  const path = join(dir, 'socket');
+  const stalled = new Set<Socket>();
+  let first = true;
+  const server = createServer((client) => {
+    if (first) {
+      first = false;
+      const upstream = connect(DAEMON_SOCKET);
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      return;
+    }
+    stalled.add(client);
+    client.resume(); // read (and drop) the handshake, so the client's hang-up is seen
+    client.on('error', () => {});
+    client.on('close', () => stalled.delete(client));
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  const c = await DaemonClient.open({
+    transport: 'socket',
+    socketPath: path,
+    maxConnections: 4,
+    maxPipeline: 1,
+  });
+  try {
+    // Queued behind one another on the one live connection: the pool opens more.
+    const infos = await Promise.all([1, 2, 3, 4].map(() => c.queryPathInfo(tree!)));
+    infos.forEach((i) => assert.equal(i!.path, tree));
+    assert.ok(stalled.size > 0, 'the pool opened more connections while queries waited');
+    await c.close();
+    await until(() => stalled.size === 0, 2000);
+    assert.equal(stalled.size, 0, 'every connection still in its handshake was closed');
+  } finally {
+    c.destroy();
+    for (const s of stalled) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });
 
