@@ -21,9 +21,10 @@ export function salt(): string {
 
 /**
  * The Nix prelude for test expressions: `mk name script deps` builds with /bin/sh;
- * writing "${dep}" into $out creates a reference. Every derivation carries the salt.
+ * writing "${dep}" into $out creates a reference. Every derivation carries the salt;
+ * `extraAttrs` (Nix attribute lines) go into each, e.g. to make them content-addressed.
  */
-export function prelude(s: string): string {
+export function prelude(s: string, extraAttrs = ''): string {
   return `
 let
   mk = name: script: derivation {
@@ -32,7 +33,7 @@ let
     builder = "/bin/sh";
     args = [ "-c" script ];
     PATH = "/usr/bin:/bin";
-    salt = "${s}";
+    salt = "${s}";${extraAttrs}
   };
 in`;
 }

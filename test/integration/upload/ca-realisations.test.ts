@@ -28,7 +28,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { freshStoreRoot, offline, runNix, salt } from '../../support/nix.js';
+import { freshStoreRoot, offline, prelude, runNix, salt } from '../../support/nix.js';
 import { spawnNixDaemon, type SpawnedDaemon } from '../../support/fixtures.js';
 import { makePublicCache, type TestCache } from '../../support/cache.js';
 import { hasNarInfo, runLoft, setupService } from '../service/support.js';
@@ -54,22 +54,13 @@ after(async () => {
 });
 
 function caExpression(s: string): string {
-  return `
-let
-  ca = name: script: derivation {
-    inherit name;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" script ];
-    PATH = "/usr/bin:/bin";
-    salt = "${s}";
+  const ca = `
     __contentAddressed = true;
     outputHashMode = "recursive";
-    outputHashAlgo = "sha256";
-  };
-in rec {
-  dep = ca "ca-real-dep" "mkdir $out; echo dep-${s} > $out/f";
-  top = ca "ca-real-top" "mkdir $out; echo \${dep} > $out/ref; echo top > $out/f";
+    outputHashAlgo = "sha256";`;
+  return `${prelude(s, ca)} rec {
+  dep = mk "ca-real-dep" "mkdir $out; echo dep-${s} > $out/f";
+  top = mk "ca-real-top" "mkdir $out; echo \${dep} > $out/ref; echo top > $out/f";
 }`;
 }
 
