@@ -4,7 +4,7 @@
  * progress display and the logger share one stream (CliLogger.redirect), so this only
  * decides what to say, once, in words true for a one-shot push.
  */
-import { LoftError, describeError } from '../util/errors.js';
+import { LoftError, describeError, isLoftError } from '../util/errors.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import type { LogFields, Logger, LogLevel } from '../util/log.js';
 import type { PushEvent } from '../upload/events.js';
@@ -104,7 +104,8 @@ export function pushEventLogger(
       }
       case 'path-retrying':
         say(
-          'warn',
+          // Redone as part of finishing what is in flight: nothing for a user to act on.
+          isLoftError(e.error, 'COMPRESSION_INTERRUPTED') ? 'debug' : 'warn',
           `retrying ${e.path} in ${formatDuration(e.delayMs)} (attempt ${e.attempt} failed): ${describeError(e.error)}`,
           {
             event: 'path-retrying',

@@ -46,6 +46,25 @@ export class CompressionToolMissingError extends LoftError {
   }
 }
 
+/**
+ * The compressor tool died of SIGINT, which Loft never sends it: a terminal's Ctrl-C to
+ * Loft's process group landed in the instant between the tool's fork and its leaving the
+ * group (the signal stays pending through setsid). Compressing the path again is safe, even
+ * while a first Ctrl-C lets the uploads in flight finish.
+ */
+export class CompressionInterruptedError extends LoftError {
+  constructor(
+    readonly method: string,
+    detail: string,
+  ) {
+    super(
+      'COMPRESSION_INTERRUPTED',
+      'work',
+      `${method} compression was cut off as it started: ${detail}`,
+    );
+  }
+}
+
 /** The compressor itself failed: a tool exited with an error, or a worker died. */
 export class CompressionFailedError extends LoftError {
   constructor(

@@ -7,7 +7,11 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { Duplex, type Readable, type Writable } from 'node:stream';
-import { CompressionFailedError, CompressionToolMissingError } from './errors.js';
+import {
+  CompressionFailedError,
+  CompressionInterruptedError,
+  CompressionToolMissingError,
+} from './errors.js';
 import type { Slots } from './slots.js';
 import {
   DigestPair,
@@ -202,8 +206,14 @@ export class ProcessCompressStream extends Duplex {
     }
   }
 
-  private failure(context?: string): CompressionFailedError {
+  private failure(context?: string): CompressionFailedError | CompressionInterruptedError {
     const { code, signal } = this.exitStatus ?? { code: null, signal: null };
+    if (signal === 'SIGINT') {
+      return new CompressionInterruptedError(
+        this.opts.method,
+        `${this.opts.command} was killed by SIGINT`,
+      );
+    }
     const how =
       signal !== null
         ? `was killed by ${signal}`

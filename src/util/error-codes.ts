@@ -230,6 +230,11 @@ export const ERROR_CODES = {
     'the path is not valid in the Nix store (never built, or collected)',
   ),
   COMPRESSION_FAILED: spec('work', 'path', 'the compressor failed on a NAR'),
+  COMPRESSION_INTERRUPTED: spec(
+    'work',
+    'retry-path',
+    "a terminal's Ctrl-C reached the compressor as it started (before it left Loft's process group); the path is compressed again",
+  ),
   COMPRESSION_INPUT_MISMATCH: spec(
     'work',
     'path',

@@ -16,6 +16,7 @@ import { Slots } from '../../../src/compress/slots.js';
 import { ZstdPool } from '../../../src/compress/zstd-pool.js';
 import { ZstdCompressStream } from '../../../src/compress/zstd-stream.js';
 import { isLoftError } from '../../../src/util/errors.js';
+import { pushActionFor } from '../../../src/util/failure-policy.js';
 import { closed, generate } from './support.js';
 
 after(() => shutdownCompression());
@@ -182,6 +183,22 @@ test('xz: no more programs than slots; a waiting compressor starts when one free
   const { execFileSync } = await import('node:child_process');
   const back = execFileSync('xz', ['-d', '-c'], { input: Buffer.concat(chunks) });
   assert.equal(back.toString(), 'queued bytes');
+});
+
+test('a compressing program killed by SIGINT (a Ctrl-C that reached it as it started) is COMPRESSION_INTERRUPTED, which retries the path', async () => {
+  const interrupted = new ProcessCompressStream({
+    method: 'test',
+    command: 'sh',
+    args: ['-c', 'kill -INT $$'],
+    slots: new Slots(1),
+  });
+  interrupted.resume();
+  const e = new Promise<unknown>((resolve) => interrupted.on('error', resolve));
+  interrupted.end(Buffer.from('data'));
+  const err = await e;
+  assert.ok(isLoftError(err, 'COMPRESSION_INTERRUPTED'), String(err));
+  assert.match(err.message, /sh was killed by SIGINT/);
+  assert.equal(pushActionFor(err), 'retry-path');
 });
 
 test('a compressing program that fails reports its exit status and stderr', async () => {
