@@ -13,9 +13,18 @@ export interface RemoteNarInfo {
   lastModified: Date | undefined;
 }
 
+/** What the local index recorded about one narinfo. */
+export interface IndexedPresence {
+  narinfoTime: Date;
+  /** The prune mark it was last confirmed under (README, "Leases"), if it was. */
+  pruneMark?: string | undefined;
+}
+
 export interface PlanLookups {
-  /** Hash parts the local index records as present, with their narinfo times. */
-  knownPresent(hashParts: string[]): Promise<Map<string, Date>> | Map<string, Date>;
+  /** Hash parts the local index records as present. */
+  knownPresent(
+    hashParts: string[],
+  ): Promise<Map<string, IndexedPresence>> | Map<string, IndexedPresence>;
   /**
    * Ask the cache which of these narinfos exist. Must throw on any error other than
    * "not found": a failed check is never taken to mean "missing".
@@ -46,6 +55,8 @@ export interface CachedPath {
   /** How we know: the local index, or the cache itself (then with its narinfo's age). */
   source: 'index' | 'remote';
   lastModified: Date | undefined;
+  /** From the index: the prune mark it was confirmed under (settled.ts). */
+  pruneMark?: string | undefined;
 }
 
 export interface PushPlan {
@@ -91,14 +102,20 @@ export async function planPush(
 
   const hashParts = candidates.map((i) => hashPartOf(i.path));
   const known = options.ignoreIndex
-    ? new Map<string, Date>()
+    ? new Map<string, IndexedPresence>()
     : await lookups.knownPresent(hashParts);
   const cached = new Map<string, CachedPath>();
   const unknown: PathInfo[] = [];
   candidates.forEach((info, i) => {
-    const time = known.get(hashParts[i]!);
-    if (time) cached.set(info.path, { info, source: 'index', lastModified: time });
-    else unknown.push(info);
+    const k = known.get(hashParts[i]!);
+    if (k) {
+      cached.set(info.path, {
+        info,
+        source: 'index',
+        lastModified: k.narinfoTime,
+        pruneMark: k.pruneMark,
+      });
+    } else unknown.push(info);
   });
 
   const remote =

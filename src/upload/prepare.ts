@@ -5,7 +5,13 @@
  */
 import { storePathHashPart } from '../nix/store-path.js';
 import type { PathInfo } from '../store/path-info.js';
-import { planPush, summarizePlan, type PlanSummary, type PushPlan } from './plan.js';
+import {
+  planPush,
+  summarizePlan,
+  type IndexedPresence,
+  type PlanSummary,
+  type PushPlan,
+} from './plan.js';
 import type { ObservationOptions, PlanningOptions, PushContext } from './push-context.js';
 import { remoteNarInfos } from './remote-lookup.js';
 
@@ -51,9 +57,9 @@ function makePlan(
     closure,
     {
       knownPresent: (hps) => {
-        const found = new Map<string, Date>();
+        const found = new Map<string, IndexedPresence>();
         for (const [hp, e] of ctx.index?.getPresentMany(hps) ?? []) {
-          found.set(hp, new Date(e.narinfoTime));
+          found.set(hp, { narinfoTime: new Date(e.narinfoTime), pruneMark: e.pruneMark });
         }
         return found;
       },

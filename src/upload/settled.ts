@@ -5,7 +5,6 @@
  * any of them since they were confirmed, so the closure is complete in the cache now and
  * the lease protocol has nothing left to protect (README, "Leases": the argument).
  */
-import { storePathHashPart } from '../nix/store-path.js';
 import { readPruneMark } from '../storage/prune-mark.js';
 import type { PushPlan } from './plan.js';
 import type { PushContext } from './push-context.js';
@@ -23,17 +22,14 @@ export function mayAvoidLease(ctx: PushContext, plan: PushPlan): boolean {
   );
 }
 
-/** Whether `plan` can be settled without a lease. Reads the mark (one GET) only if it may. */
+/**
+ * Whether `plan` can be settled without a lease. Reads the mark (one GET) only if it may.
+ * The marks compared are those the plan read from the index, before this reading of the
+ * bucket's mark: a row confirmed after it would prove the path present only later than now.
+ */
 export async function settledWithoutLease(ctx: PushContext, plan: PushPlan): Promise<boolean> {
-  const index = ctx.index;
-  if (!index || !mayAvoidLease(ctx, plan)) return false;
+  if (!mayAvoidLease(ctx, plan)) return false;
   if (plan.alreadyCached.length === 0) return true;
-  const hashParts = plan.alreadyCached.map((c) =>
-    storePathHashPart(c.info.path, ctx.store.storeDir),
-  );
-  // Rows before the mark: a row confirmed after this reading of the mark would prove the
-  // path present only later than now.
-  const rows = index.getPresentMany(hashParts);
   const mark = await readPruneMark(ctx.blobs);
-  return hashParts.every((h) => rows.get(h)?.pruneMark === mark);
+  return plan.alreadyCached.every((c) => c.pruneMark === mark);
 }

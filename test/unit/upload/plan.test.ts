@@ -39,7 +39,8 @@ function lookups(
   const asked: string[][] = [];
   return {
     asked,
-    knownPresent: (hps) => new Map(hps.filter((x) => idx.has(x)).map((x) => [x, idx.get(x)!])),
+    knownPresent: (hps) =>
+      new Map(hps.filter((x) => idx.has(x)).map((x) => [x, { narinfoTime: idx.get(x)! }])),
     remotePresent: async (hps) => {
       asked.push([...hps].sort());
       return new Map(hps.filter((x) => rem.has(x)).map((x) => [x, { lastModified: rem.get(x)! }]));

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalIndex } from '../../../src/index/local-index.js';
+import { storePathHashPart } from '../../../src/nix/store-path.js';
 import { createLocalDirStore } from '../../../src/storage/local-dir-store.js';
 import {
   NO_PRUNE_MARK,
@@ -47,11 +48,16 @@ function plan(cached: CachedPath[], extra: Partial<PushPlan> = {}): PushPlan {
   };
 }
 
-const fromIndex = (p: string): CachedPath => ({
-  info: info(p),
-  source: 'index',
-  lastModified: new Date(),
-});
+/** Cached paths as a plan reads them from the index now (with their prune marks). */
+function fromIndex(index: LocalIndex, ...paths: string[]): CachedPath[] {
+  const rows = index.getPresentMany(paths.map((p) => storePathHashPart(p)));
+  return paths.map((p) => ({
+    info: info(p),
+    source: 'index',
+    lastModified: new Date(),
+    pruneMark: rows.get(storePathHashPart(p))?.pruneMark,
+  }));
+}
 
 /** A directory cache, its index, and a context; the store's gets are counted. */
 function setup() {
@@ -86,21 +92,21 @@ test('settled without a lease only when every cached path was confirmed under th
       { hashPart: h('a'), narinfoTime: 1 },
       { hashPart: h('b'), narinfoTime: 1 },
     ]);
-    const p = plan([fromIndex(a), fromIndex(b)]);
-    assert.equal(await settledWithoutLease(s.ctx, p), false, 'never confirmed: no mark');
+    const p = () => plan(fromIndex(s.index, a, b));
+    assert.equal(await settledWithoutLease(s.ctx, p()), false, 'never confirmed: no mark');
 
     assert.equal(await readPruneMark(s.blobs), NO_PRUNE_MARK, 'no prune ever wrote one');
     s.index.confirmPresent([h('a'), h('b')], NO_PRUNE_MARK);
-    assert.equal(await settledWithoutLease(s.ctx, p), true);
+    assert.equal(await settledWithoutLease(s.ctx, p()), true);
 
     // A prune rewrites the mark: the entries are no longer trusted.
     await writePruneMark(s.blobs);
-    assert.equal(await settledWithoutLease(s.ctx, p), false);
+    assert.equal(await settledWithoutLease(s.ctx, p()), false);
     const mark = await readPruneMark(s.blobs);
     s.index.confirmPresent([h('a')], mark);
-    assert.equal(await settledWithoutLease(s.ctx, p), false, 'b still has the old mark');
+    assert.equal(await settledWithoutLease(s.ctx, p()), false, 'b still has the old mark');
     s.index.confirmPresent([h('b')], mark);
-    assert.equal(await settledWithoutLease(s.ctx, p), true);
+    assert.equal(await settledWithoutLease(s.ctx, p()), true);
 
     // Every write of the mark differs, even from the same process in the same second.
     await writePruneMark(s.blobs);
@@ -116,7 +122,7 @@ test('a plan that uploads, refreshes or learned a path from the bucket is never 
     const [a, b] = [path('a'), path('b')];
     s.index.recordPresent([{ hashPart: h('a'), narinfoTime: 1 }]);
     s.index.confirmPresent([h('a')], NO_PRUNE_MARK);
-    const cached = [fromIndex(a)];
+    const cached = fromIndex(s.index, a);
     const remote: CachedPath = { info: info(b), source: 'remote', lastModified: new Date() };
     for (const p of [
       plan(cached, { toUpload: [info(b)] }),
