@@ -7,8 +7,8 @@
  * stored and waiting for a reference's narinfo, a new upload starts only for a path whose
  * references are all published (so one starts per publication, not a burst).
  * On a deep graph over a slow link, NAR bytes queued on the link would otherwise delay
- * every narinfo PUT behind them (a 200-deep chain paid ~250 ms per level for the first
- * seconds instead of one round trip), and finished NARs would pile up without bound.
+ * every narinfo PUT behind them (several round trips per level instead of one), and
+ * finished NARs would pile up without bound.
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
