@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { LoftError, describeError, isLoftError } from '../util/errors.js';
+import { LoftError, describeError } from '../util/errors.js';
 import { Semaphore, sleep } from '../util/limit.js';
 import {
   PUSH_PATH_ATTEMPTS,
@@ -219,10 +219,9 @@ export class PushRun {
           this.setFatal(e);
           return;
         }
-        // A compressor cut off by the Ctrl-C that asked to finish the uploads in flight: this
-        // path is one of them, so it is compressed again (only a second Ctrl-C aborts it).
-        const redo = isLoftError(e, 'COMPRESSION_INTERRUPTED') && !this.abort.signal.aborted;
-        if (action === 'retry-path' && attempt < attempts && (!this.stopped || redo)) {
+        // Retried while draining too: finishing the uploads in flight includes their retries
+        // (e.g. a compressor the same Ctrl-C reached as it started); only an abort stops them.
+        if (action === 'retry-path' && attempt < attempts && !this.abort.signal.aborted) {
           const delayMs = backoffMs(attempt, this.retryBackoff, Math.random());
           this.emit({ type: 'path-retrying', path: info.path, attempt, delayMs, error: e });
           try {
