@@ -397,7 +397,16 @@ async function lookupBench(): Promise<void> {
             ['warm push', []],
           ] as const) {
             const rounds0 = sim.stats().rounds;
-            const t = await timed('node', [bin, '-c', toml, '--upload-path', root, ...extra], env);
+            // --prof: the first run's steps of this tree, one profile directory per step.
+            const prof =
+              values.prof && r === 0 && label === 'loft'
+                ? ['--cpu-prof', `--cpu-prof-dir=${join(values.prof, step.replace(/\W+/g, '-'))}`]
+                : [];
+            const t = await timed(
+              'node',
+              [...prof, bin, '-c', toml, '--upload-path', root, ...extra],
+              env,
+            );
             const rounds = sim.stats().rounds - rounds0;
             const key = `${label} ${step}`;
             const e =
