@@ -40,6 +40,11 @@ export interface PresentPath {
    * (src/storage/prune-mark.ts); undefined when the entry came from elsewhere.
    */
   pruneMark?: string | undefined;
+  /**
+   * The local store's path info of `storePath` (JSON text), kept unless a later write
+   * brings another. Only getPresentWithPathInfo() reads it back.
+   */
+  pathInfo?: string | undefined;
 }
 
 export interface LocalIndexOptions {
@@ -203,12 +208,24 @@ export class LocalIndex {
     return {
       // A row written again without a mark loses its old one: it is news from elsewhere.
       upsert: db.prepare(
-        `INSERT INTO present_paths (cache, hash_part, store_path, narinfo_time, prune_mark)
-         VALUES (@cache, @hashPart, @storePath, @narinfoTime, @pruneMark)
+        `INSERT INTO present_paths (cache, hash_part, store_path, narinfo_time, prune_mark, path_info)
+         VALUES (@cache, @hashPart, @storePath, @narinfoTime, @pruneMark, @pathInfo)
          ON CONFLICT (cache, hash_part) DO UPDATE SET
            store_path = COALESCE(excluded.store_path, store_path),
            narinfo_time = excluded.narinfo_time,
-           prune_mark = excluded.prune_mark`,
+           prune_mark = excluded.prune_mark,
+           path_info = COALESCE(excluded.path_info, path_info)`,
+      ),
+      // Rows as arrays: at 10k+ rows, building an object per row costs more than the query.
+      getPathInfos: db
+        .prepare(
+          `SELECT hash_part, store_path, narinfo_time, prune_mark, path_info FROM present_paths
+           WHERE cache = ? AND path_info IS NOT NULL
+             AND hash_part IN (SELECT value FROM json_each(?))`,
+        )
+        .raw(true),
+      setPathInfo: db.prepare(
+        'UPDATE present_paths SET path_info = ? WHERE cache = ? AND hash_part = ?',
       ),
       get: db.prepare(
         'SELECT hash_part, store_path, narinfo_time, prune_mark FROM present_paths WHERE cache = ? AND hash_part = ?',
@@ -259,6 +276,7 @@ export class LocalIndex {
               storePath: e.storePath ?? null,
               narinfoTime: e.narinfoTime,
               pruneMark: e.pruneMark ?? null,
+              pathInfo: e.pathInfo ?? null,
             });
           }
         })
@@ -283,6 +301,54 @@ export class LocalIndex {
     const rows = this.guard(() => this.stmts.getMany.all(this.key, JSON.stringify(list)) as Row[]);
     for (const r of rows) out.set(r.hash_part, toPresent(r));
     return out;
+  }
+
+  /**
+   * Like getPresentMany, for the entries among these that have path info recorded, with
+   * it (JSON text as it was given, not interpreted here).
+   */
+  getPresentWithPathInfo(
+    hashParts: readonly string[],
+  ): Map<string, PresentPath & { pathInfo: string }> {
+    const out = new Map<string, PresentPath & { pathInfo: string }>();
+    if (hashParts.length === 0) return out;
+    const rows = this.guard(
+      () =>
+        this.stmts.getPathInfos.all(this.key, JSON.stringify(hashParts)) as [
+          string,
+          string | null,
+          number,
+          string | null,
+          string,
+        ][],
+    );
+    for (const [hashPart, storePath, narinfoTime, pruneMark, pathInfo] of rows) {
+      out.set(hashPart, {
+        hashPart,
+        storePath: storePath ?? undefined,
+        narinfoTime,
+        ...(pruneMark === null ? {} : { pruneMark }),
+        pathInfo,
+      });
+    }
+    return out;
+  }
+
+  /** Attach path info to entries already present (others are left alone). Returns how many changed. */
+  recordPathInfos(entries: readonly { hashPart: string; pathInfo: string }[]): number {
+    for (const e of entries) checkHashPart(e.hashPart);
+    if (entries.length === 0) return 0;
+    return this.guard(() =>
+      this.conn
+        .transaction(() => {
+          let n = 0;
+          for (const e of entries) {
+            n += this.stmts.setPathInfo.run(e.pathInfo, this.key, e.hashPart).changes;
+          }
+          return n;
+        })
+        .immediate(),
+    );
   }
 
   /**

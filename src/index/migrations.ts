@@ -116,6 +116,18 @@ export const migrations: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: 'path info of present paths',
+    up(db) {
+      db.exec(`
+        -- The local store's path info of store_path (JSON, src/store/path-info.ts) as this
+        -- machine published or found it, so a later push walks the closure of cached paths
+        -- here instead of asking the nix-daemon once per path. NULL when unknown.
+        ALTER TABLE present_paths ADD COLUMN path_info TEXT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this Loft writes. */

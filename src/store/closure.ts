@@ -9,18 +9,45 @@ import type { PathInfo } from './path-info.js';
 const WALK_CONCURRENCY = 512;
 
 /**
+ * Path infos the caller already holds for some of `paths` (the local index's, for paths
+ * the cache has): used instead of a lookup. Called once per batch of newly found paths.
+ */
+export type KnownPathInfos = (paths: readonly string[]) => ReadonlyMap<string, PathInfo>;
+
+/**
  * The closure of `roots` as a map from path to info. `lookup` rejects for a path that is
- * not valid; the walk stops at the first failure.
+ * not valid; the walk stops at the first failure. Roots are always looked up; any other
+ * path `known` answers for is taken from it, and its references are walked the same way.
  */
 export function walkClosure(
   roots: readonly string[],
   lookup: (path: string) => Promise<PathInfo>,
+  known?: KnownPathInfos,
 ): Promise<Map<string, PathInfo>> {
   const infos = new Map<string, PathInfo>();
   const seen = new Set<string>(roots);
   const queue = [...seen];
   let inFlight = 0;
   let failed = false;
+  // Newly seen references: those `known` has are walked here, the rest queued for lookup.
+  const discover = (refs: readonly string[]) => {
+    let fresh = refs.filter((r) => !seen.has(r));
+    while (fresh.length > 0) {
+      for (const r of fresh) seen.add(r);
+      const have = known?.(fresh) ?? new Map<string, PathInfo>();
+      const next: string[] = [];
+      for (const r of fresh) {
+        const info = have.get(r);
+        if (info === undefined) {
+          queue.push(r);
+          continue;
+        }
+        infos.set(r, info);
+        for (const x of info.references) if (!seen.has(x)) next.push(x);
+      }
+      fresh = [...new Set(next)];
+    }
+  };
   return new Promise((resolve, reject) => {
     const pump = () => {
       while (!failed && inFlight < WALK_CONCURRENCY && queue.length > 0) {
@@ -30,12 +57,7 @@ export function walkClosure(
           (info) => {
             inFlight--;
             infos.set(path, info);
-            for (const r of info.references) {
-              if (!seen.has(r)) {
-                seen.add(r);
-                queue.push(r);
-              }
-            }
+            discover(info.references);
             if (inFlight === 0 && queue.length === 0) resolve(infos);
             else pump();
           },

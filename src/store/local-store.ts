@@ -22,7 +22,7 @@ import type { Realisation } from '../nix/realisation.js';
 import { parseStorePath } from '../nix/store-path.js';
 import type { Logger } from '../util/log.js';
 import { nullLogger } from '../util/log.js';
-import { walkClosure, topoSort } from './closure.js';
+import { walkClosure, topoSort, type KnownPathInfos } from './closure.js';
 import { NarMismatchError, PathNotValidError, StoreOptionError } from './errors.js';
 import { NarVerifier, type NarExpectation } from './nar-verify.js';
 import { fromDaemonPathInfo, type PathInfo } from './path-info.js';
@@ -181,14 +181,17 @@ export class LocalStore {
   /**
    * The closure of `paths` (every path they reference, transitively, and themselves) in
    * one pass, ordered so that each path comes after all it references. PathNotValidError
-   * if a root is not valid.
+   * if a root is not valid. Path infos `known` gives for non-roots are used as they are.
    */
-  closure(paths: readonly string[]): Promise<PathInfo[]> {
+  closure(paths: readonly string[], known?: KnownPathInfos): Promise<PathInfo[]> {
     return this.op(async () => {
       const roots = [...new Set(paths)];
       for (const p of roots) parseStorePath(p, this.storeDir);
-      const infos = await walkClosure(roots, (p) =>
-        this.cachedPathInfo(p).then((info) => info ?? Promise.reject(new PathNotValidError(p))),
+      const infos = await walkClosure(
+        roots,
+        (p) =>
+          this.cachedPathInfo(p).then((info) => info ?? Promise.reject(new PathNotValidError(p))),
+        known,
       );
       return topoSort(infos);
     });

@@ -35,3 +35,60 @@ export function fromDaemonPathInfo(d: DaemonPathInfo): PathInfo {
     ca: d.ca === '' ? undefined : d.ca,
   };
 }
+
+/**
+ * Path info as the local index keeps it (one JSON text per path), so a later push can walk
+ * the closure of cached paths without the daemon. The path itself is the row's key.
+ */
+export function pathInfoToJson(info: PathInfo): string {
+  const { path: _path, ...rest } = info;
+  return JSON.stringify(rest);
+}
+
+/**
+ * The inverse of pathInfoToJson for `path`, or undefined when the text is not what it
+ * wrote (an older or damaged row): the caller then asks the daemon, as without it.
+ */
+export function pathInfoFromJson(
+  path: string,
+  text: string,
+  storeDir: string,
+): PathInfo | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const prefix = `${storeDir}/`;
+  const isPath = (x: unknown) => typeof x === 'string' && x.startsWith(prefix);
+  const optString = (x: unknown) => x === undefined || typeof x === 'string';
+  if (
+    typeof o.narHash !== 'string' ||
+    !o.narHash.startsWith('sha256:') ||
+    !Number.isSafeInteger(o.narSize) ||
+    !Number.isSafeInteger(o.registrationTime) ||
+    typeof o.ultimate !== 'boolean' ||
+    !Array.isArray(o.references) ||
+    !o.references.every(isPath) ||
+    !Array.isArray(o.sigs) ||
+    !o.sigs.every((s) => typeof s === 'string') ||
+    !optString(o.deriver) ||
+    !optString(o.ca)
+  ) {
+    return undefined;
+  }
+  return {
+    path,
+    deriver: o.deriver as string | undefined,
+    narHash: o.narHash,
+    narSize: o.narSize as number,
+    references: o.references as string[],
+    registrationTime: o.registrationTime as number,
+    ultimate: o.ultimate,
+    sigs: o.sigs as string[],
+    ca: o.ca as string | undefined,
+  };
+}

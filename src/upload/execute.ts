@@ -11,6 +11,7 @@ import { ensureCacheInfo } from './cache-info.js';
 import { summarizePlan, type CachedPath, type PushPlan } from './plan.js';
 import { PushLease } from './lease.js';
 import { hashPartIn, replan, type PreparedPush } from './prepare.js';
+import { pathInfoToJson } from '../store/path-info.js';
 import type {
   ExecutionOptions,
   ObservationOptions,
@@ -44,6 +45,7 @@ export async function executePlan(
     complete: false,
   };
   rememberRemote(pushCtx, plan, now);
+  rememberPathInfos(pushCtx, prepared);
 
   // Nothing to publish and nothing pruned since the index confirmed it all: no lease.
   if (mayAvoidLease(pushCtx, plan)) {
@@ -155,6 +157,24 @@ function rememberRemote(ctx: PushContext, plan: PushPlan, now: () => Date): void
       hashPart: hashPartIn(ctx, c.info.path),
       storePath: c.info.path,
       narinfoTime: (c.lastModified ?? now()).getTime(),
+      pathInfo: pathInfoToJson(c.info),
+    })),
+  );
+}
+
+/**
+ * Index entries that have no path info yet (recorded by an older Loft, or from a listing)
+ * get the daemon's, so the next push walks them without the daemon (prepare.ts).
+ */
+function rememberPathInfos(ctx: PushContext, prepared: PreparedPush): void {
+  const lacking = prepared.plan.alreadyCached.filter(
+    (c) => c.source === 'index' && !prepared.fromIndex.has(c.info.path),
+  );
+  if (lacking.length === 0) return;
+  ctx.index?.recordPathInfos?.(
+    lacking.map((c) => ({
+      hashPart: hashPartIn(ctx, c.info.path),
+      pathInfo: pathInfoToJson(c.info),
     })),
   );
 }

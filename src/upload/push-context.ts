@@ -20,8 +20,20 @@ export interface PresenceIndex {
   ): Map<string, { narinfoTime: number; pruneMark?: string | undefined }>;
   /** Called only after the narinfo is in the cache (or was found there). */
   recordPresent(
-    entries: readonly { hashPart: string; storePath?: string; narinfoTime: number }[],
+    entries: readonly {
+      hashPart: string;
+      storePath?: string;
+      narinfoTime: number;
+      /** pathInfoToJson() of the local path info (src/store/path-info.ts). */
+      pathInfo?: string;
+    }[],
   ): void;
+  /** Like getPresentMany, for those recorded with path info (JSON text), with it. */
+  getPresentWithPathInfo?(
+    hashParts: readonly string[],
+  ): Map<string, { narinfoTime: number; pruneMark?: string | undefined; pathInfo: string }>;
+  /** Attach path info to present paths recorded without one. */
+  recordPathInfos?(entries: readonly { hashPart: string; pathInfo: string }[]): number;
   /** Paths found gone from the cache. */
   forgetPresent(hashParts: Iterable<string>): number;
   /**
@@ -32,7 +44,7 @@ export interface PresenceIndex {
 }
 
 export interface PushContext {
-  store: Pick<LocalStore, 'storeDir' | 'closure' | 'narStream' | 'holdTempRoots'>;
+  store: Pick<LocalStore, 'storeDir' | 'closure' | 'pathInfos' | 'narStream' | 'holdTempRoots'>;
   blobs: BlobStore;
   index: PresenceIndex | undefined;
   compression: Compression;

@@ -26,7 +26,7 @@ import { storePathHashPart } from '../nix/store-path.js';
 import { Hash } from '../nix/hash.js';
 import { CompressionInputMismatchError } from '../compress/index.js';
 import { NarMismatchError } from '../store/errors.js';
-import type { PathInfo } from '../store/path-info.js';
+import { pathInfoToJson, type PathInfo } from '../store/path-info.js';
 // keys.js, not index.js: a push to a local directory need not load the AWS SDK.
 import { CONTENT_TYPES, listingKey, narInfoKey, narKey } from '../storage/keys.js';
 import { PushProgress, type PushEvent } from './events.js';
@@ -344,7 +344,14 @@ export class PushRun {
     const { narSize, fileSize = 0 } = entry.narInfo;
     this.result.uploaded.push({ path, narSize, fileSize });
     const at = (this.opts.now?.() ?? new Date()).getTime();
-    this.ctx.index?.recordPresent([{ hashPart, storePath: path, narinfoTime: at }]);
+    this.ctx.index?.recordPresent([
+      {
+        hashPart,
+        storePath: path,
+        narinfoTime: at,
+        pathInfo: pathInfoToJson(this.byPath.get(path)!),
+      },
+    ]);
     this.progress.pathsPublished++;
     this.emit({ type: 'path-published', path });
     const ready = this.order.published(path);

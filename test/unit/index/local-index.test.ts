@@ -466,3 +466,41 @@ test(
     other.close();
   }),
 );
+
+test(
+  'path info recorded with a present path is read back with its presence, kept when the row is written again without one, and attached only to present rows',
+  withDir((dir) => {
+    const ix = LocalIndex.open(join(dir, 'index.db'), A);
+    const [h1, h2, h3] = [hashPart(1), hashPart(2), hashPart(3)] as [string, string, string];
+    ix.recordPresent([
+      { hashPart: h1, storePath: storePath(h1), narinfoTime: 1000, pathInfo: '{"one":1}' },
+      { hashPart: h2, storePath: storePath(h2), narinfoTime: 2000 },
+    ]);
+    assert.deepEqual(
+      [...ix.getPresentWithPathInfo([h1, h2, h3])],
+      [[h1, { hashPart: h1, storePath: storePath(h1), narinfoTime: 1000, pathInfo: '{"one":1}' }]],
+    );
+    // Written again without path info (a listing, a refresh): the recorded one stays.
+    ix.recordPresent({ hashPart: h1, narinfoTime: 3000 });
+    assert.equal(ix.getPresentWithPathInfo([h1]).get(h1)?.pathInfo, '{"one":1}');
+    assert.equal(ix.getPresentWithPathInfo([h1]).get(h1)?.narinfoTime, 3000);
+    ix.confirmPresent([h1], 'mark-1');
+    assert.equal(ix.getPresentWithPathInfo([h1]).get(h1)?.pruneMark, 'mark-1');
+    // Attached to present rows only: h3 is not in the cache, so no row appears for it.
+    assert.equal(
+      ix.recordPathInfos([
+        { hashPart: h2, pathInfo: '{"two":2}' },
+        { hashPart: h3, pathInfo: '{"three":3}' },
+      ]),
+      1,
+    );
+    assert.equal(ix.getPresentWithPathInfo([h2]).get(h2)?.pathInfo, '{"two":2}');
+    assert.equal(ix.getPresent(h3), undefined);
+    assert.equal(ix.getPresentWithPathInfo([h3]).size, 0);
+    // Another cache in the same file sees none of it.
+    const b = LocalIndex.open(join(dir, 'index.db'), B);
+    assert.equal(b.getPresentWithPathInfo([h1, h2]).size, 0);
+    b.close();
+    ix.close();
+  }),
+);

@@ -105,3 +105,38 @@ test('walkClosure stops at the first failure and rejects with it', async () => {
 test('an empty set of roots has an empty closure', async () => {
   assert.equal((await walkClosure([], async () => assert.fail('not called'))).size, 0);
 });
+
+test('walkClosure takes the paths `known` answers for from it (never a root) and walks their references', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      dag,
+      fc.array(fc.nat(59), { maxLength: 30 }),
+      async ([n, edges, rootIdx], knownIdx) => {
+        const all = build(n, edges);
+        const roots = rootIdx.map(path);
+        const knownSet = new Set(knownIdx.filter((i) => i < n).map(path));
+        const asked: string[] = [];
+        const infos = await walkClosure(
+          roots,
+          async (p) => {
+            asked.push(p);
+            await Promise.resolve();
+            return all.get(p)!;
+          },
+          (paths) => new Map(paths.filter((p) => knownSet.has(p)).map((p) => [p, all.get(p)!])),
+        );
+        const expected = reach(all, roots);
+        assert.deepEqual(new Set(infos.keys()), expected);
+        assert.equal(new Set(asked).size, asked.length, 'each path asked for at most once');
+        for (const r of roots) assert.ok(asked.includes(r), `root ${r} asked for`);
+        for (const p of asked) {
+          assert.ok(roots.includes(p) || !knownSet.has(p), `${p} was known, yet asked for`);
+        }
+        for (const p of expected) {
+          if (!roots.includes(p) && !knownSet.has(p)) assert.ok(asked.includes(p), `${p} asked`);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

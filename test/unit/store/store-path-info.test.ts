@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromDaemonPathInfo } from '../../../src/store/path-info.js';
+import {
+  fromDaemonPathInfo,
+  pathInfoFromJson,
+  pathInfoToJson,
+  type PathInfo,
+} from '../../../src/store/path-info.js';
 
 test('daemon path info becomes canonical: nix32 narHash, sorted references, undefined for ""', () => {
   const info = fromDaemonPathInfo({
@@ -31,4 +36,39 @@ test('daemon path info becomes canonical: nix32 narHash, sorted references, unde
     sigs: ['k:abc'],
     ca: undefined,
   });
+});
+
+test('path info survives pathInfoToJson and pathInfoFromJson; text it did not write gives undefined', () => {
+  const info: PathInfo = {
+    path: '/nix/store/00000000000000000000000000000001-a',
+    deriver: '/nix/store/00000000000000000000000000000002-a.drv',
+    narHash: 'sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h',
+    narSize: 120,
+    references: [
+      '/nix/store/00000000000000000000000000000001-a',
+      '/nix/store/00000000000000000000000000000003-b',
+    ],
+    registrationTime: 1700000000,
+    ultimate: true,
+    sigs: ['cache.example-1:c2ln'],
+    ca: undefined,
+  };
+  const text = pathInfoToJson(info);
+  assert.deepEqual(pathInfoFromJson(info.path, text, '/nix/store'), info);
+  const noDeriver = { ...info, deriver: undefined, ca: 'fixed:r:sha256:abc' };
+  assert.deepEqual(pathInfoFromJson(info.path, pathInfoToJson(noDeriver), '/nix/store'), noDeriver);
+  for (const bad of [
+    'not json',
+    'null',
+    '[]',
+    JSON.stringify({ ...JSON.parse(text), narHash: 'md5:00' }),
+    JSON.stringify({ ...JSON.parse(text), narSize: '120' }),
+    JSON.stringify({ ...JSON.parse(text), references: ['/elsewhere/x'] }),
+    JSON.stringify({ ...JSON.parse(text), sigs: [1] }),
+    JSON.stringify({ ...JSON.parse(text), ultimate: 'yes' }),
+  ]) {
+    assert.equal(pathInfoFromJson(info.path, bad, '/nix/store'), undefined, bad);
+  }
+  // Another store directory: its references are not paths of this one.
+  assert.equal(pathInfoFromJson(info.path, text, '/other/store'), undefined);
 });

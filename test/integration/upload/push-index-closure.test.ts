@@ -1,0 +1,109 @@
+/**
+ * The closure of cached paths walked through the path infos the local index recorded
+ * (src/upload/prepare.ts), against RGW and the real daemon. The index is edited by hand
+ * to hold infos that differ from the store's, so the tests see which one a push used.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { nixBuild, runNix } from '../../support/nix.js';
+import { checkCacheIntegrity, makePublicCache, substituteFresh } from '../../support/cache.js';
+import { openPushContext } from '../../support/push.js';
+import { LocalIndex } from '../../../src/index/local-index.js';
+import { storePathHashPart } from '../../../src/nix/store-path.js';
+import { pathInfoFromJson, pathInfoToJson } from '../../../src/store/path-info.js';
+import { preparePush, push } from '../../../src/upload/push.js';
+
+async function threePaths(tag: string): Promise<{ a: string; b: string; top: string }> {
+  const [top] = await nixBuild(`
+    let a = mk "${tag}-a" "mkdir $out; echo a > $out/f"; b = mk "${tag}-b" "echo \${a} > $out";
+    in mk "${tag}-top" "echo \${b} > $out"`);
+  const refs = async (p: string) =>
+    (await runNix('nix-store', ['-q', '--references', p])).trim().split('\n');
+  const b = (await refs(top!)).find((p) => p.endsWith(`-${tag}-b`))!;
+  const a = (await refs(b)).find((p) => p.endsWith(`-${tag}-a`))!;
+  return { a, b, top: top! };
+}
+
+/** Record, as `path`'s path info in the index, the one it has there with other references. */
+function editReferences(index: LocalIndex, path: string, references: string[]): void {
+  const hp = storePathHashPart(path);
+  const row = index.getPresentWithPathInfo([hp]).get(hp);
+  assert.ok(row, `the push recorded path info for ${path}`);
+  const info = pathInfoFromJson(path, row.pathInfo, '/nix/store')!;
+  assert.equal(
+    index.recordPathInfos([{ hashPart: hp, pathInfo: pathInfoToJson({ ...info, references }) }]),
+    1,
+  );
+}
+
+const opts = { uploadThreads: 2, skipSignedByKeys: [] };
+
+test('a push walks cached non-root paths through the path infos its index recorded, roots through the daemon; --force-scan walks all through the daemon', async () => {
+  const cache = await makePublicCache('index-closure');
+  const { a, b, top } = await threePaths('ixclosure');
+  const index = LocalIndex.open(join(mkdtempSync(join(tmpdir(), 'loft-index-')), 'i.db'), 'c');
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key, index });
+  try {
+    assert.equal((await push(ctx, [top], opts)).uploaded.length, 3);
+    // b's recorded info now says it references nothing: a walk that uses it never finds a.
+    editReferences(index, b, []);
+    const walked = await preparePush(ctx, [top], opts);
+    assert.deepEqual(walked.closure.map((i) => i.path).sort(), [b, top].sort());
+    assert.deepEqual([...walked.fromIndex], [b]);
+    // A root's recorded info is never used: top's says it references nothing, yet b is walked.
+    editReferences(index, top, []);
+    assert.deepEqual(
+      (await preparePush(ctx, [top], opts)).closure.map((i) => i.path).sort(),
+      [b, top].sort(),
+    );
+    const forced = await preparePush(ctx, [top], { ...opts, ignoreIndex: true });
+    assert.deepEqual(forced.closure.map((i) => i.path).sort(), [a, b, top].sort());
+    assert.equal(forced.fromIndex.size, 0);
+  } finally {
+    await ctx.close();
+    index.close();
+  }
+});
+
+test('a path the index recorded with other references than the store has now, found gone from the bucket, is uploaded with the store`s, and so is what they reach', async () => {
+  const cache = await makePublicCache('index-closure-stale');
+  const { a, b, top } = await threePaths('ixstale');
+  const index = LocalIndex.open(join(mkdtempSync(join(tmpdir(), 'loft-index-')), 'i.db'), 'c');
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key, index });
+  try {
+    assert.equal((await push(ctx, [top], opts)).uploaded.length, 3);
+    editReferences(index, b, [b]);
+    // Everything vanishes from the bucket behind the index's back; the index forgets only
+    // top, so the plan uploads top and checks the index-known b it references.
+    for (const p of [a, b, top]) {
+      await cache.client.send(
+        new DeleteObjectCommand({
+          Bucket: cache.bucket,
+          Key: `${storePathHashPart(p)}.narinfo`,
+        }),
+      );
+    }
+    index.forgetPresent([storePathHashPart(top)]);
+    const second = await push(ctx, [top], opts);
+    assert.equal(second.complete, true);
+    assert.deepEqual(second.uploaded.map((u) => u.path).sort(), [a, b, top].sort());
+    // The oracle is the bucket: b's narinfo names a, and every reference is there.
+    const got = await cache.client.send(
+      new GetObjectCommand({ Bucket: cache.bucket, Key: `${storePathHashPart(b)}.narinfo` }),
+    );
+    const text = await got.Body!.transformToString();
+    const refsLine = text.split('\n').find((l) => l.startsWith('References: '))!;
+    assert.ok(refsLine.includes(a.slice('/nix/store/'.length)), refsLine);
+    const report = await checkCacheIntegrity(cache.client, cache.bucket);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.narInfos, 3);
+    await substituteFresh(cache.url, cache.publicKey, [top]);
+  } finally {
+    await ctx.close();
+    index.close();
+  }
+});
