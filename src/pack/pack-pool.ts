@@ -14,6 +14,7 @@ import { Hash } from '../nix/hash.js';
 import { markReleasable } from '../util/releasable-buffers.js';
 import { PackFailedError, PackSourceError } from './errors.js';
 import type { FromPacker, ToPacker } from './protocol.js';
+import { ownBytes } from '../util/own-bytes.js';
 
 export interface PackRequest {
   /** The store path's directory on disk. */
@@ -173,7 +174,7 @@ export class NarPacker {
       id,
       path: req.path,
       zstd: req.compression.name === 'zstd' ? { level: req.compression.level } : undefined,
-      expect: { sha256: Hash.parse(req.narHash).digest, size: req.narSize },
+      expect: { sha256: ownBytes(Hash.parse(req.narHash).digest), size: req.narSize },
       listing: req.listing ?? false,
       credit: INITIAL_CREDIT,
     });

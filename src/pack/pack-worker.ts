@@ -15,6 +15,7 @@ import { createFsNarSource } from '../store/nar-fs.js';
 import { DigestPair } from '../compress/digests.js';
 import { ZstdFrameEncoder } from '../compress/zstd-frame.js';
 import type { FromPacker, ToPacker } from './protocol.js';
+import { ownBytes } from '../util/own-bytes.js';
 
 if (parentPort === null) throw new Error('pack-worker.js must run as a worker thread');
 const port = parentPort;
@@ -97,7 +98,7 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
     }
     parser?.end();
     const done: FromPacker = { t: 'done', id: job.id, chunks: pending, digests: d };
-    if (listing) done.listing = listing.toBuffer();
+    if (listing) done.listing = ownBytes(listing.toBuffer());
     post(done, pending);
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { code?: string };
