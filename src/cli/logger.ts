@@ -118,11 +118,15 @@ export class CliLogger implements Logger {
   readonly #time: 'clock' | 'iso' | 'none';
   readonly #now: () => Date;
   #secrets: string[] = [];
+  /** Lines of this turn of the event loop not yet written (stderr only; see #log). */
+  #pending = '';
+  readonly #batch: boolean;
 
   constructor(opts: LoggerOptions = {}) {
     this.format = opts.format ?? 'text';
     this.level = opts.level ?? 'info';
     this.#stream = opts.stream ?? process.stderr;
+    this.#batch = opts.stream === undefined;
     const tty = this.#stream.isTTY === true;
     const env = opts.env ?? {};
     this.#color = opts.color ?? (tty && this.format === 'text' && env.NO_COLOR === undefined);
@@ -225,8 +229,30 @@ export class CliLogger implements Logger {
 
   #log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (!this.enabled(level)) return;
-    this.#stream.write(this.render(level, msg, fields));
+    const line = this.render(level, msg, fields);
+    // stderr is written synchronously, one system call per write (and, to a pipe, a wake-up
+    // of its reader): info and debug lines of one turn of the event loop go out together.
+    // A warning or an error goes out at once, with any lines before it; 'exit' writes what
+    // is left.
+    if (!this.#batch || ORDER[level] >= ORDER.warn) {
+      this.#stream.write(this.#pending + line);
+      this.#pending = '';
+      return;
+    }
+    if (this.#pending === '') {
+      setImmediate(this.#flush);
+      process.once('exit', this.#flush);
+    }
+    this.#pending += line;
   }
+
+  readonly #flush = (): void => {
+    process.off('exit', this.#flush);
+    if (this.#pending === '') return;
+    const lines = this.#pending;
+    this.#pending = '';
+    this.#stream.write(lines);
+  };
 }
 
 /**

@@ -38,9 +38,14 @@ import type {
   ExecutionOptions,
   ObservationOptions,
   PlanningOptions,
+  PresenceIndex,
   PushContext,
   PushResult,
 } from './push-context.js';
+
+/** Published paths recorded in the local index per transaction at most, and how late. */
+const INDEX_BATCH = 256;
+const INDEX_FLUSH_MS = 200;
 
 /** The store's own error for bytes that differ from the registered narHash/narSize. */
 function narMismatch(info: PathInfo, e: CompressionInputMismatchError): NarMismatchError {
@@ -66,6 +71,8 @@ export class PushRun {
   private readonly unblocked: PathInfo[];
   private readonly byPath: Map<string, PathInfo>;
   private readonly narInfos = new Map<string, { narInfo: NarInfo }>();
+  private toIndex: Parameters<PresenceIndex['recordPresent']>[0][number][] = [];
+  private indexTimer: NodeJS.Timeout | undefined;
   private readonly publishing = new Set<Promise<void>>();
   private readonly publishSlots: Semaphore;
   private readonly abort = new AbortController();
@@ -119,8 +126,12 @@ export class PushRun {
 
   async execute(): Promise<void> {
     const threads = Math.max(1, this.opts.uploadThreads);
-    await Promise.all(Array.from({ length: threads }, () => this.worker()));
-    while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
+    try {
+      await Promise.all(Array.from({ length: threads }, () => this.worker()));
+      while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
+    } finally {
+      this.flushIndex();
+    }
     for (const info of this.pending) {
       if (!this.taken.has(info.path) && !this.order.isFailed(info.path)) {
         this.result.notStarted.push(info.path);
@@ -344,19 +355,38 @@ export class PushRun {
     const { narSize, fileSize = 0 } = entry.narInfo;
     this.result.uploaded.push({ path, narSize, fileSize });
     const at = (this.opts.now?.() ?? new Date()).getTime();
-    this.ctx.index?.recordPresent([
-      {
-        hashPart,
-        storePath: path,
-        narinfoTime: at,
-        pathInfo: pathInfoToJson(this.byPath.get(path)!),
-      },
-    ]);
+    this.recordPresent({
+      hashPart,
+      storePath: path,
+      narinfoTime: at,
+      pathInfo: pathInfoToJson(this.byPath.get(path)!),
+    });
     this.progress.pathsPublished++;
     this.emit({ type: 'path-published', path });
     const ready = this.order.published(path);
     this.changed();
     return ready;
+  }
+
+  /**
+   * Published narinfos reach the local index in batches: a transaction per path cost more
+   * than the rest of a small path's work on this thread. An entry recorded late (or lost
+   * to a crash) only makes a later push ask the bucket; one is never recorded early.
+   */
+  private recordPresent(e: Parameters<PresenceIndex['recordPresent']>[0][number]): void {
+    if (!this.ctx.index) return;
+    this.toIndex.push(e);
+    if (this.toIndex.length >= INDEX_BATCH) this.flushIndex();
+    else this.indexTimer ??= setTimeout(() => this.flushIndex(), INDEX_FLUSH_MS);
+  }
+
+  private flushIndex(): void {
+    clearTimeout(this.indexTimer);
+    this.indexTimer = undefined;
+    if (this.toIndex.length === 0) return;
+    const batch = this.toIndex;
+    this.toIndex = [];
+    this.ctx.index?.recordPresent(batch);
   }
 
   private failPath(path: string, reason: string, error: unknown): void {

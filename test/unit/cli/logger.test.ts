@@ -227,3 +227,31 @@ test('redirect sends every line elsewhere until restored', () => {
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /after/);
 });
+
+test('on stderr (where info lines are written a turn of the event loop late), every line arrives in order around a warning, including one logged just before an uncaught exception', async () => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const logger = fileURLToPath(new URL('../../../src/cli/logger.js', import.meta.url));
+  const script = `
+    import { CliLogger } from ${JSON.stringify(logger)};
+    const log = new CliLogger({ format: 'text', time: 'none' });
+    for (let i = 0; i < 50; i++) log.info('line ' + i);
+    log.warn('warned');
+    log.info('after');
+    setImmediate(() => { log.info('last before crash'); throw new Error('boom'); });
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.notEqual(code, 0);
+  const lines = err.split('\n').filter((l) => /^(INFO|WARN)/.test(l));
+  assert.deepEqual(lines, [
+    ...Array.from({ length: 50 }, (_, i) => `INFO  line ${i}`),
+    'WARN  warned',
+    'INFO  after',
+    'INFO  last before crash',
+  ]);
+});
