@@ -2,7 +2,7 @@
  * Real Nix for tests: build store paths offline with Debian's Nix (builder /bin/sh, no
  * substituters) and ask the real CLI for the answers our code must match.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,7 +107,27 @@ export function runNix(
   });
 }
 
-/** An empty directory for a throwaway chroot store (`--store DIR`). */
+const storeRoots: string[] = [];
+
+/**
+ * An empty directory for a throwaway chroot store (`--store DIR`), removed when the test
+ * process exits: each holds whole substituted closures, and a full suite makes many.
+ */
 export function freshStoreRoot(): string {
-  return mkdtempSync(join(tmpdir(), 'loft-store-'));
+  const dir = mkdtempSync(join(tmpdir(), 'loft-store-'));
+  if (storeRoots.length === 0) process.once('exit', removeStoreRoots);
+  storeRoots.push(dir);
+  return dir;
+}
+
+function removeStoreRoots(): void {
+  for (const dir of storeRoots) {
+    try {
+      // Nix leaves store paths read-only; a user other than root must make them writable.
+      if (process.getuid?.() !== 0) spawnSync('chmod', ['-R', 'u+w', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A leftover in the temp directory is not worth failing a finished test for.
+    }
+  }
 }
