@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI lives in dist/ after `npm run build`.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { statSync } from 'node:fs';
 
 // Before anything that needs a newer Node (zstd in node:zlib came in 22.15): say so plainly.
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -13,8 +12,15 @@ if (major < 22 || (major === 22 && minor < 15)) {
   process.exit(4);
 }
 
-const main = new URL('../dist/src/cli/main.js', import.meta.url);
-if (!existsSync(fileURLToPath(main))) {
+// The bundle (dist/bundle/, from `npm run build`) loads far fewer files than dist/src/, which
+// tsc alone builds. A bundle older than the last tsc build is stale: dist/src/ is then newer.
+const bundle = new URL('../dist/bundle/main.js', import.meta.url);
+const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
+const tscStamp = new URL('../dist/.tsbuildinfo', import.meta.url);
+const mtime = (url) => statSync(url, { throwIfNoEntry: false })?.mtimeMs;
+const bundled = mtime(bundle);
+const main = bundled !== undefined && !(mtime(tscStamp) > bundled) ? bundle : compiled;
+if (main === compiled && mtime(compiled) === undefined) {
   process.stderr.write('loft: not built yet; run `npm run build` in the repository first\n');
   process.exit(70);
 }

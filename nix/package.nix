@@ -20,6 +20,7 @@ let
       ../tsconfig.json
       ../bin
       ../src
+      ../scripts/bundle.mjs
     ];
   };
   # The Node major Loft is tested with (CI runs 24 and 22; 22.15 is the oldest with zstd
@@ -41,8 +42,10 @@ buildNpmPackage {
   # Point node-gyp at the headers of the Node that will run Loft.
   npmRebuildFlags = [ "--nodedir=${srcOnly nodejs}" ];
 
-  # `npm run build` (tsc) compiles src/ into dist/src/; the install keeps bin/, dist/src/,
-  # package.json and the production node_modules. xz compression runs the `xz` program.
+  # `npm run build` compiles src/ into dist/src/ (tsc) and bundles the CLI into dist/bundle/
+  # (esbuild, whose binary comes from the lock like any dependency); the install keeps bin/,
+  # dist/src/, dist/bundle/, package.json and the production node_modules. xz compression
+  # runs the `xz` program.
   makeWrapperArgs = [
     "--prefix"
     "PATH"
@@ -54,6 +57,12 @@ buildNpmPackage {
   installCheckPhase = ''
     runHook preInstallCheck
     [ "$($out/bin/loft --version)" = "loft ${packageJson.version} (node ${nodejs.version})" ]
+    # The bundle is installed with the workers it starts by URL, and without tsc's build stamp
+    # (bin/loft.js would take a newer stamp for a stale bundle and run dist/src/).
+    for f in main.js zstd-worker.js pack-worker.js; do
+      [ -f $out/lib/node_modules/loft/dist/bundle/$f ]
+    done
+    [ ! -e $out/lib/node_modules/loft/dist/.tsbuildinfo ]
     # The native module loads, and zstd (node:zlib) works, under the Node that runs Loft.
     (cd $out/lib/node_modules/loft && ${lib.getExe nodejs} -e '
       const Database = require("better-sqlite3");

@@ -41,7 +41,10 @@ export interface Transport {
    * and the tail of its stderr); undefined for a socket.
    */
   readonly gone: Promise<string | undefined>;
-  /** Stop writing and wait (bounded) for the peer to go away. */
+  /**
+   * Finish writing and hang up. A socket closes as soon as its end is sent, without waiting
+   * for the daemon to hang up too; a child process is waited for (bounded), then killed.
+   */
   end(): Promise<void>;
   /** Cut the connection now. */
   destroy(): void;
@@ -86,8 +89,11 @@ class SocketTransport implements Transport {
   }
   async end(): Promise<void> {
     if (this.socket.destroyed) return;
-    this.socket.end();
-    await Promise.race([this.gone, unrefSleep(2000)]);
+    // The daemon's worker sees the end of input and drops this connection's temp roots
+    // whoever waits, so waiting for it to close its side too would only keep the caller
+    // (a CLI about to exit) idle. Bounded: a daemon that stops reading must not hold us.
+    const flushed = new Promise<void>((resolve) => this.socket.end(() => resolve()));
+    await Promise.race([flushed, this.gone, unrefSleep(2000)]);
     this.socket.destroy();
   }
   destroy(): void {
