@@ -96,6 +96,11 @@ export interface BlobStore {
 
   /** Verify that the bucket or directory exists and is reachable with our credentials. */
   check(): Promise<void>;
+  /**
+   * Open the connections uploads will use, now, answers ignored (a push that will upload
+   * calls it before its lease round trips). Optional: a directory has no connections.
+   */
+  warm?(): void;
   /** Size and date of an object, or `undefined` when there is none. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** A small object's bytes (narinfo, nix-cache-info), or `undefined` when there is none. */

@@ -48,8 +48,8 @@ export interface S3StoreOptions {
   /** Time a connection may sit idle mid-request before it counts as dead (default 60 s). */
   idleTimeoutMs?: number;
   /**
-   * Connections `check()` opens alongside its own request, so the first uploads find them
-   * warm (default 8; 1 opens none besides the check's).
+   * Connections `warm()` opens beside the one `check()` left, so the first uploads find
+   * them open (default 8; 1 opens none).
    */
   warmConnections?: number;
   /** Parallel single deletes when the server rejects batch delete (default 8). */

@@ -97,9 +97,11 @@ class S3BlobStore implements BlobStore {
     };
   }
 
-  async check(): Promise<void> {
-    // The check is a round trip anyway: open the connections the uploads will use with it.
+  warm(): void {
     if (!this.#req.closing) this.#req.http.warm(this.#warmConnections - 1);
+  }
+
+  async check(): Promise<void> {
     try {
       await this.#req.run('HeadBucket', undefined, () => this.#req.http.send({ method: 'HEAD' }));
     } catch (e) {

@@ -64,6 +64,8 @@ export async function executePlan(
     }
   }
 
+  // The lease's round trips open the connections the uploads will need meanwhile.
+  if (plan.toUpload.length > 0) pushCtx.blobs.warm?.();
   // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
   // cached paths only as the bucket answers after that, publish only while the lease holds.
   const layout = { storeDir: pushCtx.store.storeDir, extension: pushCtx.compression.extension };

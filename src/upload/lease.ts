@@ -183,6 +183,7 @@ export class PushLease {
       id: blobs.id,
       description: blobs.description,
       check: () => blobs.check(),
+      warm: () => blobs.warm?.(),
       head: (k) => blobs.head(k),
       get: (k, o) => blobs.get(k, o),
       put: (k, b, o) => {

@@ -58,6 +58,7 @@ export function hidingNarInfos(inner: BlobStore, hashParts: Iterable<string>): B
     id: inner.id,
     description: inner.description,
     check: () => inner.check(),
+    warm: () => inner.warm?.(),
     head: async (k) => (hidden.has(k) ? undefined : inner.head(k)),
     get: async (k, o) => (hidden.has(k) ? undefined : inner.get(k, o)),
     getStream: async (k, o): Promise<Readable | undefined> =>

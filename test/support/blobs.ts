@@ -10,6 +10,7 @@ export function wrapStore(inner: BlobStore, over: Partial<BlobStore> = {}): Blob
     id: inner.id,
     description: inner.description,
     check: () => inner.check(),
+    warm: () => inner.warm?.(),
     head: (k) => inner.head(k),
     get: (k, o) => inner.get(k, o),
     put: (k, b, o) => inner.put(k, b, o),
