@@ -70,6 +70,12 @@ export class WorkerThread<In, Out extends { id: number }> {
   detach(id: number): void {
     if (!this.jobs.delete(id) || this.jobs.size > 0 || this.dead) return;
     this.worker.unref();
+    this.idleLater();
+  }
+
+  /** With no job, go after the idle period (unless a job comes first). */
+  idleLater(): void {
+    clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.stop(false), this.pool.options.idleMs);
     this.idleTimer.unref();
   }
@@ -128,6 +134,19 @@ export class ThreadPool<In, Out extends { id: number }> {
       this.threads.push(best);
     }
     return { id: this.nextId++, thread: best };
+  }
+
+  /**
+   * Start threads now, up to `n` in all (at most the pool's size), for jobs about to come: a
+   * thread takes a while to start, which a caller can spend waiting for something else.
+   * Unused, they go after the idle period like any idle thread.
+   */
+  warm(n: number): void {
+    while (this.threads.length < Math.min(n, this.options.size)) {
+      const t = new WorkerThread(this);
+      this.threads.push(t);
+      t.idleLater();
+    }
   }
 
   /** Stop every thread now; jobs still running fail. The pool stays usable. */

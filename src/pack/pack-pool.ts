@@ -181,6 +181,11 @@ export class NarPacker {
     return stream;
   }
 
+  /** Start the threads `paths` NARs about to be packed will use, ahead of them. */
+  warm(paths: number): void {
+    this.threads.warm(paths);
+  }
+
   /** Stop every packer thread now; jobs still running fail. Idempotent. */
   shutdown(): Promise<void> {
     return this.threads.shutdown();

@@ -64,8 +64,16 @@ export async function executePlan(
     }
   }
 
-  // The lease's round trips open the connections the uploads will need meanwhile.
-  if (plan.toUpload.length > 0) pushCtx.blobs.warm?.();
+  // While the lease's round trips run: open the connections and start the packer threads
+  // the uploads will use, and check nix-cache-info (not a narinfo: it needs no lease).
+  if (plan.toUpload.length > 0) {
+    pushCtx.blobs.warm?.();
+    pushCtx.packer?.warm(plan.toUpload.length);
+  }
+  // The unguarded store: ensureCacheInfo remembers per store object that it checked.
+  const cacheInfo = ensureCacheInfo(pushCtx.blobs, pushCtx.store.storeDir);
+  // Awaited below; a lease that fails first must not leave it an unhandled rejection.
+  cacheInfo.catch(() => {});
   // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
   // cached paths only as the bucket answers after that, publish only while the lease holds.
   const layout = { storeDir: pushCtx.store.storeDir, extension: pushCtx.compression.extension };
@@ -115,8 +123,7 @@ export async function executePlan(
   result.refreshed = plan.toRefresh.length;
   if (result.refreshed > 0) emit({ type: 'refreshed', paths: result.refreshed });
 
-  // The unguarded store: ensureCacheInfo remembers per store object that it checked.
-  if ((await ensureCacheInfo(pushCtx.blobs, ctx.store.storeDir)) === 'written') {
+  if ((await cacheInfo) === 'written') {
     emit({ type: 'cache-info-written', description: ctx.blobs.description });
   }
   if (plan.toUpload.length > 0) {

@@ -4,6 +4,7 @@
  * closure invariant of a whole bucket (every narinfo's NAR, with its size and hash, and
  * its references exist).
  */
+import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PutBucketPolicyCommand, type S3Client } from '@aws-sdk/client-s3';
 import { generateKeyPair, type SecretKey } from '../../src/nix/signing.js';
@@ -194,3 +195,18 @@ export async function checkCacheIntegrity(
 }
 
 export { testS3Client };
+
+/**
+ * The bucket holds exactly `narInfos` narinfos, each with its NAR and references, and real
+ * Nix substitutes `roots` from it into an empty store with require-sigs.
+ */
+export async function assertCacheServes(
+  cache: TestCache,
+  narInfos: number,
+  roots: string[],
+): Promise<void> {
+  const report = await checkCacheIntegrity(cache.client, cache.bucket);
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.narInfos, narInfos);
+  await substituteFresh(cache.url, cache.publicKey, roots);
+}

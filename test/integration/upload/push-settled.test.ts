@@ -10,7 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nixBuild } from '../../support/nix.js';
-import { checkCacheIntegrity, makePublicCache, substituteFresh } from '../../support/cache.js';
+import { assertCacheServes, makePublicCache } from '../../support/cache.js';
 import { storeOptions } from '../../support/s3.js';
 import { countingBlobs } from '../../support/blobs.js';
 import { openPushContext } from '../../support/push.js';
@@ -108,10 +108,7 @@ test('a prune that deleted the closure between two pushes is noticed by the seco
       blobs.puts.some((k) => k.startsWith('loft/leases/')),
       'under a lease',
     );
-    const report = await checkCacheIntegrity(cache.client, cache.bucket);
-    assert.deepEqual(report.problems, []);
-    assert.equal(report.narInfos, 3);
-    await substituteFresh(cache.url, cache.publicKey, [top]);
+    await assertCacheServes(cache, 3, [top]);
   } finally {
     await ctx.close();
     index.close();

@@ -237,3 +237,26 @@ test('a compressing program that fails reports its exit status and stderr', asyn
   await closed(dying);
   assert.equal(slots.inUse, 0);
 });
+
+test('thread pool: warm() starts threads up to the pool size, a job then takes one of them, and unused ones go after the idle period', async () => {
+  const { ThreadPool } = await import('../../../src/compress/thread-pool.js');
+  const pool = new ThreadPool<{ t: 'stop' }, { id: number }>({
+    url: new URL('../../../src/compress/zstd-worker.js', import.meta.url),
+    size: 2,
+    idleMs: 200,
+    failure: (cause) => cause ?? new Error('shut down'),
+  });
+  try {
+    pool.warm(5);
+    assert.equal(pool.stats().threads, 2, 'no more than the pool size');
+    pool.warm(1);
+    assert.equal(pool.stats().threads, 2);
+    const { id, thread } = pool.take();
+    thread.attach(id, { receive: () => {}, fail: () => {} });
+    assert.equal(pool.stats().threads, 2, 'the job runs on a warmed thread');
+    thread.detach(id);
+    await until(() => pool.stats().threads === 0, 'the idle threads to go');
+  } finally {
+    await pool.shutdown();
+  }
+});
