@@ -570,6 +570,7 @@ test('the package: built from the lockfile with importNpmLock, only the files th
     'tsconfig.json',
     'bin',
     'src',
+    'scripts/bundle.mjs',
   ]);
   assert.deepEqual(p.npmRebuildFlags, [
     `--nodedir=/nix/store/00000000000000000000000000000000-${p.nodejs}-source`,
@@ -586,6 +587,8 @@ test('the package: built from the lockfile with importNpmLock, only the files th
     'better-sqlite3',
     'zstdCompressSync',
     'xz-5.6.3/bin',
+    'dist/bundle/$f',
+    '.tsbuildinfo',
   ]) {
     assert.ok(p.installCheckPhase.includes(needle), `install check covers ${needle}`);
   }
