@@ -53,20 +53,30 @@ export function walkClosure(
       while (!failed && inFlight < WALK_CONCURRENCY && queue.length > 0) {
         const path = queue.pop()!;
         inFlight++;
+        const fail = (e: unknown) => {
+          if (!failed) {
+            failed = true;
+            reject(e);
+          }
+        };
         lookup(path).then(
           (info) => {
             inFlight--;
+            if (failed) return;
             infos.set(path, info);
-            discover(info.references);
+            try {
+              discover(info.references);
+            } catch (e) {
+              // `known` failed (the local index, say): the walk fails with it.
+              fail(e);
+              return;
+            }
             if (inFlight === 0 && queue.length === 0) resolve(infos);
             else pump();
           },
           (e: unknown) => {
             inFlight--;
-            if (!failed) {
-              failed = true;
-              reject(e);
-            }
+            fail(e);
           },
         );
       }

@@ -140,3 +140,21 @@ test('walkClosure takes the paths `known` answers for from it (never a root) and
     { numRuns: 300 },
   );
 });
+
+test('walkClosure rejects with the error `known` throws (the local index failing), not an unhandled one', async () => {
+  const all = build(5, [
+    [1, 0],
+    [2, 1],
+  ]);
+  const boom = new Error('index unreadable');
+  await assert.rejects(
+    walkClosure(
+      [path(2)],
+      async (p) => all.get(p)!,
+      () => {
+        throw boom;
+      },
+    ),
+    (e: unknown) => e === boom,
+  );
+});
