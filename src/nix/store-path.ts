@@ -148,6 +148,16 @@ export function storePathBasename(path: string, storeDir: string = DEFAULT_STORE
 }
 
 /** The hash part of a full store path, validated. */
+/**
+ * Hash part of a store path, without validation: for paths a trusted source gave (the
+ * daemon's lists and path infos, path infos the local index recorded), where parsing each
+ * one would cost more than the rest of the work on it.
+ */
+export function hashPartFast(storePath: string): string {
+  const start = storePath.lastIndexOf('/') + 1;
+  return storePath.slice(start, start + HASH_PART_LENGTH);
+}
+
 export function storePathHashPart(path: string, storeDir: string = DEFAULT_STORE_DIR): string {
   return parseStorePath(path, storeDir).hashPart;
 }

@@ -6,7 +6,8 @@
 import { describeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { QueueLane, QueueSource, UploadQueue } from '../index/queue.js';
-import { hashPartFast, type SeenSet } from '../watch/reconcile.js';
+import { hashPartFast } from '../nix/store-path.js';
+import { type SeenSet } from '../watch/reconcile.js';
 
 /**
  * One way new paths are found: the store watcher, the hook inbox, reconciliation, the

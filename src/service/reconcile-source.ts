@@ -7,7 +7,8 @@
 import type { Logger } from '../util/log.js';
 import type { LocalIndex } from '../index/local-index.js';
 import type { LocalStore } from '../store/local-store.js';
-import { diffValidPaths, hashPartFast } from '../watch/reconcile.js';
+import { hashPartFast } from '../nix/store-path.js';
+import { diffValidPaths } from '../watch/reconcile.js';
 import { STATE } from './state-keys.js';
 import { Tasks, Timers, type Intake, type IntakeSource } from './intake.js';
 

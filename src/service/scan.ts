@@ -17,7 +17,8 @@ import type { LocalIndex } from '../index/local-index.js';
 import type { UploadQueue } from '../index/queue.js';
 import type { PathInfo } from '../store/path-info.js';
 import { isUpstream } from '../upload/plan.js';
-import { hashPartFast, type SeenSet } from '../watch/reconcile.js';
+import { hashPartFast } from '../nix/store-path.js';
+import { type SeenSet } from '../watch/reconcile.js';
 import { splitExcluded } from './intake.js';
 
 export interface ScanDeps {

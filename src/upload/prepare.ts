@@ -3,7 +3,7 @@
  * what the cache has, what upstream serves, what is excluded, what to refresh), as a value.
  * Nothing is written here: `--dry-run` prints this value and executePlan() runs it.
  */
-import { storePathHashPart } from '../nix/store-path.js';
+import { hashPartFast, storePathHashPart } from '../nix/store-path.js';
 import { pathInfoFromJson, type PathInfo } from '../store/path-info.js';
 import {
   planPush,
@@ -91,17 +91,15 @@ async function walk(
   const storeDir = ctx.store.storeDir;
   const fromIndex = new Set<string>();
   const presence = new Map<string, IndexedPresence>();
-  // Every path here is a reference the daemon or a recorded info gave: cut, not parsed.
-  const hashPart = (p: string) => p.slice(storeDir.length + 1, storeDir.length + 33);
   const known =
     index?.getPresentWithPathInfo === undefined
       ? undefined
       : (paths: readonly string[]) => {
           const found = new Map<string, PathInfo>();
-          const recorded = index.getPresentWithPathInfo!(paths.map(hashPart));
+          const recorded = index.getPresentWithPathInfo!(paths.map(hashPartFast));
           if (recorded.size === 0) return found;
           for (const p of paths) {
-            const hp = hashPart(p);
+            const hp = hashPartFast(p);
             const row = recorded.get(hp);
             const info =
               row === undefined ? undefined : pathInfoFromJson(p, row.pathInfo, storeDir);

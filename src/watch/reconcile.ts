@@ -9,13 +9,7 @@
  * for 100k, measured); no per-path daemon query and no SQLite read. The seen set is persisted (the
  * `seen_paths` table) and loaded once at start.
  */
-import { HASH_PART_LENGTH } from '../nix/store-path.js';
-
-/** Hash part of a store path, without validation (the daemon's own list is well-formed). */
-export function hashPartFast(storePath: string): string {
-  const start = storePath.lastIndexOf('/') + 1;
-  return storePath.slice(start, start + HASH_PART_LENGTH);
-}
+import { hashPartFast } from '../nix/store-path.js';
 
 export interface ValidPathsDiff {
   /** Valid paths never seen before, in the order given. */

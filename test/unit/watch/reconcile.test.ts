@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SeenSet, diffValidPaths, hashPartFast } from '../../../src/watch/reconcile.js';
+import { hashPartFast } from '../../../src/nix/store-path.js';
+import { SeenSet, diffValidPaths } from '../../../src/watch/reconcile.js';
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
 function hp(i: number): string {
