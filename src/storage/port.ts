@@ -98,7 +98,8 @@ export interface BlobStore {
   check(): Promise<void>;
   /**
    * Open the connections uploads will use, now, answers ignored (a push that will upload
-   * calls it before its lease round trips). Optional: a directory has no connections.
+   * calls it before its lease round trips); once per store. Optional: a directory has no
+   * connections.
    */
   warm?(): void;
   /** Size and date of an object, or `undefined` when there is none. */

@@ -97,8 +97,14 @@ class S3BlobStore implements BlobStore {
     };
   }
 
+  // Once per store: a service pushing batch after batch keeps its connections alive, and
+  // HEADs sent on ones already open would be requests for nothing.
+  #warmed = false;
+
   warm(): void {
-    if (!this.#req.closing) this.#req.http.warm(this.#warmConnections - 1);
+    if (this.#warmed || this.#req.closing) return;
+    this.#warmed = true;
+    this.#req.http.warm(this.#warmConnections - 1);
   }
 
   async check(): Promise<void> {

@@ -16,7 +16,7 @@ import { LocalIndex } from '../../../src/index/local-index.js';
 import { createS3Store } from '../../../src/storage/index.js';
 import { push } from '../../../src/upload/push.js';
 
-test('a push that uploads opens its connections with HEADs of the bucket; a push with nothing to upload sends no HEAD of the bucket but the check', async () => {
+test('a push that uploads opens its connections with HEADs of the bucket; a push with nothing to upload sends no HEAD of the bucket but the check; a store warms once', async () => {
   const cache = await makePublicCache('push-warm');
   const [top] = await nixBuild(`
     let a = mk "warm-a" "mkdir $out; echo a > $out/f"; in mk "warm-top" "echo \${a} > $out"`);
@@ -46,6 +46,26 @@ test('a push that uploads opens its connections with HEADs of the bucket; a push
     const second = await pushOnce();
     assert.equal(second.uploaded.length, 0);
     assert.equal(bucketHeads().length, 1, 'the check alone');
+
+    // A store warms once: a service's later batches find their connections open.
+    proxy.log.length = 0;
+    const blobs = createS3Store(
+      storeOptions(cache.bucket, { endpoint: proxy.url, warmConnections: 4 }),
+    );
+    try {
+      blobs.warm!();
+      blobs.warm!();
+      await blobs.check();
+      const deadline = Date.now() + 5000;
+      while (bucketHeads().length < 4 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Any HEAD a second warming sent would have arrived with the first ones by now.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(bucketHeads().length, 3 + 1, 'one warming of 3 HEADs, and the check');
+    } finally {
+      await blobs.close();
+    }
   } finally {
     index.close();
     await proxy.close();
