@@ -52,7 +52,7 @@ export async function preparePush(
   }
   const summary = summarizePlan(plan);
   emit({ type: 'plan', summary });
-  return { roots, ...walked, plan, summary, planning };
+  return { roots, closure: walked.closure, fromIndex: walked.fromIndex, plan, summary, planning };
 }
 
 /** Plan again, asking the bucket about every path (the index was wrong). */

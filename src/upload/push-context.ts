@@ -13,21 +13,22 @@ import type { PushEvent, PushProgress } from './events.js';
 import type { PlanSummary, PushPlan } from './plan.js';
 import type { LeaseOptions } from './lease.js';
 
+/** One path the cache has, as the pipeline records it in the local index. */
+export interface PresentEntry {
+  hashPart: string;
+  storePath?: string;
+  narinfoTime: number;
+  /** pathInfoToJson() of the local path info (src/store/path-info.ts). */
+  pathInfo?: string;
+}
+
 /** The local index as the pipeline uses it (LocalIndex fits): present paths of this cache. */
 export interface PresenceIndex {
   getPresentMany(
     hashParts: Iterable<string>,
   ): Map<string, { narinfoTime: number; pruneMark?: string | undefined }>;
   /** Called only after the narinfo is in the cache (or was found there). */
-  recordPresent(
-    entries: readonly {
-      hashPart: string;
-      storePath?: string;
-      narinfoTime: number;
-      /** pathInfoToJson() of the local path info (src/store/path-info.ts). */
-      pathInfo?: string;
-    }[],
-  ): void;
+  recordPresent(entries: readonly PresentEntry[]): void;
   /** Like getPresentMany, for those recorded with path info (JSON text), with it. */
   getPresentWithPathInfo?(
     hashParts: readonly string[],

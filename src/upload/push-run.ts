@@ -38,7 +38,7 @@ import type {
   ExecutionOptions,
   ObservationOptions,
   PlanningOptions,
-  PresenceIndex,
+  PresentEntry,
   PushContext,
   PushResult,
 } from './push-context.js';
@@ -71,7 +71,7 @@ export class PushRun {
   private readonly unblocked: PathInfo[];
   private readonly byPath: Map<string, PathInfo>;
   private readonly narInfos = new Map<string, { narInfo: NarInfo }>();
-  private toIndex: Parameters<PresenceIndex['recordPresent']>[0][number][] = [];
+  private toIndex: PresentEntry[] = [];
   private indexTimer: NodeJS.Timeout | undefined;
   private readonly publishing = new Set<Promise<void>>();
   private readonly publishSlots: Semaphore;
@@ -373,7 +373,7 @@ export class PushRun {
    * than the rest of a small path's work on this thread. An entry recorded late (or lost
    * to a crash) only makes a later push ask the bucket; one is never recorded early.
    */
-  private recordPresent(e: Parameters<PresenceIndex['recordPresent']>[0][number]): void {
+  private recordPresent(e: PresentEntry): void {
     if (!this.ctx.index) return;
     this.toIndex.push(e);
     if (this.toIndex.length >= INDEX_BATCH) this.flushIndex();

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { nixBuild, runNix } from '../../support/nix.js';
-import { assertCacheServes, makePublicCache } from '../../support/cache.js';
-import { openPushContext } from '../../support/push.js';
+import { assertCacheServes, makePublicCache, type TestCache } from '../../support/cache.js';
+import { openPushContext, type TestPushContext } from '../../support/push.js';
 import { LocalIndex } from '../../../src/index/local-index.js';
 import { storePathHashPart } from '../../../src/nix/store-path.js';
 import { pathInfoFromJson, pathInfoToJson } from '../../../src/store/path-info.js';
@@ -42,13 +42,31 @@ function editReferences(index: LocalIndex, path: string, references: string[]): 
 
 const opts = { uploadThreads: 2, skipSignedByKeys: [] };
 
-test('a push walks cached non-root paths through the path infos its index recorded, roots through the daemon; --force-scan walks all through the daemon', async () => {
-  const cache = await makePublicCache('index-closure');
-  const { a, b, top } = await threePaths('ixclosure');
+/** A public cache holding the three paths, pushed with a fresh index, for `body`. */
+async function withPushedPaths(
+  tag: string,
+  body: (s: {
+    cache: TestCache;
+    paths: { a: string; b: string; top: string };
+    index: LocalIndex;
+    ctx: TestPushContext;
+  }) => Promise<void>,
+): Promise<void> {
+  const cache = await makePublicCache(`index-closure-${tag}`);
+  const paths = await threePaths(`ix${tag}`);
   const index = LocalIndex.open(join(mkdtempSync(join(tmpdir(), 'loft-index-')), 'i.db'), 'c');
   const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key, index });
   try {
-    assert.equal((await push(ctx, [top], opts)).uploaded.length, 3);
+    assert.equal((await push(ctx, [paths.top], opts)).uploaded.length, 3);
+    await body({ cache, paths, index, ctx });
+  } finally {
+    await ctx.close();
+    index.close();
+  }
+}
+
+test('a push walks cached non-root paths through the path infos its index recorded, roots through the daemon; --force-scan walks all through the daemon', async () => {
+  await withPushedPaths('walk', async ({ paths: { a, b, top }, index, ctx }) => {
     // b's recorded info now says it references nothing: a walk that uses it never finds a.
     editReferences(index, b, []);
     const walked = await preparePush(ctx, [top], opts);
@@ -63,19 +81,11 @@ test('a push walks cached non-root paths through the path infos its index record
     const forced = await preparePush(ctx, [top], { ...opts, ignoreIndex: true });
     assert.deepEqual(forced.closure.map((i) => i.path).sort(), [a, b, top].sort());
     assert.equal(forced.fromIndex.size, 0);
-  } finally {
-    await ctx.close();
-    index.close();
-  }
+  });
 });
 
 test('a path the index recorded with other references than the store has now, found gone from the bucket, is uploaded with the store`s, and so is what they reach', async () => {
-  const cache = await makePublicCache('index-closure-stale');
-  const { a, b, top } = await threePaths('ixstale');
-  const index = LocalIndex.open(join(mkdtempSync(join(tmpdir(), 'loft-index-')), 'i.db'), 'c');
-  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key, index });
-  try {
-    assert.equal((await push(ctx, [top], opts)).uploaded.length, 3);
+  await withPushedPaths('stale', async ({ cache, paths: { a, b, top }, index, ctx }) => {
     editReferences(index, b, [b]);
     // Everything vanishes from the bucket behind the index's back; the index forgets only
     // top, so the plan uploads top and checks the index-known b it references.
@@ -99,8 +109,5 @@ test('a path the index recorded with other references than the store has now, fo
     const refsLine = text.split('\n').find((l) => l.startsWith('References: '))!;
     assert.ok(refsLine.includes(a.slice('/nix/store/'.length)), refsLine);
     await assertCacheServes(cache, 3, [top]);
-  } finally {
-    await ctx.close();
-    index.close();
-  }
+  });
 });
