@@ -172,20 +172,21 @@ function rememberRemote(ctx: PushContext, plan: PushPlan, now: () => Date): void
 }
 
 /**
- * Index entries that have no path info yet (recorded by an older Loft, or from a listing)
- * get the daemon's, so the next push walks them without the daemon (prepare.ts).
+ * Index entries that have no path info yet (recorded by an older Loft, or from a listing),
+ * or another than the daemon gave now (the roots, always asked of the daemon), get the
+ * daemon's, so the next push walks them without the daemon (prepare.ts). Unchanged ones
+ * are not written again: a re-push would rewrite its roots every time.
  */
 function rememberPathInfos(ctx: PushContext, prepared: PreparedPush): void {
-  const lacking = prepared.plan.alreadyCached.filter(
-    (c) => c.source === 'index' && !prepared.fromIndex.has(c.info.path),
-  );
-  if (lacking.length === 0) return;
-  ctx.index?.recordPathInfos?.(
-    lacking.map((c) => ({
-      hashPart: hashPartIn(ctx, c.info.path),
-      pathInfo: pathInfoToJson(c.info),
-    })),
-  );
+  const index = ctx.index;
+  if (!index?.recordPathInfos) return;
+  const candidates = prepared.plan.alreadyCached
+    .filter((c) => c.source === 'index' && !prepared.fromIndex.has(c.info.path))
+    .map((c) => ({ hashPart: hashPartIn(ctx, c.info.path), pathInfo: pathInfoToJson(c.info) }));
+  if (candidates.length === 0) return;
+  const recorded = index.getPresentWithPathInfo?.(candidates.map((c) => c.hashPart));
+  const changed = candidates.filter((c) => recorded?.get(c.hashPart)?.pathInfo !== c.pathInfo);
+  if (changed.length > 0) index.recordPathInfos(changed);
 }
 
 /** Renew narinfos (server-side copy onto themselves); returns the paths found gone. */

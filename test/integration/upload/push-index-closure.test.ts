@@ -111,3 +111,23 @@ test('a path the index recorded with other references than the store has now, fo
     await assertCacheServes(cache, 3, [top]);
   });
 });
+
+test('a re-push writes no path info the index already holds as the daemon gives it, and rewrites a root`s that differs', async () => {
+  await withPushedPaths('rewrite', async ({ paths: { top }, index, ctx }) => {
+    const written: string[] = [];
+    const record = index.recordPathInfos.bind(index);
+    index.recordPathInfos = (entries) => {
+      written.push(...entries.map((e) => e.hashPart));
+      return record(entries);
+    };
+    assert.equal((await push(ctx, [top], opts)).uploaded.length, 0);
+    assert.deepEqual(written, [], 'nothing changed, nothing written');
+    editReferences(index, top, []);
+    written.length = 0;
+    assert.equal((await push(ctx, [top], opts)).uploaded.length, 0);
+    assert.deepEqual(written, [storePathHashPart(top)], "the root's, which differed");
+    const hp = storePathHashPart(top);
+    const row = index.getPresentWithPathInfo([hp]).get(hp)!;
+    assert.ok(pathInfoFromJson(top, row.pathInfo, '/nix/store')!.references.length > 0);
+  });
+});
