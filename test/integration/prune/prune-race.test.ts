@@ -1,11 +1,19 @@
 /**
- * Three pushes of overlapping closures race size prunes run back to back with a cap (one
- * byte) below anything they need and no grace period. Every push that completes has its
- * closure substituted by real Nix (signatures required) just before it lets its lease go;
- * after every prune the bucket is closure-complete by a deep walk that reads each NAR's
- * size and hash from the bucket.
+ * Three pushers of overlapping closures, each pushing its root again and again with its own
+ * pauses, race size prunes run back to back with a cap (one byte) below anything they need
+ * and no grace period. Every push completes; every one that takes a lease has its closure
+ * substituted by real Nix (signatures required) just before it lets the lease go. After
+ * every prune the bucket is closure-complete by a deep walk that reads each NAR's size and
+ * hash from the bucket.
+ *
+ * The pushers pause between pushes (each for its own length) so that a prune can read the
+ * leases while one root's lease is gone and the others are live: what only that root
+ * needs is then deleted under the other pushes, and its next push uploads it again. Three
+ * pushes started together and run once hold their leases over the same span, so whether a
+ * prune ever landed between them was up to the scheduler.
  */
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { nixBuild } from '../../support/nix.js';
 import { makePublicCache, substituteFresh } from '../../support/cache.js';
@@ -18,12 +26,15 @@ import { MemoryLogger } from '../../../src/util/log.js';
 import { describeError } from '../../../src/util/errors.js';
 import { checkDeepIntegrity, tinyCapPolicy } from './support.js';
 
-/** At least this many rounds; more, up to MAX_ROUNDS, until a prune has deleted something
- * while pushes ran (whether one lands between two leases is up to the scheduler). */
-const MIN_ROUNDS = 2;
-const MAX_ROUNDS = 6;
+/** Prunes run until at least MIN_PRUNES have run and two of them deleted something, or
+ * MAX_PRUNES have run (then the final check fails: the race did not happen). */
+const MIN_PRUNES = 3;
+const MAX_PRUNES = 60;
+/** Each pusher's pause between two of its pushes: its own base plus up to PAUSE_JITTER_MS. */
+const PAUSE_BASE_MS = [250, 400, 550];
+const PAUSE_JITTER_MS = 250;
 
-test('three overlapping pushes racing repeated size prunes: each complete push substitutes; every prune leaves the bucket closure-complete', async () => {
+test('three pushers of overlapping closures, pushing again and again, race size prunes: every push completes and each leased one substitutes before its release; every prune leaves the bucket closure-complete; prunes delete under live pushes', async (t) => {
   const cache = await makePublicCache('prune-race3');
   const roots = await nixBuild(`
     let
@@ -39,62 +50,75 @@ test('three overlapping pushes racing repeated size prunes: each complete push s
   const blobs = createS3Store(storeOptions(cache.bucket));
   let prunes = 0;
   let deleted = 0;
-  const completes: string[] = [];
-  let rounds = 0;
-  try {
-    for (; rounds < MAX_ROUNDS && (rounds < MIN_ROUNDS || deleted === 0); rounds++) {
-      let pushing = true;
-      const pruneLoop = (async () => {
-        while (pushing) {
-          const r = await prune({ blobs, logger: new MemoryLogger(), policy });
-          prunes++;
-          deleted += r.deleted.narInfos.count;
-          const walk = await checkDeepIntegrity(cache.client, cache.bucket);
-          assert.deepEqual(walk.problems, [], `after prune ${prunes}`);
-        }
-      })();
-      const pushes = roots.map(async (root, i) => {
-        // Each push on its own connections, as on its own machine.
-        const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
+  let prunesThatDeleted = 0;
+  let stop = false;
+  const counts = roots.map(() => ({ completed: 0, substitutedUnderLease: 0 }));
+  const pusher = async (root: string, i: number): Promise<void> => {
+    // Each pusher on its own connections, as on its own machine.
+    const mine = counts[i]!;
+    const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
+    try {
+      while (!stop) {
         let substituted: unknown = 'not tried';
-        try {
-          const r: PushResult = await push(ctx, [root], {
-            uploadThreads: 2,
-            skipSignedByKeys: [],
-            lease: {
-              pollMs: 50,
-              hooks: {
-                // Published and still leased: what real Nix gets now is what the push left.
-                releasing: async () => {
-                  substituted = await substituteFresh(cache.url, cache.publicKey, [root]).then(
-                    () => true,
-                    (e: unknown) => e,
-                  );
-                },
+        const r: PushResult = await push(ctx, [root], {
+          uploadThreads: 2,
+          skipSignedByKeys: [],
+          lease: {
+            pollMs: 50,
+            hooks: {
+              // Published and still leased: what real Nix gets now is what the push left.
+              releasing: async () => {
+                substituted = await substituteFresh(cache.url, cache.publicKey, [root]).then(
+                  () => true,
+                  (e: unknown) => e,
+                );
               },
             },
-          });
-          if (r.complete) {
-            assert.equal(substituted, true, `push ${i}: ${describeError(substituted)}`);
-            completes.push(root);
-          }
-        } finally {
-          await ctx.close();
+          },
+        });
+        // The protocol makes a push wait for a prune, never fail or stop short.
+        assert.ok(r.complete, `push ${i} was not complete`);
+        // A push with nothing to publish takes no lease; it has nothing to substitute then.
+        if (substituted !== 'not tried') {
+          assert.equal(substituted, true, `push ${i}: ${describeError(substituted)}`);
+          mine.substitutedUnderLease++;
         }
-      });
-      const settled = await Promise.allSettled(pushes);
-      pushing = false;
-      await pruneLoop;
-      for (const s of settled) if (s.status === 'rejected') throw s.reason;
+        mine.completed++;
+        await sleep(PAUSE_BASE_MS[i]! + Math.floor(Math.random() * PAUSE_JITTER_MS));
+      }
+    } finally {
+      await ctx.close();
     }
+  };
+  const pruneLoop = async (): Promise<void> => {
+    try {
+      while (prunes < MAX_PRUNES && (prunes < MIN_PRUNES || prunesThatDeleted < 2)) {
+        const r = await prune({ blobs, logger: new MemoryLogger(), policy });
+        prunes++;
+        deleted += r.deleted.narInfos.count;
+        if (r.deleted.narInfos.count > 0) prunesThatDeleted++;
+        const walk = await checkDeepIntegrity(cache.client, cache.bucket);
+        assert.deepEqual(walk.problems, [], `after prune ${prunes}`);
+      }
+    } finally {
+      stop = true;
+    }
+  };
+  try {
+    const settled = await Promise.allSettled([pruneLoop(), ...roots.map(pusher)]);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
   } finally {
     await blobs.close();
   }
-  // Every push completed (the protocol makes them wait, not fail), prunes did delete.
-  assert.equal(completes.length, rounds * roots.length, completes.join(' '));
-  assert.ok(prunes >= rounds, `${prunes} prunes ran`);
+  t.diagnostic(
+    `${prunes} prunes, ${prunesThatDeleted} deleted (${deleted} narinfos); ${JSON.stringify(counts)}`,
+  );
   assert.ok(
-    deleted > 0,
-    `prunes deleted ${deleted} narinfos while the pushes ran (${rounds} rounds)`,
+    counts.every((c) => c.substitutedUnderLease >= 1),
+    `per root, pushes completed and substituted under a lease: ${JSON.stringify(counts)}`,
+  );
+  assert.ok(
+    prunesThatDeleted >= 2,
+    `${prunesThatDeleted} of ${prunes} prunes deleted narinfos while the pushes ran (${deleted} in all)`,
   );
 });
