@@ -210,6 +210,23 @@ export class HeldCoordObject {
     names: { narInfos: Iterable<string>; nars: Iterable<string> },
     opts: HeldOptions = {},
   ): Promise<HeldCoordObject> {
+    const [held] = await HeldCoordObject.writeThenRead(blobs, what, names, opts, async () => {});
+    return held;
+  }
+
+  /**
+   * Write the object, then run `read` (reads of the bucket that must come after the write)
+   * alongside the HEAD that learns the server's time: one round trip instead of two.
+   * `read` must only read, and must not rely on the server's time (it is known once both
+   * are done). If the HEAD does not find the object, `read` is awaited and dropped.
+   */
+  static async writeThenRead<T>(
+    blobs: BlobStore,
+    what: 'lease' | 'prune intent',
+    names: { narInfos: Iterable<string>; nars: Iterable<string> },
+    opts: HeldOptions,
+    read: () => Promise<T>,
+  ): Promise<[HeldCoordObject, T]> {
     const ttlMs = opts.ttlMs ?? (what === 'lease' ? DEFAULT_LEASE_TTL_MS : DEFAULT_INTENT_TTL_MS);
     const body: CoordBody = {
       type: what === 'lease' ? 'loft-lease' : 'loft-prune-intent',
@@ -222,20 +239,27 @@ export class HeldCoordObject {
     const held = new HeldCoordObject(blobs, what, body, { ...opts, ttlMs });
     await held.writeOnce();
     held.firstReturnedAt = performance.now();
-    const head = await blobs.head(held.key);
-    if (head === undefined) {
-      throw new LoftError(
-        'COORD_NOT_VISIBLE',
-        'environment',
-        `the ${what} ${held.key} was written to ${blobs.description} but a HEAD right after does not find it`,
-        { hint: 'Loft needs read-after-write consistency from the S3 server' },
-      );
-    }
-    held.serverTimeAtWrite = head.lastModified.getTime();
     const every = Math.max(50, held.ttlMs / 5);
     held.timer = setInterval(() => void held.renew().catch(() => {}), every);
     held.timer.unref();
-    return held;
+    try {
+      const [head, readResult] = await Promise.allSettled([blobs.head(held.key), read()]);
+      if (head.status === 'rejected') throw head.reason;
+      if (head.value === undefined) {
+        throw new LoftError(
+          'COORD_NOT_VISIBLE',
+          'environment',
+          `the ${what} ${held.key} was written to ${blobs.description} but a HEAD right after does not find it`,
+          { hint: 'Loft needs read-after-write consistency from the S3 server' },
+        );
+      }
+      held.serverTimeAtWrite = head.value.lastModified.getTime();
+      if (readResult.status === 'rejected') throw readResult.reason;
+      return [held, readResult.value];
+    } catch (e) {
+      await held.release();
+      throw e;
+    }
   }
 
   /**

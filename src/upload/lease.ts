@@ -25,6 +25,7 @@ import {
   LAST_MODIFIED_SLACK_MS,
   isExpired,
   readCoordObjects,
+  type CoordReading,
   type CoordObject,
 } from '../storage/coordination.js';
 import { isNarInfoKey, narKey } from '../storage/keys.js';
@@ -62,21 +63,21 @@ export class PushLease {
   ): Promise<PushLease> {
     const narInfos = closure.map((i) => storePathHashPart(i.path, layout.storeDir));
     const nars = closure.map((i) => narKey(i.narHash, layout.extension));
-    const held = await HeldCoordObject.write(
+    // The intents and the prune mark are read alongside the HEAD that confirms the lease:
+    // both reads come after the lease is written, which is all the protocol asks.
+    const [held, [intents, mark]] = await HeldCoordObject.writeThenRead(
       blobs,
       'lease',
       { narInfos, nars },
-      {
-        ttlMs: opts.ttlMs,
+      { ttlMs: opts.ttlMs },
+      async () => {
+        await opts.hooks?.['lease-written']?.();
+        return Promise.all([readCoordObjects(blobs, 'loft-prune-intent'), readPruneMark(blobs)]);
       },
     );
     const lease = new PushLease(held, blobs, opts);
     try {
-      await opts.hooks?.['lease-written']?.();
-      const [waited, mark] = await Promise.all([
-        lease.waitForIntents(logger, new Set(narInfos), new Set(nars)),
-        readPruneMark(blobs),
-      ]);
+      const waited = await lease.waitForIntents(logger, intents, new Set(narInfos), new Set(nars));
       // A prune we waited for may have deleted (and rewritten the mark) after that read.
       lease.pruneMark = waited ? await readPruneMark(blobs) : mark;
       // Read while held: a prune that found the lease expired read the leases after this.
@@ -100,13 +101,16 @@ export class PushLease {
     return this.held.key;
   }
 
-  /** Returns whether it waited for any intent. */
+  /**
+   * Waits out the intents read that are live and name any of these paths or NARs, and any
+   * malformed one; returns whether it waited.
+   */
   private async waitForIntents(
     logger: Logger,
+    { objects, malformed }: CoordReading,
     narInfos: ReadonlySet<string>,
     nars: ReadonlySet<string>,
   ): Promise<boolean> {
-    const { objects, malformed } = await readCoordObjects(this.blobs, 'loft-prune-intent');
     const waitFor: CoordObject[] = objects.filter(
       (o) =>
         !isExpired(o, this.held.serverTimeAtLeast()) &&

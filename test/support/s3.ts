@@ -282,6 +282,8 @@ export type FaultAction =
   | { kind: 'drop-response' }
   /** Let RGW answer, pass on the headers and this many body bytes, then cut. */
   | { kind: 'truncate-response'; afterBytes: number }
+  /** Let RGW answer, and pass the answer on this many milliseconds later. */
+  | { kind: 'delay-response'; ms: number }
   /** Never answer. */
   | { kind: 'stall' };
 
@@ -362,6 +364,14 @@ export async function startFaultProxy(
               setTimeout(() => req.socket.destroy(), 20);
             }
           });
+        });
+      case 'delay-response':
+        return forward(t, agent, req, res, [], (upRes, out) => {
+          upRes.pause();
+          setTimeout(() => {
+            out.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            upRes.pipe(out);
+          }, a.ms);
         });
       case 'stall':
         req.resume();
