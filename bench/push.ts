@@ -3,6 +3,7 @@
  *
  *   node dist/bench/push.js closure [--shape graph|chain|small] [--paths N] [--kb K]
  *        [--rtt-ms 0 --mbit 0] [--runs 3] [--before /work/main] [--salt S] [--prof DIR] [--dir]
+ *        [--rgw-nodelay 1|0]
  *   node dist/bench/push.js lookup [--paths 10000] [--rtt-ms 0 --mbit 0] [--runs 3] [--before ROOT]
  *   node dist/bench/push.js rss [--gib 1,5]
  *
@@ -20,6 +21,9 @@
  *   local directory: Loft's pipeline against `nix copy`.
  * rss: peak RSS of `loft --upload-path` pushing one path holding a single incompressible
  *   file of 1 GiB and of 5 GiB (RGW on bluestore, so the data need not fit in RAM).
+ *
+ * RGW runs with its beast frontend's tcp_nodelay=1 unless --rgw-nodelay 0 (scripts/rgw.sh:
+ * without it each answer with a body on a reused connection waits about 40 ms).
  *
  * Every side runs as its own process, start-up included. The machine may be shared: the
  * load average is printed with every run; ratios within one run are what count.
@@ -51,6 +55,7 @@ const { positionals, values } = parseArgs({
     prof: { type: 'string' },
     dir: { type: 'boolean', default: false },
     gib: { type: 'string', default: '1,5' },
+    'rgw-nodelay': { type: 'string', default: '1' },
   },
 });
 
@@ -135,8 +140,11 @@ async function withBenchRgw(
   // A daemon on the socket for the whole run (ours only if none answers), so no side
   // falls back to spawning `nix-daemon --stdio` per connection.
   const daemon = await startNixDaemon();
-  console.log('starting Ceph RGW (bluestore) ...');
-  const rgw = await startRgw({ OSD_STORE: 'bluestore' });
+  const nodelay = values['rgw-nodelay'];
+  console.log(
+    `starting Ceph RGW (bluestore, beast tcp_nodelay=${nodelay}${nodelay === '0' ? ": Ceph's default, GETs on reused connections wait for delayed ACKs" : ''}) ...`,
+  );
+  const rgw = await startRgw({ OSD_STORE: 'bluestore', RGW_TCP_NODELAY: nodelay });
   const work = mkdtempSync(join(tmpdir(), 'loft-bench-push-'));
   try {
     await runNix('nix-store', [

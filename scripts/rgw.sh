@@ -14,6 +14,10 @@
 #
 # Environment: OSD_STORE=memstore (default; data in RAM, capped by MEMSTORE_BYTES) or
 # bluestore (a sparse file under DIR, for runs larger than RAM should hold).
+# RGW_TCP_NODELAY=1 (default) or 0 (Ceph's own default). With 0 the gateway sends a
+# response's headers and body as two small writes under Nagle's algorithm, so every answer
+# with a body (GET, LIST) on a reused connection waits for the client's delayed ACK, about
+# 40 ms on Linux; a push sends several such requests in a row.
 set -euo pipefail
 
 ACCESS_KEY=${RGW_ACCESS_KEY:-LOFTTESTACCESSKEY}
@@ -68,6 +72,8 @@ cmd_up() {
   command -v radosgw >/dev/null || die "radosgw is not installed; run: scripts/rgw.sh install (as root)"
   [ -e "$d" ] && die "$d exists; stop it first with: scripts/rgw.sh down $d"
   local store=${OSD_STORE:-memstore} memstore_bytes=${MEMSTORE_BYTES:-4294967296}
+  local nodelay=${RGW_TCP_NODELAY:-1}
+  [ "$nodelay" = 0 ] || [ "$nodelay" = 1 ] || die "RGW_TCP_NODELAY must be 0 or 1, not '$nodelay'"
   local rgw_port mon_port fsid conf t0
   t0=$(date +%s%N)
   rgw_port=$(free_port); mon_port=$(free_port)
@@ -125,7 +131,7 @@ osd memory target = 1073741824
 osd op num threads per shard = 1
 osd op num shards = 1
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=$nodelay
 rgw data = $d/rgw
 keyring = $d/rgw/keyring
 rgw init timeout = 60
