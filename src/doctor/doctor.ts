@@ -5,6 +5,7 @@
  * what it needs, run); `runDoctor` is the executor.
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { describeError, LoftError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { parseSecretKey } from '../nix/signing.js';
@@ -55,6 +56,14 @@ interface Check {
 /** Skew SigV4 tolerates is 15 minutes; warn well before that. */
 const SKEW_WARN_MS = 60_000;
 const SKEW_FAIL_MS = 10 * 60_000;
+/** Sequential HEAD and GET pairs timed on one connection. */
+const LATENCY_ROUNDS = 5;
+/**
+ * A GET slower than a HEAD of the same small object by more than this has its body held
+ * back by the server: a delayed ACK costs about 40 ms on Linux, and nothing else in a
+ * small GET on an open connection comes close.
+ */
+const HELD_BODY_MS = 25;
 /** Just over one 8 MiB part, so the store must use a multipart upload. */
 const MULTIPART_BYTES = 8 * 1024 * 1024 + 1;
 
@@ -133,6 +142,35 @@ const CHECKS: Check[] = [
     },
   },
   {
+    name: 'small answers on a reused connection',
+    needs: ['PUT, GET, HEAD of a scratch object'],
+    async run(s) {
+      const blobs = s.blobs!;
+      const time = async (f: () => Promise<unknown>) => {
+        const t0 = performance.now();
+        await f();
+        return performance.now() - t0;
+      };
+      // One after another, so each goes on the connection the last one left free; a fresh
+      // connection acknowledges at once and would hide the delay.
+      const gets: number[] = [];
+      const heads: number[] = [];
+      for (let i = 0; i < LATENCY_ROUNDS; i++) {
+        heads.push(await time(() => blobs.head(s.scratch)));
+        gets.push(await time(() => blobs.get(s.scratch)));
+      }
+      const get = Math.round(median(gets));
+      const head = Math.round(median(heads));
+      const text = `GET ${get} ms, HEAD ${head} ms (medians of ${LATENCY_ROUNDS}, one connection)`;
+      if (get - head > HELD_BODY_MS) {
+        throw new Warn(
+          `${text}: the server holds an answer's body back until this machine acknowledges its headers (Nagle's algorithm on the server against delayed ACKs here), so every small GET and listing waits about 40 ms more; for Ceph RGW add tcp_nodelay=1 to "rgw frontends"`,
+        );
+      }
+      return text;
+    },
+  },
+  {
     name: 'multipart upload',
     needs: ['PUT, GET, HEAD of a scratch object'],
     async run(s) {
@@ -201,6 +239,12 @@ const CHECKS: Check[] = [
     },
   },
 ];
+
+/** The middle value (the upper one of an even count). */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
 
 async function* zeros(n: number): AsyncIterable<Uint8Array> {
   const chunk = Buffer.alloc(1024 * 1024);

@@ -1,13 +1,16 @@
 /**
  * `loft --doctor` through the real binary against RGW and the real nix-daemon: every check
  * passes on a working set-up (and leaves no scratch object behind), and each broken part
- * (credentials, bucket, endpoint, an auth proxy's header) fails its check with a hint.
+ * (credentials, bucket, endpoint, an auth proxy's header) fails its check with a hint; a
+ * second RGW run with Ceph's default tcp_nodelay=0 gets the warning about small answers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { makePublicCache } from '../../support/cache.js';
 import { listKeysRaw, s3TestEnv, startFaultProxy, startHeaderProxy } from '../../support/s3.js';
+import { rgwScript, startRgw } from '../../support/fixtures.js';
 import { runLoft, setupService } from '../service/support.js';
 
 const BUCKET_CHECK = 'bucket (credentials, region, endpoint)';
@@ -39,6 +42,7 @@ test('--doctor passes every check against RGW and leaves no scratch object', asy
     BUCKET_CHECK,
     'clock skew',
     'PUT, GET, HEAD of a scratch object',
+    'small answers on a reused connection',
     'multipart upload',
     'server-side copy',
     'batch delete',
@@ -48,6 +52,10 @@ test('--doctor passes every check against RGW and leaves no scratch object', asy
     line(r.stdout, 'OK', name);
   }
   assert.match(line(r.stdout, 'OK', 'nix-daemon'), /protocol 1\.\d+, Nix 2\.\d+/);
+  assert.match(
+    line(r.stdout, 'OK', 'small answers'),
+    /GET \d+ ms, HEAD \d+ ms \(medians of 5, one connection\)/,
+  );
   assert.match(line(r.stdout, 'OK', 'multipart upload'), /2 parts, 8388609 bytes/);
   assert.match(line(r.stdout, 'OK', 'batch delete'), /batch DeleteObjects works/);
   assert.match(r.stdout, /everything Loft needs works/);
@@ -131,5 +139,28 @@ test('--doctor warns (and passes) when the server refuses batch delete, which Lo
     assert.deepEqual(await listKeysRaw(cache.client, cache.bucket), [], 'deleted one by one');
   } finally {
     await proxy.close();
+  }
+});
+
+test("--doctor warns (and passes) against an RGW run with Ceph's default tcp_nodelay=0, whose small GETs wait for delayed ACKs", async () => {
+  const cache = await makePublicCache('doctor-nagle');
+  const rgw = await startRgw({ RGW_TCP_NODELAY: '0' });
+  try {
+    execFileSync(rgwScript, ['bucket', rgw.dir, cache.bucket], { stdio: 'ignore' });
+    const setup = setupService(
+      cache,
+      undefined,
+      {},
+      { endpoint: JSON.stringify(rgw.env.LOFT_TEST_S3_ENDPOINT) },
+    );
+    const r = await runLoft(['-c', setup.toml, '--doctor'], setup.env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const warn = line(r.stdout, 'WARN', 'small answers on a reused connection');
+    const [, get, head] = /GET (\d+) ms, HEAD (\d+) ms/.exec(warn) ?? [];
+    assert.ok(Number(get) - Number(head) > 25, warn);
+    assert.match(warn, /add tcp_nodelay=1 to "rgw frontends"/);
+    line(r.stdout, 'OK', 'multipart upload');
+  } finally {
+    await rgw.stop();
   }
 });
