@@ -147,7 +147,6 @@ export function storePathBasename(path: string, storeDir: string = DEFAULT_STORE
   return parseStorePath(path, storeDir).basename;
 }
 
-/** The hash part of a full store path, validated. */
 /**
  * Hash part of a store path, without validation: for paths a trusted source gave (the
  * daemon's lists and path infos, path infos the local index recorded), where parsing each
@@ -158,6 +157,7 @@ export function hashPartFast(storePath: string): string {
   return storePath.slice(start, start + HASH_PART_LENGTH);
 }
 
+/** The hash part of a full store path, validated. */
 export function storePathHashPart(path: string, storeDir: string = DEFAULT_STORE_DIR): string {
   return parseStorePath(path, storeDir).hashPart;
 }

@@ -49,16 +49,16 @@ export function walkClosure(
     }
   };
   return new Promise((resolve, reject) => {
+    const fail = (e: unknown) => {
+      if (!failed) {
+        failed = true;
+        reject(e);
+      }
+    };
     const pump = () => {
       while (!failed && inFlight < WALK_CONCURRENCY && queue.length > 0) {
         const path = queue.pop()!;
         inFlight++;
-        const fail = (e: unknown) => {
-          if (!failed) {
-            failed = true;
-            reject(e);
-          }
-        };
         lookup(path).then(
           (info) => {
             inFlight--;
