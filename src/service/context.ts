@@ -228,9 +228,12 @@ export async function openContext(
     index,
     packer,
     async close() {
+      // A thread takes longest to end (it frees its own heap): asked first, the threads end
+      // while this thread closes the connections and the index.
+      const threads = Promise.allSettled([shutdownCompression(), packer.shutdown()]);
       await Promise.allSettled([store.close(), blobs.close()]);
       index.close();
-      await Promise.allSettled([shutdownCompression(), packer.shutdown()]);
+      await threads;
     },
   };
 }
