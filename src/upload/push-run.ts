@@ -9,6 +9,12 @@
  * On a deep graph over a slow link, NAR bytes queued on the link would otherwise delay
  * every narinfo PUT behind them (several round trips per level instead of one), and
  * finished NARs would pile up without bound.
+ *
+ * Uploads also start the way TCP does: `INITIAL_WINDOW` NARs in flight at first, one more
+ * allowed per NAR stored (up to `uploadThreads`). Started together, a dozen NARs share the
+ * link, so the first one, which the most levels of publication wait on, would be stored
+ * only when nearly all of them are; a link that carries them all at once is full within a
+ * few round trips anyway.
  */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -42,6 +48,9 @@ import type {
   PushContext,
   PushResult,
 } from './push-context.js';
+
+/** NARs in flight when a push starts (see above). */
+const INITIAL_WINDOW = 2;
 
 /** Published paths recorded in the local index per transaction at most, and how late. */
 const INDEX_BATCH = 256;
@@ -84,6 +93,8 @@ export class PushRun {
   private readonly maxAhead: number;
   /** Paths taken by workers and not yet stored or given up (retries included). */
   private uploading = 0;
+  /** How many may be uploading now: grows by one per NAR stored, up to uploadThreads. */
+  private window: number;
   /** Workers waiting for a publication (or failure, or stop) to change what may start. */
   private wakers: (() => void)[] = [];
 
@@ -102,6 +113,7 @@ export class PushRun {
     this.unblocked = this.pending.filter((i) => this.order.referencesPublished(i.path));
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
     this.maxAhead = Math.max(2, opts.uploadThreads);
+    this.window = Math.min(INITIAL_WINDOW, Math.max(1, opts.uploadThreads));
     this.retryBackoff = {
       ...PUSH_PATH_BACKOFF,
       baseMs: opts.retryBaseMs ?? PUSH_PATH_BACKOFF.baseMs,
@@ -149,6 +161,8 @@ export class PushRun {
         await this.uploadPath(info);
       } finally {
         this.uploading--;
+        // A slot in the window is free: a worker waiting for one may start.
+        this.changed();
       }
     }
   }
@@ -167,7 +181,9 @@ export class PushRun {
       while (this.next < this.pending.length && unavailable(this.pending[this.next]!)) this.next++;
       if (this.stopped || this.next === this.pending.length) return undefined;
       let info: PathInfo | undefined;
-      if (this.uploading + this.order.storedWaiting < this.maxAhead) {
+      if (this.uploading >= this.window) {
+        // The window is full: wait for an upload to end.
+      } else if (this.uploading + this.order.storedWaiting < this.maxAhead) {
         info = this.pending[this.next++];
       } else {
         while (this.unblocked.length > 0 && unavailable(this.unblocked[0]!)) this.unblocked.shift();
@@ -214,6 +230,7 @@ export class PushRun {
         this.narInfos.set(info.path, {
           narInfo: buildNarInfo(info, stored.nar, this.ctx.store.storeDir, this.ctx.signingKey),
         });
+        this.window = Math.min(this.window + 1, Math.max(1, this.opts.uploadThreads));
         for (const p of this.order.narStored(info.path)) this.publish(p);
         return;
       } catch (e) {

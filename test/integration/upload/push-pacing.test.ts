@@ -3,7 +3,8 @@
  * Ceph RGW: on a deep chain, never more than `uploadThreads` NARs are in flight or stored
  * and waiting for a reference's narinfo (plus, on a chain, the one path whose narinfo is
  * being written), and the cache still ends complete and closure-valid (checked with the
- * bucket's own bytes, not Loft's counters).
+ * bucket's own bytes, not Loft's counters); and a push starts with two NARs in flight, one
+ * more allowed per NAR stored.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,6 +49,53 @@ test('a deep chain never has more than uploadThreads NARs ahead of the narinfo b
   }
   assert.ok(most <= uploadThreads + 1, `at most ${uploadThreads} + 1 ahead, saw ${most}`);
   assert.ok(most >= 2, `uploads still overlapped (most ahead: ${most})`);
+  const final = await checkCacheIntegrity(cache.client, cache.bucket);
+  assert.equal(final.narInfos, total);
+  assert.deepEqual(final.problems, []);
+});
+
+test('a push starts two NARs, then allows one more in flight per NAR stored, up to uploadThreads', async () => {
+  const cache = await makePublicCache('push-window');
+  // Ten independent paths of 200 KB under one root: nothing but the window holds them back.
+  const [top] = await nixBuild(`
+    let
+      leaf = i: mk "window-\${toString i}" "mkdir $out; head -c 200000 /dev/urandom > $out/data";
+      leaves = builtins.genList leaf 10;
+    in mk "window-root" "mkdir $out; echo \${toString leaves} > $out/refs"`);
+  const total = (await nixRequisites([top!])).length;
+  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key });
+  const uploadThreads = 6;
+  const inFlight = new Set<string>();
+  let stored = 0;
+  let most = 0;
+  const overWindow: string[] = [];
+  try {
+    const r = await push(ctx, [top!], {
+      uploadThreads,
+      skipSignedByKeys: [],
+      onEvent: (e) => {
+        if (e.type === 'path-started') {
+          inFlight.add(e.path);
+          most = Math.max(most, inFlight.size);
+          const window = Math.min(uploadThreads, 2 + stored);
+          if (inFlight.size > window) {
+            overWindow.push(`${inFlight.size} in flight after ${stored} stored`);
+          }
+        } else if (e.type === 'path-stored') {
+          inFlight.delete(e.path);
+          stored++;
+        } else if (e.type === 'path-failed') {
+          inFlight.delete(e.path);
+        }
+      },
+    });
+    assert.equal(r.complete, true);
+    assert.equal(r.uploaded.length, total);
+  } finally {
+    await ctx.close();
+  }
+  assert.deepEqual(overWindow, []);
+  assert.ok(most >= 3, `the window grew past its first two NARs (most in flight: ${most})`);
   const final = await checkCacheIntegrity(cache.client, cache.bucket);
   assert.equal(final.narInfos, total);
   assert.deepEqual(final.problems, []);
