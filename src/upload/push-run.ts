@@ -172,6 +172,7 @@ export class PushRun {
    * for a reference's narinfo, the first one whose references are all published (storing
    * it lets it publish at once), or none until a publication changes that. Some such path
    * always exists unless an upload or publication is in flight, whose end wakes the wait.
+   * None either while the window is full; an upload in flight then ends and wakes it.
    */
   private async nextPath(): Promise<PathInfo | undefined> {
     // Taken already, or doomed by a failed dependency meanwhile: never started (again).
