@@ -22,6 +22,13 @@ const port = parentPort;
 
 /** Output is batched into messages of about this size (fewer, larger messages). */
 const FLUSH_BYTES = 256 * 1024;
+/**
+ * NARs up to this size are gathered whole and compressed in one call: zstd then sizes its
+ * tables and window to the NAR (and records its size in the frame), where a stream costs a
+ * context and an output buffer set up for any size, and a thread-pool round trip per
+ * chunk, which for a small NAR is most of its packing.
+ */
+const ONE_CALL_MAX = 1024 * 1024;
 
 interface JobState {
   credit: number;
@@ -54,6 +61,9 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
   const parser = listing ? new NarParser({ visitor: listing }) : undefined;
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
+  const whole =
+    encoder && job.expect.size <= ONE_CALL_MAX ? Buffer.allocUnsafeSlow(job.expect.size) : undefined;
+  let gathered = 0;
   const keep = (out: Uint8Array[]) => {
     for (const b of out) {
       digests.out(b);
@@ -80,7 +90,11 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
       parser?.push(chunk);
       // What is posted is transferred, so it must own its whole ArrayBuffer: zstd output
       // does; an encoder chunk may view a shared or pooled buffer, so "none" copies it.
-      keep(encoder ? await encoder.write(chunk) : [ownedCopy(chunk)]);
+      if (whole) {
+        // Within the registered size (checked above), so it fits.
+        whole.set(chunk, gathered);
+        gathered += chunk.length;
+      } else keep(encoder ? await encoder.write(chunk) : [ownedCopy(chunk)]);
       if (pendingBytes >= FLUSH_BYTES) {
         await takeCredit(s);
         if (s.cancelled) return;
@@ -90,7 +104,8 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
         post({ t: 'out', id: job.id, chunks: out }, out);
       }
     }
-    if (encoder) keep(await encoder.end());
+    // Fewer bytes than registered are compressed too; the check below refuses them.
+    if (encoder) keep(await encoder.end(whole?.subarray(0, gathered)));
     const d = digests.finish();
     if (d.inputSize !== job.expect.size || !d.inputSha256.equals(job.expect.sha256)) {
       mismatch(d.inputSha256);

@@ -81,6 +81,26 @@ test('a big NAR streams in many pieces and still decompresses to the NAR', async
   );
 });
 
+test('a NAR of up to 1 MiB is one single-pass zstd frame that records its size; a bigger one streams without', async () => {
+  const frameInfo = async (bigBytes: number) => {
+    const dir = tree(bigBytes);
+    const { nar, narHash, narSize } = await expectation(dir);
+    const s = packer.pack({ path: dir, compression: { name: 'zstd', level: 3 }, narHash, narSize });
+    const file = join(mkdtempSync(join(tmpdir(), 'loft-pack-')), 'nar.zst');
+    writeFileSync(file, await collect(s));
+    assert.ok(execFileSync('zstd', ['-dc', file], { maxBuffer: 1 << 26 }).equals(nar));
+    // The zstd CLI reads the frame header: "Decompressed Size: ... (N B)" only when recorded.
+    const listed = execFileSync('zstd', ['-lv', file], { encoding: 'utf8' });
+    return { narSize, recorded: /Decompressed Size: .*\((\d+) B\)/.exec(listed)?.[1] };
+  };
+  // About 100 KB of NAR, in several chunks (its 100,000-byte file is read on its own).
+  const small = await frameInfo(0);
+  assert.ok(small.narSize < 1024 * 1024, `${small.narSize} bytes`);
+  assert.equal(small.recorded, String(small.narSize));
+  const big = await frameInfo(3_000_000);
+  assert.equal(big.recorded, undefined);
+});
+
 test('bytes that differ from the registered hash or size error instead of ending', async () => {
   const dir = tree();
   const { narHash, narSize } = await expectation(dir);
