@@ -3,9 +3,9 @@
  * For worker threads (the zstd pool's and the NAR packers'), which own the per-NAR state;
  * zlib runs each chunk on libuv's thread pool, so a thread can serve several NARs at once.
  *
- * A frame fed by write() and end() streams; a NAR that is one chunk long (most are) is
- * compressed in one call instead, so zstd knows its size: it sizes its tables to it and
- * records it in the frame header. Output comes as buffers the caller owns (zlib's own
+ * A frame fed by write() and end() streams; input given whole to end() (a NAR the packer
+ * gathered, or one that is one chunk long) is compressed in one call instead, so zstd
+ * knows its size: it sizes its tables to it and records it in the frame header. Output comes as buffers the caller owns (zlib's own
  * output buffers once zlib is done with them; small ones copied), so they can be
  * transferred.
  */
