@@ -5,9 +5,9 @@
  *
  * A frame fed by write() and end() streams; input given whole to end() (a NAR the packer
  * gathered, or one that is one chunk long) is compressed in one call instead, so zstd
- * knows its size: it sizes its tables to it and records it in the frame header. Output comes as buffers the caller owns (zlib's own
- * output buffers once zlib is done with them; small ones copied), so they can be
- * transferred.
+ * knows its size: it sizes its tables to it and records it in the frame header. Output
+ * comes as buffers the caller owns (zlib's own output buffers once zlib is done with them;
+ * small ones copied), so they can be transferred.
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';

@@ -62,7 +62,9 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   const whole =
-    encoder && job.expect.size <= ONE_CALL_MAX ? Buffer.allocUnsafeSlow(job.expect.size) : undefined;
+    encoder && job.expect.size <= ONE_CALL_MAX
+      ? Buffer.allocUnsafeSlow(job.expect.size)
+      : undefined;
   let gathered = 0;
   const keep = (out: Uint8Array[]) => {
     for (const b of out) {
