@@ -288,7 +288,7 @@ export const schema = {
     ...integer(1, 256),
     default: 12,
     description:
-      'How many store paths are uploaded at once. Most NARs are small and their time goes to round trips, so parallelism pays even on few cores; memory grows with it for large NARs (threads x parts in flight x part size).',
+      'How many store paths are uploaded at once (a push starts with two in flight and allows one more per NAR stored, up to this). Most NARs are small and their time goes to round trips, so parallelism pays even on few cores; memory grows with it for large NARs (threads x parts in flight x part size).',
   }),
   'loft.scan_on_startup': withDefault({
     section: 'loft',
