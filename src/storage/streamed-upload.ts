@@ -277,6 +277,9 @@ export async function streamedUpload(
       } finally {
         first.release();
       }
+      // Sent and answered: their memory can go now rather than at the next collection. (A
+      // failed PUT leaves them to the collector: a write cut short may still hold them.)
+      for (const c of first.chunks) releaseNow(c);
       opts.onProgress?.(size);
       return { size, parts: 1, multipart: false };
     }

@@ -2,8 +2,8 @@
  * Chunks marked releasable (the packer's transferred output) are freed by the streamed
  * upload as soon as their bytes are in a part buffer, and only then: the parts still hold
  * the exact bytes, a chunk split across two parts is freed only once both halves are
- * copied, unmarked chunks are never touched, and a single-PUT body (sent by reference)
- * is left alone.
+ * copied, and unmarked chunks are never touched. A single-PUT body (sent by reference) is
+ * freed once the PUT is answered, and left alone when the PUT fails.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,8 +35,15 @@ class CollectingSink implements PartSink {
   whole: Buffer | undefined;
   /** Each chunk's length when the part that ends in it was sent. */
   seenAtPart = new Map<number, number[]>();
-  constructor(private readonly watch: Buffer[] = []) {}
+  /** Each watched chunk's length when the single PUT was sent. */
+  seenAtPut: number[] | undefined;
+  constructor(
+    private readonly watch: Buffer[] = [],
+    private readonly putFails = false,
+  ) {}
   async putWhole(chunks: readonly Buffer[]) {
+    this.seenAtPut = this.watch.map((c) => c.length);
+    if (this.putFails) throw new Error('PUT failed');
     this.whole = Buffer.concat(chunks);
   }
   async create() {
@@ -85,7 +92,7 @@ test('marked chunks are freed once copied into parts, and the parts hold the exa
   );
 });
 
-test('unmarked chunks, and a body small enough for one PUT, are left alone', async () => {
+test('unmarked chunks are left alone', async () => {
   const unmarked = ownChunks(4, 3 * MiB);
   const sink = new CollectingSink();
   await streamedUpload(source(unmarked), sink, {
@@ -98,22 +105,42 @@ test('unmarked chunks, and a body small enough for one PUT, are left alone', asy
     unmarked.map((c) => c.length),
     [3 * MiB, 3 * MiB, 3 * MiB, 3 * MiB],
   );
+});
 
+test('a single-PUT body is sent whole, freed once the PUT is answered, and kept if it fails', async () => {
   const small = ownChunks(2, MiB);
+  const expected = sha(Buffer.concat(small));
   for (const c of small) markReleasable(c);
-  const sink2 = new CollectingSink();
-  const r = await streamedUpload(source(small), sink2, {
+  const sink = new CollectingSink(small);
+  const r = await streamedUpload(source(small), sink, {
     key: 'k',
     budget: new MemoryBudget(64 * MiB),
     plan,
     concurrency: 2,
   });
   assert.equal(r.multipart, false);
-  assert.equal(sha(sink2.whole!), sha(Buffer.concat(small)));
+  assert.deepEqual(sink.seenAtPut, [MiB, MiB], 'the chunks were whole while the PUT was sent');
+  assert.equal(sha(sink.whole!), expected);
   assert.deepEqual(
     small.map((c) => c.length),
+    [0, 0],
+    'freed once the PUT was answered',
+  );
+
+  // A failed PUT may have been cut off mid-write: its chunks are left to the collector.
+  const kept = ownChunks(2, MiB);
+  for (const c of kept) markReleasable(c);
+  await assert.rejects(
+    streamedUpload(source(kept), new CollectingSink(kept, true), {
+      key: 'k',
+      budget: new MemoryBudget(64 * MiB),
+      plan,
+      concurrency: 2,
+    }),
+  );
+  assert.deepEqual(
+    kept.map((c) => c.length),
     [MiB, MiB],
-    'a single PUT sends the chunks by reference: they must stay',
   );
 });
 
