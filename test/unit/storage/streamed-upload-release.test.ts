@@ -66,18 +66,23 @@ class CollectingSink implements PartSink {
   }
 }
 
+/** Upload `chunks` (as a PackStream hands them on) into `sink`, 5 MiB parts, 64 MiB budget. */
+function upload(chunks: Buffer[], sink: PartSink, concurrency: number) {
+  return streamedUpload(source(chunks), sink, {
+    key: 'k',
+    budget: new MemoryBudget(64 * MiB),
+    plan,
+    concurrency,
+  });
+}
+
 test('marked chunks are freed once copied into parts, and the parts hold the exact bytes', async () => {
   // 3 MiB chunks against 5 MiB parts: chunk 2 is split between parts 1 and 2.
   const chunks = ownChunks(5, 3 * MiB);
   const expected = sha(Buffer.concat(chunks));
   for (const c of chunks) markReleasable(c);
   const sink = new CollectingSink(chunks);
-  const r = await streamedUpload(source(chunks), sink, {
-    key: 'k',
-    budget: new MemoryBudget(64 * MiB),
-    plan,
-    concurrency: 1,
-  });
+  const r = await upload(chunks, sink, 1);
   assert.deepEqual(r, { size: 15 * MiB, parts: 3, multipart: true });
   assert.equal(sha(sink.assembled()), expected);
   // When part 1 (chunk 1 and the first 2 MiB of chunk 2) was sent, chunk 1 was freed
@@ -95,12 +100,7 @@ test('marked chunks are freed once copied into parts, and the parts hold the exa
 test('unmarked chunks are left alone', async () => {
   const unmarked = ownChunks(4, 3 * MiB);
   const sink = new CollectingSink();
-  await streamedUpload(source(unmarked), sink, {
-    key: 'k',
-    budget: new MemoryBudget(64 * MiB),
-    plan,
-    concurrency: 2,
-  });
+  await upload(unmarked, sink, 2);
   assert.deepEqual(
     unmarked.map((c) => c.length),
     [3 * MiB, 3 * MiB, 3 * MiB, 3 * MiB],
@@ -112,12 +112,7 @@ test('a single-PUT body is sent whole, freed once the PUT is answered, and kept 
   const expected = sha(Buffer.concat(small));
   for (const c of small) markReleasable(c);
   const sink = new CollectingSink(small);
-  const r = await streamedUpload(source(small), sink, {
-    key: 'k',
-    budget: new MemoryBudget(64 * MiB),
-    plan,
-    concurrency: 2,
-  });
+  const r = await upload(small, sink, 2);
   assert.equal(r.multipart, false);
   assert.deepEqual(sink.seenAtPut, [MiB, MiB], 'the chunks were whole while the PUT was sent');
   assert.equal(sha(sink.whole!), expected);
@@ -130,14 +125,7 @@ test('a single-PUT body is sent whole, freed once the PUT is answered, and kept 
   // A failed PUT may have been cut off mid-write: its chunks are left to the collector.
   const kept = ownChunks(2, MiB);
   for (const c of kept) markReleasable(c);
-  await assert.rejects(
-    streamedUpload(source(kept), new CollectingSink(kept, true), {
-      key: 'k',
-      budget: new MemoryBudget(64 * MiB),
-      plan,
-      concurrency: 2,
-    }),
-  );
+  await assert.rejects(upload(kept, new CollectingSink(kept, true), 2));
   assert.deepEqual(
     kept.map((c) => c.length),
     [MiB, MiB],
