@@ -93,7 +93,9 @@ export class PushRun {
   private readonly maxAhead: number;
   /** Paths taken by workers and not yet stored or given up (retries included). */
   private uploading = 0;
-  /** How many may be uploading now: grows by one per NAR stored, up to uploadThreads. */
+  /** Workers: uploadThreads, at least one. */
+  private readonly threads: number;
+  /** How many may be uploading now: grows by one per NAR stored, up to `threads`. */
   private window: number;
   /** Workers waiting for a publication (or failure, or stop) to change what may start. */
   private wakers: (() => void)[] = [];
@@ -113,7 +115,8 @@ export class PushRun {
     this.unblocked = this.pending.filter((i) => this.order.referencesPublished(i.path));
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
     this.maxAhead = Math.max(2, opts.uploadThreads);
-    this.window = Math.min(INITIAL_WINDOW, Math.max(1, opts.uploadThreads));
+    this.threads = Math.max(1, opts.uploadThreads);
+    this.window = Math.min(INITIAL_WINDOW, this.threads);
     this.retryBackoff = {
       ...PUSH_PATH_BACKOFF,
       baseMs: opts.retryBaseMs ?? PUSH_PATH_BACKOFF.baseMs,
@@ -137,9 +140,8 @@ export class PushRun {
   }
 
   async execute(): Promise<void> {
-    const threads = Math.max(1, this.opts.uploadThreads);
     try {
-      await Promise.all(Array.from({ length: threads }, () => this.worker()));
+      await Promise.all(Array.from({ length: this.threads }, () => this.worker()));
       while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
     } finally {
       this.flushIndex();
@@ -231,7 +233,7 @@ export class PushRun {
         this.narInfos.set(info.path, {
           narInfo: buildNarInfo(info, stored.nar, this.ctx.store.storeDir, this.ctx.signingKey),
         });
-        this.window = Math.min(this.window + 1, Math.max(1, this.opts.uploadThreads));
+        this.window = Math.min(this.window + 1, this.threads);
         for (const p of this.order.narStored(info.path)) this.publish(p);
         return;
       } catch (e) {
