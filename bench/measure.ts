@@ -1,5 +1,5 @@
 /** What the benchmarks measure with: medians, and a process's memory and CPU from /proc. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,4 +40,74 @@ export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds of one process's threads, by kind (Node names its threads). */
+export interface ThreadCpu {
+  /** The main thread: the event loop, requests, signing, the index. */
+  main: number;
+  /** Worker threads (Loft's packers and zstd workers). */
+  workers: number;
+  /** V8's helper threads: concurrent GC and compilation. */
+  v8: number;
+  /** libuv's thread pool and anything else. */
+  other: number;
+}
+
+function threadTimes(pid: number): Map<number, { comm: string; cpu: number }> {
+  const out = new Map<number, { comm: string; cpu: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { comm, cpu: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
+ * Follow the threads of `parent`'s first child (the command run under time(1)) until
+ * `stop()`, which returns their CPU seconds by kind: each thread's last sample, so up to
+ * `everyMs` of a thread's last CPU is missed. A sampled CPU profile cannot give this on a
+ * busy machine: it counts a thread that is ready but not running as busy.
+ */
+export function watchThreadCpu(parent: number, everyMs = 20): { stop(): ThreadCpu } {
+  let pid: number | undefined;
+  const last = new Map<number, { comm: string; cpu: number }>();
+  const sample = () => {
+    if (pid === undefined) {
+      try {
+        const children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8');
+        const first = Number(children.trim().split(' ')[0]);
+        if (first > 0) pid = first;
+      } catch {
+        return;
+      }
+    }
+    if (pid !== undefined) for (const [tid, t] of threadTimes(pid)) last.set(tid, t);
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const sum: ThreadCpu = { main: 0, workers: 0, v8: 0, other: 0 };
+      for (const [tid, t] of last) {
+        if (tid === pid) sum.main += t.cpu;
+        else if (t.comm === 'WorkerThread') sum.workers += t.cpu;
+        else if (t.comm.startsWith('V8')) sum.v8 += t.cpu;
+        else sum.other += t.cpu;
+      }
+      return sum;
+    },
+  };
 }

@@ -15,7 +15,9 @@
  *     8-way SDK upload of DIR (bench/upload-dir.ts), each its own process.
  *   With --rtt-ms/--mbit every S3 request goes through bench/netsim.ts (RTT added, each
  *   direction capped), which runs inside this process. Client CPU is user+sys of each
- *   process tree (/usr/bin/time); server CPU is RGW's (radosgw, OSD, mon) from /proc.
+ *   process tree (/usr/bin/time); server CPU is RGW's (radosgw, OSD, mon) from /proc. A
+ *   Loft push also prints its CPU by thread (main, worker threads, V8's helpers, other),
+ *   sampled from /proc/PID/task every 20 ms.
  *   --prof DIR adds `--cpu-prof` to the first Loft run (one profile per thread; summarise
  *   with `node dist/bench/profile-summary.js DIR`). --dir also compares pushing into a
  *   local directory: Loft's pipeline against `nix copy`.
@@ -36,7 +38,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
 import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
-import { cpuSeconds, median } from './measure.js';
+import { cpuSeconds, median, watchThreadCpu, type ThreadCpu } from './measure.js';
 import { startNetSim, throughSim, type NetSim } from './netsim.js';
 import { buildShape, buildTinyClosure, defaultSpec, type ShapeName } from './shapes.js';
 
@@ -64,13 +66,21 @@ interface Timing {
   peakRssMb: number;
   /** user + sys of the process and its children, seconds. */
   cpu: number;
+  /** With `threads`: the command's own CPU by thread kind (sampled from /proc). */
+  threads?: ThreadCpu;
 }
 
 /**
  * Run a command under /usr/bin/time; resolve with its wall time (ms), peak RSS (from
- * /proc, polled) and CPU seconds (user + sys, every thread and waited-for child).
+ * /proc, polled) and CPU seconds (user + sys, every thread and waited-for child), and
+ * with `threads` its CPU by thread kind.
  */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timing> {
+function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  threads = false,
+): Promise<Timing> {
   const out = join(
     tmpdir(),
     `loft-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`,
@@ -81,11 +91,13 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    const byThread = threads && child.pid !== undefined ? watchThreadCpu(child.pid) : undefined;
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = performance.now() - t0;
+      const threadCpu = byThread?.stop();
       // Read from time(1), which waits for the command: polling a PID would watch time itself.
       let cpu = NaN;
       let peakRssMb = NaN;
@@ -98,7 +110,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
       } catch {
         // no CPU figure; reported as NaN
       }
-      if (code === 0) resolve({ ms, peakRssMb, cpu });
+      if (code === 0) resolve({ ms, peakRssMb, cpu, threads: threadCpu });
       else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
     });
   });
@@ -170,9 +182,12 @@ interface Side {
   wall: number[];
   cpu: number[];
   server: number[];
+  threads: ThreadCpu[];
 }
 
-const side = (name: string): Side => ({ name, wall: [], cpu: [], server: [] });
+const side = (name: string): Side => ({ name, wall: [], cpu: [], server: [], threads: [] });
+const threadLine = (t: ThreadCpu) =>
+  `main ${t.main.toFixed(2)}, workers ${t.workers.toFixed(2)}, V8 ${t.v8.toFixed(2)}, other ${t.other.toFixed(2)}`;
 const s2 = (ms: number) => (ms / 1000).toFixed(2);
 const load = () =>
   loadavg()
@@ -224,6 +239,7 @@ async function closureBench(): Promise<void> {
       s.wall.push(t.ms);
       s.cpu.push(t.cpu);
       s.server.push(serverCpu(rgw) - srv0);
+      if (t.threads) s.threads.push(t.threads);
       return t;
     };
     try {
@@ -238,7 +254,7 @@ async function closureBench(): Promise<void> {
               ? ['--cpu-prof', `--cpu-prof-dir=${values.prof}`]
               : [];
           const t = await measure(label, () =>
-            timed('node', [...prof, bin, '-c', toml, '--upload-path', root], env),
+            timed('node', [...prof, bin, '-c', toml, '--upload-path', root], env, true),
           );
           const rounds0 = sim?.stats().rounds ?? 0;
           const c = await measure(`${label} re-push (cached)`, () =>
@@ -246,7 +262,7 @@ async function closureBench(): Promise<void> {
           );
           const rounds = sim ? `, ${sim.stats().rounds - rounds0} round trips` : '';
           line.push(
-            `${label} ${s2(t.ms)} s (cpu ${t.cpu.toFixed(2)}), cached ${s2(c.ms)} s (cpu ${c.cpu.toFixed(2)}${rounds})`,
+            `${label} ${s2(t.ms)} s (cpu ${t.cpu.toFixed(2)}: ${threadLine(t.threads!)}), cached ${s2(c.ms)} s (cpu ${c.cpu.toFixed(2)}${rounds})`,
           );
         }
         const dir = join(work, `nix-run${r}`);
@@ -310,6 +326,12 @@ async function closureBench(): Promise<void> {
         `  ${s.name.padEnd(40)} wall ${s2(median(s.wall))} s (x${ratio} of alternative)  ` +
           `client cpu ${median(s.cpu).toFixed(2)} s (x${cpuRatio})  server cpu ${median(s.server).toFixed(2)} s`,
       );
+      if (s.threads.length > 0) {
+        const m = (k: keyof ThreadCpu) => median(s.threads.map((t) => t[k]));
+        console.log(
+          `  ${''.padEnd(40)} its threads' cpu: ${threadLine({ main: m('main'), workers: m('workers'), v8: m('v8'), other: m('other') })}`,
+        );
+      }
     }
     if (sim) {
       const st = sim.stats();
