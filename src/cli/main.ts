@@ -261,7 +261,8 @@ async function run(parsed: Extract<ParsedArgs, { kind: 'run' }>): Promise<ExitCo
       ? await openIndexOnly(config, logger)
       : mode.actions.every(cacheOnly)
         ? await openCacheContext(config, logger)
-        : await openContext(config, logger, { env });
+        : // The bucket check's round trip overlaps resolving the paths and walking the closure.
+          await openContext(config, logger, { env, deferBucketCheck: true });
     return await runActions(mode.actions, signals.drain, (a) =>
       runAction(ctx!, a, signals, logger),
     );

@@ -12,6 +12,7 @@ import { LocalStore } from '../store/local-store.js';
 import type { BlobStore } from '../storage/port.js';
 import { normaliseEndpoint, s3CacheIdentity } from '../storage/s3-identity.js';
 import { LocalIndex } from '../index/local-index.js';
+import { afterCheck } from '../storage/after-check.js';
 import { NarPacker } from '../pack/index.js';
 // policy.js, not index.js: every push needs the refresh cutoff, not the pruning code.
 import { DAY_MS, refreshAfterMs } from '../prune/policy.js';
@@ -74,6 +75,11 @@ export interface OpenOptions {
   blobs?: BlobStore;
   /** Told of every S3 request attempt (metrics). */
   onS3Request?: (operation: string, status: string) => void;
+  /**
+   * Return before the bucket check has answered; every request then waits for it
+   * (storage/after-check.ts). One-shot commands do their local work meanwhile.
+   */
+  deferBucketCheck?: boolean;
 }
 
 /**
@@ -193,6 +199,10 @@ export async function openContext(
     await blobs.close();
     throw e;
   }
+  const bucketCheck = blobs.check();
+  // Deferred, it is awaited only by the first request: until then it must not count as
+  // an unhandled rejection (which would end the process with a stack trace).
+  bucketCheck.catch(() => {});
   // The slow checks wait on other processes (a worker, the daemon, S3): run them together.
   const [checked, opened, reached] = await Promise.allSettled([
     compression.check(),
@@ -204,7 +214,7 @@ export async function openContext(
       maxConnections: config.uploadThreads + 1,
       logger,
     }),
-    blobs.check(),
+    opts.deferBucketCheck ? undefined : bucketCheck,
   ]);
   const failed = [checked, opened, reached].find((r) => r.status === 'rejected');
   if (failed) {
@@ -222,7 +232,7 @@ export async function openContext(
     config,
     logger,
     store,
-    blobs,
+    blobs: opts.deferBucketCheck ? afterCheck(blobs, bucketCheck) : blobs,
     compression,
     signingKey,
     index,

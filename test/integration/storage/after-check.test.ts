@@ -1,0 +1,104 @@
+/**
+ * A store behind a bucket check that has not answered yet (storage/after-check.ts), against
+ * Ceph RGW through a logging proxy: no request reaches the server before the check
+ * answers; once it passes, every kind of request goes through; when it fails, every
+ * request fails with the check's own error, nothing else reaches the server, and an
+ * upload's source is destroyed. And through the `loft` binary: an upload to a bucket that
+ * does not exist still exits with the environment code and the bucket's own error.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { afterCheck } from '../../../src/storage/after-check.js';
+import { createS3Store } from '../../../src/storage/s3-store.js';
+import { isLoftError } from '../../../src/util/errors.js';
+import { nixBuild } from '../../support/nix.js';
+import { makePublicCache } from '../../support/cache.js';
+import {
+  createBucket,
+  listKeysRaw,
+  s3TestEnv,
+  startFaultProxy,
+  storeOptions,
+  testS3Client,
+} from '../../support/s3.js';
+import { runLoft, setupService } from '../service/support.js';
+
+const env = s3TestEnv();
+const client = testS3Client(env);
+let bucket: string;
+
+before(async () => {
+  bucket = await createBucket(client, 'after-check');
+});
+after(() => client.destroy());
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+test('requests behind a pending bucket check reach the server only once it passes, and then all go through', async () => {
+  const proxy = await startFaultProxy(env.endpoint);
+  const store = createS3Store(storeOptions(bucket, { endpoint: proxy.url }));
+  try {
+    let pass!: () => void;
+    const gated = afterCheck(store, new Promise<void>((r) => (pass = r)));
+    const requests = Promise.all([
+      gated.put('after-check/a', 'one'),
+      gated.upload('after-check/b', Readable.from([Buffer.from('two')])),
+      gated.head('after-check/none'),
+      collect(gated.list('after-check/')),
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(proxy.log, [], 'nothing is sent before the check answers');
+    pass();
+    const [, uploaded, head] = await requests;
+    assert.equal(uploaded.size, 3);
+    assert.equal(head, undefined);
+    assert.ok(proxy.log.length >= 4, `every request went through: ${proxy.log.length}`);
+    assert.deepEqual((await listKeysRaw(client, bucket, 'after-check/')).sort(), [
+      'after-check/a',
+      'after-check/b',
+    ]);
+  } finally {
+    await store.close();
+    await proxy.close();
+  }
+});
+
+test('a failed bucket check is the error of every request behind it, none of which reaches the server', async () => {
+  const proxy = await startFaultProxy(env.endpoint);
+  const missing = 'loft-after-check-no-such-bucket';
+  const store = createS3Store(storeOptions(missing, { endpoint: proxy.url }));
+  try {
+    const gated = afterCheck(store, store.check());
+    const noBucket = (e: unknown) => isLoftError(e, 'S3_NO_SUCH_BUCKET');
+    await assert.rejects(gated.put('k', 'v'), noBucket);
+    const source = Readable.from([Buffer.from('body')]);
+    await assert.rejects(gated.upload('k2', source), noBucket);
+    assert.equal(source.destroyed, true, 'the upload source is destroyed');
+    await assert.rejects(collect(gated.list('')), noBucket);
+    await assert.rejects(gated.check(), noBucket);
+    // The check's own request(s), and nothing else.
+    assert.deepEqual(
+      proxy.log.filter((l) => !(l.method === 'HEAD' && l.path === `/${missing}`)),
+      [],
+    );
+  } finally {
+    await store.close();
+    await proxy.close();
+  }
+});
+
+test('an upload to a bucket that does not exist exits with the environment code, naming the bucket, without a stack trace', async () => {
+  const cache = await makePublicCache('after-check-cli');
+  const setup = setupService(cache, undefined, {}, { bucket: '"loft-after-check-gone"' });
+  const [p] = await nixBuild(`mk "after-check-cli" "echo x > $out"`);
+  const r = await runLoft(['-c', setup.toml, '--upload-path', p!], setup.env);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /loft-after-check-gone/);
+  assert.match(r.stderr, /create the bucket/);
+  assert.ok(!/\n\s+at /.test(r.stderr), `no stack trace: ${r.stderr}`);
+});
