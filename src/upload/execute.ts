@@ -18,7 +18,10 @@ import type {
   PushContext,
   PushResult,
 } from './push-context.js';
-import { PushRun } from './push-run.js';
+import { PushProgress } from './events.js';
+import { narSourceOptions } from './nar-source.js';
+import { PrefetchedNars } from './prefetch.js';
+import { PushRun, firstUploads } from './push-run.js';
 import { mayAvoidLease, settledWithoutLease } from './settled.js';
 
 /** Server-side copies in flight while refreshing. */
@@ -70,6 +73,13 @@ export async function executePlan(
     pushCtx.blobs.warm?.();
     pushCtx.packer?.warm(plan.toUpload.length);
   }
+  // The first NARs are packed meanwhile too; none is sent before the lease holds.
+  const progress = observe.progress ?? new PushProgress();
+  await using prefetched = PrefetchedNars.start(
+    pushCtx,
+    firstUploads(plan.toUpload, exec.uploadThreads),
+    narSourceOptions(exec.writeListing, progress),
+  );
   // The unguarded store: ensureCacheInfo remembers per store object that it checked.
   const cacheInfo = ensureCacheInfo(pushCtx.blobs, pushCtx.store.storeDir);
   // Awaited below; a lease that fails first must not leave it an unhandled rejection.
@@ -135,8 +145,9 @@ export async function executePlan(
         ...plan.upstream.map((i) => i.path),
         ...plan.excluded.map((i) => i.path),
       ]);
-      const opts = { ...exec, ...observe, now: prepared.planning.now };
-      await new PushRun(ctx, opts, plan.toUpload, satisfied, result, emit).execute();
+      const opts = { ...exec, ...observe, progress, now: prepared.planning.now };
+      await prefetched?.ready();
+      await new PushRun(ctx, opts, plan.toUpload, satisfied, result, emit, prefetched).execute();
     } finally {
       await roots.release();
     }

@@ -32,9 +32,22 @@ export interface NarSourceOptions {
   onNarBytes(n: number): void;
 }
 
+/** What a push's NAR sources report into: listings if asked, NAR bytes read as progress. */
+export function narSourceOptions(
+  writeListing: boolean | undefined,
+  progress: { narBytesRead: number },
+): NarSourceOptions {
+  return {
+    writeListing: writeListing ?? false,
+    onNarBytes: (n) => {
+      progress.narBytesRead += n;
+    },
+  };
+}
+
 /** The first source to try: packed from disk when possible, else the daemon. */
 export function firstNarSource(ctx: PushContext, info: PathInfo, o: NarSourceOptions): NarSource {
-  return packedSource(ctx, info, o) ?? daemonSource(ctx, info, o);
+  return packedNarSource(ctx, info, o) ?? daemonSource(ctx, info, o);
 }
 
 /**
@@ -64,7 +77,7 @@ export function fallbackNarSource(
  * narHash/narSize and compressed there. Undefined when there is no packer or the method
  * needs the stream path (xz runs a program).
  */
-function packedSource(
+export function packedNarSource(
   ctx: PushContext,
   info: PathInfo,
   o: NarSourceOptions,

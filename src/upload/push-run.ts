@@ -37,7 +37,8 @@ import { pathInfoToJson, type PathInfo } from '../store/path-info.js';
 import { CONTENT_TYPES, listingKey, narInfoKey, narKey } from '../storage/keys.js';
 import { PushProgress, type PushEvent } from './events.js';
 import { buildNarInfo, type StoredNar } from './narinfo-build.js';
-import { fallbackNarSource, firstNarSource } from './nar-source.js';
+import { fallbackNarSource, firstNarSource, narSourceOptions } from './nar-source.js';
+import type { PrefetchedNars } from './prefetch.js';
 import { PublishOrder } from './publish-order.js';
 import { uploadOrder } from './upload-order.js';
 import type {
@@ -51,6 +52,16 @@ import type {
 
 /** NARs in flight when a push starts (see above). */
 const INITIAL_WINDOW = 2;
+
+/** How many NARs a push starts with (its first window). */
+export function firstUploadCount(uploadThreads: number): number {
+  return Math.min(INITIAL_WINDOW, Math.max(1, uploadThreads));
+}
+
+/** The paths a push of `toUpload` starts first: its first window, in upload order. */
+export function firstUploads(toUpload: readonly PathInfo[], uploadThreads: number): PathInfo[] {
+  return uploadOrder(toUpload).slice(0, firstUploadCount(uploadThreads));
+}
 
 /** Published paths recorded in the local index per transaction at most, and how late. */
 const INDEX_BATCH = 256;
@@ -107,6 +118,8 @@ export class PushRun {
     satisfied: ReadonlySet<string>,
     private readonly result: PushResult,
     private readonly emit: (e: PushEvent) => void,
+    /** The first NARs, packed while the lease was taken (prefetch.ts). */
+    private readonly prefetched?: PrefetchedNars,
   ) {
     this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
     // What the most publication levels wait on first, big NARs early (upload-order.ts).
@@ -116,7 +129,7 @@ export class PushRun {
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
     this.maxAhead = Math.max(2, opts.uploadThreads);
     this.threads = Math.max(1, opts.uploadThreads);
-    this.window = Math.min(INITIAL_WINDOW, this.threads);
+    this.window = firstUploadCount(this.threads);
     this.retryBackoff = {
       ...PUSH_PATH_BACKOFF,
       baseMs: opts.retryBaseMs ?? PUSH_PATH_BACKOFF.baseMs,
@@ -280,13 +293,8 @@ export class PushRun {
   ): Promise<{ nar: StoredNar; listing?: Buffer }> {
     const { compression, blobs } = this.ctx;
     const key = narKey(info.narHash, compression.extension);
-    const sourceOptions = {
-      writeListing: this.opts.writeListing ?? false,
-      onNarBytes: (n: number) => {
-        this.progress.narBytesRead += n;
-      },
-    };
-    let source = firstNarSource(this.ctx, info, sourceOptions);
+    const sourceOptions = narSourceOptions(this.opts.writeListing, this.progress);
+    let source = this.prefetched?.take(info.path) ?? firstNarSource(this.ctx, info, sourceOptions);
     let stored = 0;
     let res;
     for (;;) {
