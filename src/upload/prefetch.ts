@@ -9,23 +9,10 @@
  * in the packer's stream, bounded by the packer's credit, until the upload reads them.
  */
 import { describeError } from '../util/errors.js';
-import { hashPartFast } from '../nix/store-path.js';
 import type { PathInfo } from '../store/path-info.js';
 import type { TempRootsLease } from '../store/temp-roots.js';
 import { packedNarSource, type NarSource, type NarSourceOptions } from './nar-source.js';
 import type { PushContext } from './push-context.js';
-
-/**
- * Start the packer threads for a push of `roots` now, when a root is not in the local
- * index (so it is almost surely uploaded): a thread's start then overlaps the closure walk
- * and the plan, instead of delaying the first NAR. A re-push the index knows starts none.
- */
-export function warmPackerFor(ctx: PushContext, roots: readonly string[], threads: number): void {
-  if (ctx.packer === undefined || roots.length === 0) return;
-  const known = ctx.index?.getPresentMany(roots.map(hashPartFast));
-  if (known !== undefined && known.size === new Set(roots.map(hashPartFast)).size) return;
-  ctx.packer.warm(threads);
-}
 
 export class PrefetchedNars {
   private readonly sources = new Map<string, NarSource>();

@@ -54,7 +54,7 @@ import type {
 const INITIAL_WINDOW = 2;
 
 /** How many NARs a push starts with (its first window). */
-export function firstUploadCount(uploadThreads: number): number {
+function firstUploadCount(uploadThreads: number): number {
   return Math.min(INITIAL_WINDOW, Math.max(1, uploadThreads));
 }
 

@@ -13,8 +13,6 @@
 import { performance } from 'node:perf_hooks';
 import { executePlan } from './execute.js';
 import { preparePush } from './prepare.js';
-import { warmPackerFor } from './prefetch.js';
-import { firstUploadCount } from './push-run.js';
 import type { PushContext, PushOptions, PushResult } from './push-context.js';
 
 export { executePlan } from './execute.js';
@@ -37,7 +35,6 @@ export async function push(
   opts: PushOptions,
 ): Promise<PushResult> {
   const t0 = performance.now();
-  if (!opts.dryRun) warmPackerFor(ctx, roots, firstUploadCount(opts.uploadThreads));
   const prepared = await preparePush(ctx, roots, opts, opts);
   if (opts.dryRun) {
     return {

@@ -3,20 +3,14 @@
  * first NARs while the lease's round trips run, sends none of them before the lease holds
  * (the bucket's own listing says so), uses what it packed instead of packing it again, and
  * the cache serves the closure to real Nix with require-sigs; a push whose lease fails
- * cancels what it packed and writes no NAR. The packer threads start before the closure
- * walk when the local index does not know a root, and not at all for a re-push it knows.
+ * cancels what it packed and writes no NAR.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { nixBuild, nixRequisites } from '../../support/nix.js';
 import { assertCacheServes, makePublicCache, type TestCache } from '../../support/cache.js';
-import { listKeysRaw, storeOptions } from '../../support/s3.js';
+import { listKeysRaw } from '../../support/s3.js';
 import { openPushContext, type TestPushContext } from '../../support/push.js';
-import { LocalIndex } from '../../../src/index/local-index.js';
-import { createS3Store } from '../../../src/storage/index.js';
 import { push } from '../../../src/upload/push.js';
 import type { PackStream } from '../../../src/pack/index.js';
 
@@ -125,41 +119,4 @@ test('a push whose lease fails cancels the NARs it packed ahead and writes no NA
     await ctx.close();
   }
   assert.deepEqual(await narKeys(cache), []);
-});
-
-test('a push starts its packer threads before the walk for a root the index does not know, and none for a re-push it knows', async () => {
-  const cache = await makePublicCache('push-prefetch-warm');
-  const { top, paths } = await buildChain('prefetch-warm', 3);
-  const blobs = createS3Store(storeOptions(cache.bucket));
-  const index = LocalIndex.open(
-    join(mkdtempSync(join(tmpdir(), 'loft-index-')), 'cache.db'),
-    blobs.id,
-  );
-  const ctx = await openPushContext({ bucket: cache.bucket, key: cache.key, index, blobs });
-  // When each warm() came: before or after the walk's closure event.
-  let walked = false;
-  const warms: string[] = [];
-  const packer = ctx.packer!;
-  const warm = packer.warm.bind(packer);
-  packer.warm = (n) => {
-    warms.push(walked ? 'after the walk' : 'before the walk');
-    warm(n);
-  };
-  const onEvent = (e: { type: string }) => {
-    if (e.type === 'closure') walked = true;
-  };
-  try {
-    const first = await push(ctx, [top], { uploadThreads: 4, skipSignedByKeys: [], onEvent });
-    assert.equal(first.uploaded.length, paths.length);
-    assert.equal(warms[0], 'before the walk');
-
-    walked = false;
-    warms.length = 0;
-    const again = await push(ctx, [top], { uploadThreads: 4, skipSignedByKeys: [], onEvent });
-    assert.equal(again.uploaded.length, 0);
-    assert.deepEqual(warms, []);
-  } finally {
-    await ctx.close();
-    index.close();
-  }
 });
