@@ -23,6 +23,7 @@ import {
   testS3Client,
 } from '../../support/s3.js';
 import { runLoft, setupService } from '../service/support.js';
+import { collect } from '../../support/iter.js';
 
 const env = s3TestEnv();
 const client = testS3Client(env);
@@ -32,12 +33,6 @@ before(async () => {
   bucket = await createBucket(client, 'after-check');
 });
 after(() => client.destroy());
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 test('requests behind a pending bucket check reach the server only once it passes, and then all go through', async () => {
   const proxy = await startFaultProxy(env.endpoint);

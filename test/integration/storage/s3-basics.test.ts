@@ -19,6 +19,7 @@ import {
   storeOptions,
   testS3Client,
 } from '../../support/s3.js';
+import { collect } from '../../support/iter.js';
 
 const env = s3TestEnv();
 const client = testS3Client(env);
@@ -28,12 +29,6 @@ before(async () => {
   bucket = await createBucket(client, 'basics');
 });
 after(() => client.destroy());
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 test('put, get and head round-trip small objects with their content types', async () => {
   const store = createS3Store(storeOptions(bucket));

@@ -9,6 +9,7 @@ import {
   storeOptions,
   testS3Client,
 } from '../../support/s3.js';
+import { collect } from '../../support/iter.js';
 
 const env = s3TestEnv();
 const client = testS3Client(env);
@@ -27,12 +28,6 @@ before(async () => {
   await store.close();
 });
 after(() => client.destroy());
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 test('more than 1,000 keys are listed, each once, with their sizes', async () => {
   const store = createS3Store(storeOptions(bucket));

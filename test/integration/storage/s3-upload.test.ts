@@ -18,6 +18,7 @@ import {
   storeOptions,
   testS3Client,
 } from '../../support/s3.js';
+import { collect } from '../../support/iter.js';
 
 const MiB = 1024 * 1024;
 const env = s3TestEnv();
@@ -28,12 +29,6 @@ before(async () => {
   bucket = await createBucket(client, 'upload');
 });
 after(() => client.destroy());
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 test('a 64 MiB stream of unknown length round-trips byte-exact through multipart', async () => {
   const size = 64 * MiB + 4321;

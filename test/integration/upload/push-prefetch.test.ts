@@ -45,6 +45,30 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
+/**
+ * Push `top` with four upload threads; once the lease is written (and not yet confirmed),
+ * wait until two NARs are being packed, then run `atLease`.
+ */
+function pushPackingAhead(
+  ctx: TestPushContext,
+  top: string,
+  packs: readonly unknown[],
+  atLease: () => Promise<void>,
+) {
+  return push(ctx, [top], {
+    uploadThreads: 4,
+    skipSignedByKeys: [],
+    lease: {
+      hooks: {
+        'lease-written': async () => {
+          await until(() => packs.length >= 2, 'two NARs are being packed');
+          await atLease();
+        },
+      },
+    },
+  });
+}
+
 async function narKeys(cache: TestCache): Promise<string[]> {
   return listKeysRaw(cache.client, cache.bucket, 'nar/');
 }
@@ -58,19 +82,10 @@ test('a push packs its first two NARs while the lease is taken, sends none befor
   let packedAtLease: string[] = [];
   let narsAtLease: string[] | undefined;
   try {
-    const r = await push(ctx, [top], {
-      uploadThreads: 4,
-      skipSignedByKeys: [],
-      lease: {
-        hooks: {
-          // The lease is written and not yet confirmed: nothing may have been sent.
-          'lease-written': async () => {
-            await until(() => packs.length >= 2, 'two NARs are being packed');
-            packedAtLease = packs.map((p) => p.path);
-            narsAtLease = await narKeys(cache);
-          },
-        },
-      },
+    // The lease is written and not yet confirmed: nothing may have been sent.
+    const r = await pushPackingAhead(ctx, top, packs, async () => {
+      packedAtLease = packs.map((p) => p.path);
+      narsAtLease = await narKeys(cache);
     });
     assert.deepEqual(
       r.failed.map((f) => f.reason),
@@ -98,18 +113,9 @@ test('a push whose lease fails cancels the NARs it packed ahead and writes no NA
   const packs = recordPacks(ctx);
   try {
     await assert.rejects(
-      push(ctx, [top], {
-        uploadThreads: 4,
-        skipSignedByKeys: [],
-        lease: {
-          hooks: {
-            'lease-written': async () => {
-              await until(() => packs.length >= 2, 'two NARs are being packed');
-              throw new Error('lease refused by the test');
-            },
-          },
-        },
-      }),
+      pushPackingAhead(ctx, top, packs, () =>
+        Promise.reject(new Error('lease refused by the test')),
+      ),
       /lease refused by the test/,
     );
     // Before the context closes (its packer's shutdown would end every stream anyway).

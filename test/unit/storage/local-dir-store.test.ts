@@ -19,17 +19,12 @@ import type { BlobStore } from '../../../src/storage/port.js';
 import { isLoftError } from '../../../src/util/errors.js';
 import { patternSha256, patternStream, sha256OfStream } from '../../support/s3.js';
 import { createReadStream } from 'node:fs';
+import { collect } from '../../support/iter.js';
 
 function fresh(t: { after(fn: () => void): void }): { dir: string; store: BlobStore } {
   const dir = mkdtempSync(join(tmpdir(), 'loft-localdir-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return { dir, store: createLocalDirStore({ dir: join(dir, 'cache') }) };
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
 }
 
 /** Every file name under a directory, temp files included. */
