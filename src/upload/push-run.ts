@@ -346,15 +346,10 @@ export class PushRun {
   private publish(path: string): void {
     const p = this.publishSlots
       .run(() => this.writeNarInfo(path))
-      .then(
-        (ready) => {
-          for (const dep of ready) this.publish(dep);
-        },
-        (e: unknown) => {
-          if (pushActionFor(e) === 'stop-push') this.setFatal(e);
-          else this.failPath(path, `writing its narinfo failed: ${describeError(e)}`, e);
-        },
-      )
+      .catch((e: unknown) => {
+        if (pushActionFor(e) === 'stop-push') this.setFatal(e);
+        else this.failPath(path, `writing its narinfo failed: ${describeError(e)}`, e);
+      })
       .finally(() => this.publishing.delete(p));
     this.publishing.add(p);
   }
@@ -369,8 +364,8 @@ export class PushRun {
     });
   }
 
-  /** Write one narinfo (its NAR and listing are stored); returns the dependents now ready. */
-  private async writeNarInfo(path: string): Promise<string[]> {
+  /** Write one narinfo (its NAR and listing are stored), then start the dependents' now ready. */
+  private async writeNarInfo(path: string): Promise<void> {
     const entry = this.narInfos.get(path)!;
     const hashPart = storePathHashPart(path, this.ctx.store.storeDir);
     await this.ctx.blobs.put(narInfoKey(hashPart), formatNarInfo(entry.narInfo), {
@@ -391,9 +386,11 @@ export class PushRun {
     });
     this.progress.pathsPublished++;
     this.emit({ type: 'path-published', path });
-    const ready = this.order.published(path);
-    this.changed();
-    return ready;
+    // The dependents' narinfo PUTs go out before the uploads that changed() may start (a
+    // turn of the event loop later, after every step of those PUTs' way to the socket): on
+    // a deep graph they are the critical path, one round trip per level.
+    for (const dep of this.order.published(path)) this.publish(dep);
+    setImmediate(() => this.changed());
   }
 
   /**
