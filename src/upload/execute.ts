@@ -21,7 +21,8 @@ import type {
 import { PushProgress } from './events.js';
 import { narSourceOptions } from './nar-source.js';
 import { PrefetchedNars } from './prefetch.js';
-import { PushRun, firstUploads } from './push-run.js';
+import { PushRun, firstUploadCount } from './push-run.js';
+import { uploadOrder } from './upload-order.js';
 import { mayAvoidLease, settledWithoutLease } from './settled.js';
 
 /** Server-side copies in flight while refreshing. */
@@ -75,9 +76,10 @@ export async function executePlan(
   }
   // The first NARs are packed meanwhile too; none is sent before the lease holds.
   const progress = observe.progress ?? new PushProgress();
+  const ordered = { plan, paths: uploadOrder(plan.toUpload) };
   await using prefetched = PrefetchedNars.start(
     pushCtx,
-    firstUploads(plan.toUpload, exec.uploadThreads),
+    ordered.paths.slice(0, firstUploadCount(exec.uploadThreads)),
     narSourceOptions(exec.writeListing, progress),
   );
   // The unguarded store: ensureCacheInfo remembers per store object that it checked.
@@ -147,7 +149,9 @@ export async function executePlan(
       ]);
       const opts = { ...exec, ...observe, progress, now: prepared.planning.now };
       await prefetched?.ready();
-      await new PushRun(ctx, opts, plan.toUpload, satisfied, result, emit, prefetched).execute();
+      // Ordered again only if the bucket made us plan again.
+      const toUpload = ordered.plan === plan ? ordered.paths : uploadOrder(plan.toUpload);
+      await new PushRun(ctx, opts, toUpload, satisfied, result, emit, prefetched).execute();
     } finally {
       await roots.release();
     }

@@ -37,10 +37,14 @@ import { pathInfoToJson, type PathInfo } from '../store/path-info.js';
 import { CONTENT_TYPES, listingKey, narInfoKey, narKey } from '../storage/keys.js';
 import { PushProgress, type PushEvent } from './events.js';
 import { buildNarInfo, type StoredNar } from './narinfo-build.js';
-import { fallbackNarSource, firstNarSource, narSourceOptions } from './nar-source.js';
+import {
+  fallbackNarSource,
+  firstNarSource,
+  narSourceOptions,
+  type NarSourceOptions,
+} from './nar-source.js';
 import type { PrefetchedNars } from './prefetch.js';
 import { PublishOrder } from './publish-order.js';
-import { uploadOrder } from './upload-order.js';
 import type {
   ExecutionOptions,
   ObservationOptions,
@@ -53,14 +57,9 @@ import type {
 /** NARs in flight when a push starts (see above). */
 const INITIAL_WINDOW = 2;
 
-/** How many NARs a push starts with (its first window). */
-function firstUploadCount(uploadThreads: number): number {
+/** How many NARs a push starts with (its first window): the first so many in upload order. */
+export function firstUploadCount(uploadThreads: number): number {
   return Math.min(INITIAL_WINDOW, Math.max(1, uploadThreads));
-}
-
-/** The paths a push of `toUpload` starts first: its first window, in upload order. */
-export function firstUploads(toUpload: readonly PathInfo[], uploadThreads: number): PathInfo[] {
-  return uploadOrder(toUpload).slice(0, firstUploadCount(uploadThreads));
 }
 
 /** Published paths recorded in the local index per transaction at most, and how late. */
@@ -84,7 +83,7 @@ function narMismatch(info: PathInfo, e: CompressionInputMismatchError): NarMisma
 export class PushRun {
   private readonly order: PublishOrder;
   /** Every path to upload, in upload order; `next` is the first one not yet looked at. */
-  private readonly pending: PathInfo[];
+  private readonly pending: readonly PathInfo[];
   private next = 0;
   private readonly taken = new Set<string>();
   /** Paths whose references are all published, in the order they became so. */
@@ -110,7 +109,13 @@ export class PushRun {
   private window: number;
   /** Workers waiting for a publication (or failure, or stop) to change what may start. */
   private wakers: (() => void)[] = [];
+  private readonly sourceOptions: NarSourceOptions;
 
+  /**
+   * @param toUpload the paths to upload, in upload order (`uploadOrder()`: what the most
+   *   publication levels wait on first, big NARs early); the caller orders them, once, as
+   *   it also picks the first ones to pack ahead of the lease.
+   */
   constructor(
     private readonly ctx: PushContext,
     private readonly opts: ExecutionOptions & Pick<PlanningOptions, 'now'> & ObservationOptions,
@@ -122,8 +127,7 @@ export class PushRun {
     private readonly prefetched?: PrefetchedNars,
   ) {
     this.order = new PublishOrder(toUpload, (p) => satisfied.has(p));
-    // What the most publication levels wait on first, big NARs early (upload-order.ts).
-    this.pending = uploadOrder(toUpload);
+    this.pending = toUpload;
     this.byPath = new Map(toUpload.map((i) => [i.path, i]));
     this.unblocked = this.pending.filter((i) => this.order.referencesPublished(i.path));
     this.publishSlots = new Semaphore(Math.max(4, opts.uploadThreads * 2));
@@ -135,6 +139,7 @@ export class PushRun {
       baseMs: opts.retryBaseMs ?? PUSH_PATH_BACKOFF.baseMs,
     };
     this.progress = opts.progress ?? new PushProgress();
+    this.sourceOptions = narSourceOptions(opts.writeListing, this.progress);
     this.progress.pathsTotal += toUpload.length;
     this.progress.narBytesTotal += toUpload.reduce((n, i) => n + i.narSize, 0);
     // One listener per path in flight (uploadThreads of them) is expected, not a leak.
@@ -293,7 +298,7 @@ export class PushRun {
   ): Promise<{ nar: StoredNar; listing?: Buffer }> {
     const { compression, blobs } = this.ctx;
     const key = narKey(info.narHash, compression.extension);
-    const sourceOptions = narSourceOptions(this.opts.writeListing, this.progress);
+    const sourceOptions = this.sourceOptions;
     let source = this.prefetched?.take(info.path) ?? firstNarSource(this.ctx, info, sourceOptions);
     let stored = 0;
     let res;
