@@ -35,11 +35,17 @@ export function watchPeakRss(pid: number, everyMs = 20): { stop(): number } {
   };
 }
 
-/** utime + stime of a process, in seconds (clock ticks of 1/100 s). */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** A process's or thread's name and utime + stime in seconds (ticks of 1/100 s), from `stat`. */
+function readStat(statFile: string): { comm: string; cpu: number } {
+  const stat = readFileSync(statFile, 'utf8');
+  const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { comm, cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
+}
+
+/** utime + stime of a process, in seconds. */
+export function cpuSeconds(pid: number): number {
+  return readStat(`/proc/${pid}/stat`).cpu;
 }
 
 /** CPU seconds of one process's threads, by kind (Node names its threads). */
@@ -64,10 +70,7 @@ function threadTimes(pid: number): Map<number, { comm: string; cpu: number }> {
   }
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { comm, cpu: (Number(fields[11]) + Number(fields[12])) / 100 });
+      out.set(Number(tid), readStat(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // the thread ended between the listing and the read
     }
