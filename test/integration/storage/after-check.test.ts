@@ -6,7 +6,7 @@
  * upload's source is destroyed. And through the `loft` binary: an upload to a bucket that
  * does not exist still exits with the environment code and the bucket's own error.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { afterCheck } from '../../../src/storage/after-check.js';
@@ -14,27 +14,14 @@ import { createS3Store } from '../../../src/storage/s3-store.js';
 import { isLoftError } from '../../../src/util/errors.js';
 import { nixBuild } from '../../support/nix.js';
 import { makePublicCache } from '../../support/cache.js';
-import {
-  createBucket,
-  listKeysRaw,
-  s3TestEnv,
-  startFaultProxy,
-  storeOptions,
-  testS3Client,
-} from '../../support/s3.js';
+import { listKeysRaw, s3TestEnv, startFaultProxy, storeOptions } from '../../support/s3.js';
 import { runLoft, setupService } from '../service/support.js';
 import { collect } from '../../support/iter.js';
 
 const env = s3TestEnv();
-const client = testS3Client(env);
-let bucket: string;
-
-before(async () => {
-  bucket = await createBucket(client, 'after-check');
-});
-after(() => client.destroy());
 
 test('requests behind a pending bucket check reach the server only once it passes, and then all go through', async () => {
+  const { client, bucket } = await makePublicCache('after-check');
   const proxy = await startFaultProxy(env.endpoint);
   const store = createS3Store(storeOptions(bucket, { endpoint: proxy.url }));
   try {
