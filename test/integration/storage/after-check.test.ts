@@ -4,7 +4,8 @@
  * answers; once it passes, every kind of request goes through; when it fails, every
  * request fails with the check's own error, nothing else reaches the server, and an
  * upload's source is destroyed. And through the `loft` binary: an upload to a bucket that
- * does not exist still exits with the environment code and the bucket's own error.
+ * does not exist still exits with the environment code and the bucket's own error, and a
+ * path outside the store, resolved while the check runs, is reported before it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,7 +75,7 @@ test('a failed bucket check is the error of every request behind it, none of whi
   }
 });
 
-test('an upload to a bucket that does not exist exits with the environment code, naming the bucket, without a stack trace', async () => {
+test('an upload to a bucket that does not exist exits with the environment code, naming the bucket, without a stack trace; a path outside the store is reported first', async () => {
   const cache = await makePublicCache('after-check-cli');
   const setup = setupService(cache, undefined, {}, { bucket: '"loft-after-check-gone"' });
   const [p] = await nixBuild(`mk "after-check-cli" "echo x > $out"`);
@@ -83,4 +84,8 @@ test('an upload to a bucket that does not exist exits with the environment code,
   assert.match(r.stderr, /loft-after-check-gone/);
   assert.match(r.stderr, /create the bucket/);
   assert.ok(!/\n\s+at /.test(r.stderr), `no stack trace: ${r.stderr}`);
+  // The paths are resolved while the check runs: a path outside the store is reported first.
+  const bad = await runLoft(['-c', setup.toml, '--upload-path', '/usr/bin/env'], setup.env);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /is not in the Nix store/);
 });
