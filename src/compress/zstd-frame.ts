@@ -8,6 +8,12 @@
  * knows its size: it sizes its tables to it and records it in the frame header. Output
  * comes as buffers the caller owns (zlib's own output buffers once zlib is done with them;
  * small ones copied), so they can be transferred.
+ *
+ * A thread that compresses many whole inputs passes a `WholeFrameContexts`: each input is
+ * then one frame written to a zstd context kept from the last one, instead of a context
+ * made and dropped per call. A dropped context's memory (and a one-shot call's output
+ * buffers) is freed only when the garbage collector next runs, so every call worked in
+ * fresh memory, and the page faults of touching it cost more than compressing a NAR.
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
@@ -62,12 +68,88 @@ function copyOf(b: Buffer): Buffer {
   return copy;
 }
 
+/** zlib's output buffer size for the reused contexts: a frame's last one is copied. */
+const WHOLE_OUT_CHUNK = 64 * 1024;
+/** Idle contexts kept per level; the jobs of one thread rarely compress more at once. */
+const WHOLE_KEPT = 2;
+
+/**
+ * One thread's zstd contexts for whole inputs, reused. Each is a zlib stream whose every
+ * write is a whole frame (flush ZSTD_e_end): given all its input in that one call, zstd
+ * sizes the frame to it and records its size, byte for byte the one-shot call's frame.
+ */
+export class WholeFrameContexts {
+  private readonly idle = new Map<number, zlib.ZstdCompress[]>();
+
+  /** Compress `input` as one frame; resolves once zstd has consumed it (it may be reused). */
+  async frame(input: Uint8Array, level: number): Promise<Buffer[]> {
+    const s = this.idle.get(level)?.pop() ?? this.open(level);
+    const out: Buffer[] = [];
+    const keep = (b: Buffer) => out.push(b);
+    s.on('data', keep);
+    try {
+      // Output is pushed (and 'data' emitted) before the write's callback runs.
+      await new Promise<void>((resolve, reject) =>
+        s.write(input, (err) => (err ? reject(err) : resolve())),
+      );
+    } catch (e) {
+      s.destroy();
+      throw e;
+    } finally {
+      s.off('data', keep);
+    }
+    const idle = this.idle.get(level) ?? [];
+    if (idle.length < WHOLE_KEPT) this.idle.set(level, [...idle, s]);
+    else s.destroy();
+    return ownedOutput(out);
+  }
+
+  private open(level: number): zlib.ZstdCompress {
+    const s = zlib.createZstdCompress({
+      chunkSize: WHOLE_OUT_CHUNK,
+      flush: zlib.constants.ZSTD_e_end,
+      params: params(level),
+    });
+    // Errors reach the caller through write()'s callback.
+    s.on('error', () => {});
+    return s;
+  }
+}
+
+/**
+ * A finished frame's views as buffers the caller owns. The views of buffers zlib has
+ * filled are handed on as they are (see joinAdjacent); those of the buffer it is still
+ * filling, which the context's next frame writes into, are copied.
+ */
+function ownedOutput(views: Buffer[]): Buffer[] {
+  let filled = views.length;
+  while (filled > 0) {
+    const v = views[filled - 1]!;
+    if (v.byteOffset + v.length === v.buffer.byteLength) break;
+    filled--;
+  }
+  const out = joinAdjacent(views.slice(0, filled));
+  const rest = views.slice(filled);
+  if (rest.length > 0) {
+    // Not Buffer.concat: a small result would be a view of Node's shared pool.
+    const tail = Buffer.allocUnsafeSlow(rest.reduce((n, v) => n + v.length, 0));
+    let at = 0;
+    for (const v of rest) at += v.copy(tail, at);
+    out.push(tail);
+  }
+  return out;
+}
+
 export class ZstdFrameEncoder {
   private stream: zlib.ZstdCompress | undefined;
   private out: Buffer[] = [];
   private done = false;
 
-  constructor(private readonly opts: ZstdFrameOptions) {}
+  constructor(
+    private readonly opts: ZstdFrameOptions,
+    /** The thread's reused contexts for whole inputs (see the module comment). */
+    private readonly contexts?: WholeFrameContexts,
+  ) {}
 
   /**
    * Compress more input; resolves, once zstd has consumed all of it (the caller may reuse
@@ -89,6 +171,7 @@ export class ZstdFrameEncoder {
     if (this.stream === undefined) {
       // The whole input at once: a single-pass frame that records its size.
       this.done = true;
+      if (this.contexts) return this.contexts.frame(chunk, this.opts.level);
       const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
       return joinAdjacent([out]);
     }

@@ -4,7 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { DigestPair } from './digests.js';
-import { ZstdFrameEncoder } from './zstd-frame.js';
+import { WholeFrameContexts, ZstdFrameEncoder } from './zstd-frame.js';
 import type { FromWorker, ToWorker } from './zstd-protocol.js';
 
 if (parentPort === null) throw new Error('zstd-worker.js must run as a worker thread');
@@ -16,6 +16,8 @@ interface Session {
   digests?: DigestPair;
 }
 const sessions = new Map<number, Session>();
+/** Reused zstd contexts for inputs that come whole (see zstd-frame.ts). */
+const contexts = new WholeFrameContexts();
 
 function releaseSession(id: number): void {
   sessions.get(id)?.encoder.release();
@@ -26,7 +28,7 @@ async function handleData(m: Extract<ToWorker, { t: 'data' }>): Promise<void> {
   let session = sessions.get(m.id);
   if (session === undefined) {
     if (m.open === undefined) throw new Error(`no zstd session ${m.id}`);
-    session = { encoder: new ZstdFrameEncoder(m.open) };
+    session = { encoder: new ZstdFrameEncoder(m.open, contexts) };
     if (m.open.digests) session.digests = new DigestPair();
     sessions.set(m.id, session);
   }

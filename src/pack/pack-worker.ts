@@ -13,7 +13,7 @@ import { NarListingBuilder } from '../nix/nar-listing.js';
 import { NarParser } from '../nix/nar-parse.js';
 import { createFsNarSource } from '../store/nar-fs.js';
 import { DigestPair } from '../compress/digests.js';
-import { ZstdFrameEncoder } from '../compress/zstd-frame.js';
+import { WholeFrameContexts, ZstdFrameEncoder } from '../compress/zstd-frame.js';
 import type { FromPacker, ToPacker } from './protocol.js';
 import { ownBytes } from '../util/own-bytes.js';
 
@@ -38,6 +38,15 @@ interface JobState {
 const jobs = new Map<number, JobState>();
 // Reused read buffers: every chunk is hashed and compressed (or copied) before the next.
 const source = createFsNarSource({ reuseBuffers: true });
+/**
+ * Gather buffers for whole NARs, reused: a fresh one per NAR is fresh memory every time
+ * (the garbage collector frees external memory late), whose page faults cost the thread
+ * more than compressing the NAR. A few jobs share a thread, so a few are kept.
+ */
+const gatherBuffers: Buffer[] = [];
+const GATHER_KEPT = 4;
+/** The same for zstd's contexts and output (see zstd-frame.ts). */
+const contexts = new WholeFrameContexts();
 
 function post(m: FromPacker, chunks: Uint8Array[] = []): void {
   port.postMessage(
@@ -56,14 +65,14 @@ async function takeCredit(s: JobState): Promise<void> {
 async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<void> {
   // Stored as it is ("none"), the output is the input: hashed once.
   const digests = new DigestPair(!job.zstd);
-  const encoder = job.zstd ? new ZstdFrameEncoder(job.zstd) : undefined;
+  const encoder = job.zstd ? new ZstdFrameEncoder(job.zstd, contexts) : undefined;
   const listing = job.listing ? new NarListingBuilder() : undefined;
   const parser = listing ? new NarParser({ visitor: listing }) : undefined;
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   const whole =
     encoder && job.expect.size <= ONE_CALL_MAX
-      ? Buffer.allocUnsafeSlow(job.expect.size)
+      ? (gatherBuffers.pop() ?? Buffer.allocUnsafeSlow(ONE_CALL_MAX))
       : undefined;
   let gathered = 0;
   const keep = (out: Uint8Array[]) => {
@@ -128,6 +137,7 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
     });
   } finally {
     encoder?.release();
+    if (whole && gatherBuffers.length < GATHER_KEPT) gatherBuffers.push(whole);
     jobs.delete(job.id);
   }
 }

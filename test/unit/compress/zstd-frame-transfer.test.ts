@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
-import { zstdDecompressSync } from 'node:zlib';
-import { ZstdFrameEncoder } from '../../../src/compress/zstd-frame.js';
+import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { WholeFrameContexts, ZstdFrameEncoder } from '../../../src/compress/zstd-frame.js';
 
 /** Half random, half text: compresses to a bit over half. */
 function mixed(size: number): Buffer {
@@ -58,5 +58,53 @@ test('zstd output chunks are transferable one by one and decompress to the input
     assert.equal(buffers.size, chunks.length, `${name}: no two chunks share a buffer`);
     const got = Buffer.concat(transferred(chunks));
     assert.ok(zstdDecompressSync(got).equals(input), `${name}: round trip`);
+  }
+});
+
+test('whole inputs through reused contexts: each frame is the one-shot frame, its chunks transferable', async () => {
+  const contexts = new WholeFrameContexts();
+  const oneShot = (input: Buffer, level: number) =>
+    zstdCompressSync(input, {
+      params: { [constants.ZSTD_c_compressionLevel]: level, [constants.ZSTD_c_checksumFlag]: 1 },
+    });
+  // Sizes that end a frame mid-buffer, on several buffers, and within the last one's tail,
+  // so a context's next frame starts in a buffer an earlier frame's bytes were copied from.
+  const inputs = [
+    mixed(900_000),
+    mixed(3000),
+    Buffer.alloc(0),
+    randomBytes(700_000),
+    mixed(1 << 20),
+  ];
+  // One gather buffer, overwritten after each frame, as the packer reuses its own.
+  const gather = Buffer.alloc(1 << 20);
+  for (const level of [3, 1, 3]) {
+    for (const [i, input] of inputs.entries()) {
+      input.copy(gather);
+      const frame = contexts.frame(gather.subarray(0, input.length), level);
+      const chunks = await frame;
+      gather.fill(0xa5);
+      const name = `level ${level}, input ${i} (${input.length} bytes)`;
+      assert.equal(
+        new Set(chunks.map((c) => c.buffer)).size,
+        chunks.length,
+        `${name}: no two chunks share a buffer`,
+      );
+      const got = Buffer.concat(transferred(chunks));
+      assert.ok(got.equals(oneShot(input, level)), `${name}: the one-shot call's frame`);
+      assert.ok(zstdDecompressSync(got).equals(input), `${name}: round trip`);
+    }
+  }
+});
+
+test('a frame encoder given reused contexts compresses a whole input to the one-shot frame', async () => {
+  const contexts = new WholeFrameContexts();
+  const input = mixed(500_000);
+  const expected = zstdCompressSync(input, {
+    params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 1 },
+  });
+  for (let i = 0; i < 3; i++) {
+    const chunks = await new ZstdFrameEncoder({ level: 3 }, contexts).end(input);
+    assert.ok(Buffer.concat(transferred(chunks)).equals(expected), `frame ${i}`);
   }
 });
