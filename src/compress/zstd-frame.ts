@@ -70,6 +70,12 @@ function copyOf(b: Buffer): Buffer {
 
 /** zlib's output buffer size for the reused contexts: a frame's last one is copied. */
 const WHOLE_OUT_CHUNK = 64 * 1024;
+/**
+ * Smaller inputs are compressed in one synchronous call: zstd sizes a context to its input,
+ * so a small one's memory is small and soon reused, and a call on zlib's thread pool would
+ * cost a small NAR more than it saves.
+ */
+const WHOLE_REUSE_MIN = 128 * 1024;
 /** Idle contexts kept per level; the jobs of one thread rarely compress more at once. */
 const WHOLE_KEPT = 2;
 
@@ -171,7 +177,9 @@ export class ZstdFrameEncoder {
     if (this.stream === undefined) {
       // The whole input at once: a single-pass frame that records its size.
       this.done = true;
-      if (this.contexts) return this.contexts.frame(chunk, this.opts.level);
+      if (this.contexts && chunk.length >= WHOLE_REUSE_MIN) {
+        return this.contexts.frame(chunk, this.opts.level);
+      }
       const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
       return joinAdjacent([out]);
     }
