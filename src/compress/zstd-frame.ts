@@ -76,8 +76,18 @@ const WHOLE_OUT_CHUNK = 64 * 1024;
  * cost a small NAR more than it saves.
  */
 const WHOLE_REUSE_MIN = 128 * 1024;
-/** Idle contexts kept per level; the jobs of one thread rarely compress more at once. */
-const WHOLE_KEPT = 2;
+/**
+ * Contexts per level in a thread. More frames at once wait for one: a context made for
+ * each would be fresh memory again, and zlib's thread pool (shared by the threads and
+ * their file reads) runs only a few at a time anyway.
+ */
+const WHOLE_CONTEXTS = 2;
+
+interface LevelContexts {
+  idle: zlib.ZstdCompress[];
+  open: number;
+  waiting: ((s: zlib.ZstdCompress) => void)[];
+}
 
 /**
  * One thread's zstd contexts for whole inputs, reused. Each is a zlib stream whose every
@@ -85,11 +95,11 @@ const WHOLE_KEPT = 2;
  * sizes the frame to it and records its size, byte for byte the one-shot call's frame.
  */
 export class WholeFrameContexts {
-  private readonly idle = new Map<number, zlib.ZstdCompress[]>();
+  private readonly levels = new Map<number, LevelContexts>();
 
   /** Compress `input` as one frame; resolves once zstd has consumed it (it may be reused). */
   async frame(input: Uint8Array, level: number): Promise<Buffer[]> {
-    const s = this.idle.get(level)?.pop() ?? this.open(level);
+    const s = await this.take(level);
     const out: Buffer[] = [];
     const keep = (b: Buffer) => out.push(b);
     s.on('data', keep);
@@ -99,15 +109,46 @@ export class WholeFrameContexts {
         s.write(input, (err) => (err ? reject(err) : resolve())),
       );
     } catch (e) {
-      s.destroy();
-      throw e;
-    } finally {
       s.off('data', keep);
+      this.drop(level, s);
+      throw e;
     }
-    const idle = this.idle.get(level) ?? [];
-    if (idle.length < WHOLE_KEPT) this.idle.set(level, [...idle, s]);
-    else s.destroy();
+    s.off('data', keep);
+    this.give(level, s);
     return ownedOutput(out);
+  }
+
+  private contexts(level: number): LevelContexts {
+    let l = this.levels.get(level);
+    if (l === undefined) this.levels.set(level, (l = { idle: [], open: 0, waiting: [] }));
+    return l;
+  }
+
+  private take(level: number): Promise<zlib.ZstdCompress> | zlib.ZstdCompress {
+    const l = this.contexts(level);
+    const idle = l.idle.pop();
+    if (idle !== undefined) return idle;
+    if (l.open < WHOLE_CONTEXTS) {
+      l.open++;
+      return this.open(level);
+    }
+    return new Promise((resolve) => l.waiting.push(resolve));
+  }
+
+  private give(level: number, s: zlib.ZstdCompress): void {
+    const l = this.contexts(level);
+    const next = l.waiting.shift();
+    if (next) next(s);
+    else l.idle.push(s);
+  }
+
+  /** A context that failed is not reused; a frame waiting gets a new one. */
+  private drop(level: number, s: zlib.ZstdCompress): void {
+    s.destroy();
+    const l = this.contexts(level);
+    const next = l.waiting.shift();
+    if (next) next(this.open(level));
+    else l.open--;
   }
 
   private open(level: number): zlib.ZstdCompress {

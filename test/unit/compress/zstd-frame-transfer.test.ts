@@ -107,3 +107,15 @@ test('a frame encoder given reused contexts compresses whole inputs, small and l
     assert.ok(Buffer.concat(transferred(chunks)).equals(expected), `${input.length} bytes`);
   }
 });
+
+test('more whole inputs at once than a thread keeps contexts for: each gets its own one-shot frame', async () => {
+  const contexts = new WholeFrameContexts();
+  const inputs = Array.from({ length: 7 }, (_, i) => mixed(200_000 + i * 50_000));
+  const frames = await Promise.all(inputs.map((input) => contexts.frame(input, 3)));
+  for (const [i, input] of inputs.entries()) {
+    const expected = zstdCompressSync(input, {
+      params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 1 },
+    });
+    assert.ok(Buffer.concat(transferred(frames[i]!)).equals(expected), `input ${i}`);
+  }
+});
