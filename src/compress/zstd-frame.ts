@@ -77,11 +77,12 @@ const WHOLE_OUT_CHUNK = 64 * 1024;
  */
 const WHOLE_REUSE_MIN = 128 * 1024;
 /**
- * Contexts per level in a thread. More frames at once wait for one: a context made for
- * each would be fresh memory again, and zlib's thread pool (shared by the threads and
- * their file reads) runs only a few at a time anyway.
+ * Contexts per level in a thread; more frames at once wait for it. A context made for each
+ * would be fresh memory again, and with one each the packer threads compress as many NARs
+ * at once as they did with one-shot calls: more only share the same cores among more zstd
+ * contexts, which at high levels costs more CPU than it saves waiting.
  */
-const WHOLE_CONTEXTS = 2;
+const WHOLE_CONTEXTS = 1;
 
 interface LevelContexts {
   idle: zlib.ZstdCompress[];
