@@ -45,6 +45,8 @@ const source = createFsNarSource({ reuseBuffers: true });
  */
 const gatherBuffers: Buffer[] = [];
 const GATHER_KEPT = 4;
+/** Smaller NARs get a buffer of their own size: small allocations are cheap and reused. */
+const GATHER_POOLED_MIN = 128 * 1024;
 /** The same for zstd's contexts and output (see zstd-frame.ts). */
 const contexts = new WholeFrameContexts();
 
@@ -71,9 +73,7 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   const whole =
-    encoder && job.expect.size <= ONE_CALL_MAX
-      ? (gatherBuffers.pop() ?? Buffer.allocUnsafeSlow(ONE_CALL_MAX))
-      : undefined;
+    encoder && job.expect.size <= ONE_CALL_MAX ? gatherBuffer(job.expect.size) : undefined;
   let gathered = 0;
   const keep = (out: Uint8Array[]) => {
     for (const b of out) {
@@ -137,9 +137,16 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
     });
   } finally {
     encoder?.release();
-    if (whole && gatherBuffers.length < GATHER_KEPT) gatherBuffers.push(whole);
+    if (whole?.length === ONE_CALL_MAX && gatherBuffers.length < GATHER_KEPT) {
+      gatherBuffers.push(whole);
+    }
     jobs.delete(job.id);
   }
+}
+
+function gatherBuffer(size: number): Buffer {
+  if (size < GATHER_POOLED_MIN) return Buffer.allocUnsafeSlow(size);
+  return gatherBuffers.pop() ?? Buffer.allocUnsafeSlow(ONE_CALL_MAX);
 }
 
 function ownedCopy(chunk: Uint8Array): Buffer {
