@@ -10,7 +10,9 @@
  * closure: a closure of the given shape (bench/shapes.ts; built offline with Nix, with a
  *   fresh salt unless --salt is given), then per run, each into a fresh RGW bucket:
  *   - `loft --upload-path` (this tree's bin/loft.js), then the same push again (all cached);
- *   - with --before ROOT, the same with ROOT/bin/loft.js (e.g. /work/main, built);
+ *   - with --before ROOT, the same with ROOT/bin/loft.js (e.g. /work/main, built); the two
+ *     take turns going first, run by run (with the same code on both sides, the side that
+ *     went first was measured slower);
  *   - the alternative: `nix copy --to 'file://DIR?compression=zstd&secret-key=K'` then an
  *     8-way SDK upload of DIR (bench/upload-dir.ts), each its own process.
  *   With --rtt-ms/--mbit every S3 request goes through bench/netsim.ts (RTT added, each
@@ -185,6 +187,12 @@ interface Side {
   threads: ThreadCpu[];
 }
 
+/**
+ * The versions in the order run `r` runs them: with --before, each goes first every other
+ * run, as the side that goes first was measured slower with the same code on both sides.
+ */
+const inRunOrder = <T>(lofts: T[], r: number): T[] => (r % 2 === 0 ? lofts : [...lofts].reverse());
+
 const side = (name: string): Side => ({ name, wall: [], cpu: [], server: [], threads: [] });
 const threadLine = (t: ThreadCpu) =>
   `main ${t.main.toFixed(2)}, workers ${t.workers.toFixed(2)}, V8 ${t.v8.toFixed(2)}, other ${t.other.toFixed(2)}`;
@@ -245,7 +253,7 @@ async function closureBench(): Promise<void> {
     try {
       for (let r = 0; r < runs; r++) {
         const line: string[] = [];
-        for (const { label, bin } of lofts) {
+        for (const { label, bin } of inRunOrder(lofts, r)) {
           const bucket = `${label}-run${r}-${Date.now()}`;
           await createBucket(rgw, bucket);
           const toml = loftToml(work, endpoint, bucket);
@@ -417,7 +425,7 @@ async function lookupBench(): Promise<void> {
     try {
       for (let r = 0; r < runs; r++) {
         const line: string[] = [];
-        for (const { label, bin } of lofts) {
+        for (const { label, bin } of inRunOrder(lofts, r)) {
           // A config per run: its own index file, so "cold" is an index that never saw this bucket.
           const toml = loftToml(work, endpoint, bucket, `${bucket}-${label}-${r}`);
           for (const [step, extra] of [
