@@ -1,5 +1,9 @@
 /** What the benchmarks measure with: medians, and a process's memory and CPU from /proc. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,12 +39,24 @@ export function watchPeakRss(pid: number, everyMs = 20): { stop(): number } {
   };
 }
 
-/** A process's or thread's name and utime + stime in seconds (ticks of 1/100 s), from `stat`. */
-function readStat(statFile: string): { comm: string; cpu: number } {
+/** A process's or thread's name, CPU and page faults, from its `stat` file. */
+export interface TaskStat {
+  comm: string;
+  /** utime + stime in seconds (ticks of 1/100 s). */
+  cpu: number;
+  /** Minor page faults: first touches of memory, among others. */
+  minflt: number;
+}
+
+function readStat(statFile: string): TaskStat {
   const stat = readFileSync(statFile, 'utf8');
   const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { comm, cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
+  return {
+    comm,
+    cpu: (Number(fields[11]) + Number(fields[12])) / 100,
+    minflt: Number(fields[7]),
+  };
 }
 
 /** utime + stime of a process, in seconds. */
@@ -60,8 +76,9 @@ export interface ThreadCpu {
   other: number;
 }
 
-function threadTimes(pid: number): Map<number, { comm: string; cpu: number }> {
-  const out = new Map<number, { comm: string; cpu: number }>();
+/** Each live thread of `pid`, by thread id. */
+export function threadStats(pid: number): Map<number, TaskStat> {
+  const out = new Map<number, TaskStat>();
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -86,7 +103,7 @@ function threadTimes(pid: number): Map<number, { comm: string; cpu: number }> {
  */
 export function watchThreadCpu(parent: number, everyMs = 20): { stop(): ThreadCpu } {
   let pid: number | undefined;
-  const last = new Map<number, { comm: string; cpu: number }>();
+  const last = new Map<number, TaskStat>();
   const sample = () => {
     if (pid === undefined) {
       try {
@@ -97,7 +114,7 @@ export function watchThreadCpu(parent: number, everyMs = 20): { stop(): ThreadCp
         return;
       }
     }
-    if (pid !== undefined) for (const [tid, t] of threadTimes(pid)) last.set(tid, t);
+    if (pid !== undefined) for (const [tid, t] of threadStats(pid)) last.set(tid, t);
   };
   const timer = setInterval(sample, everyMs);
   return {
@@ -113,4 +130,59 @@ export function watchThreadCpu(parent: number, everyMs = 20): { stop(): ThreadCp
       return sum;
     },
   };
+}
+
+export interface Timing {
+  ms: number;
+  peakRssMb: number;
+  /** user + sys of the process and its children, seconds. */
+  cpu: number;
+  /** With `threads`: the command's own CPU by thread kind (sampled from /proc). */
+  threads?: ThreadCpu;
+}
+
+/**
+ * Run a command under /usr/bin/time; resolve with its wall time (ms), peak RSS (from
+ * /proc, polled) and CPU seconds (user + sys, every thread and waited-for child), and
+ * with `threads` its CPU by thread kind.
+ */
+export function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  threads = false,
+): Promise<Timing> {
+  const out = join(
+    tmpdir(),
+    `loft-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`,
+  );
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', out, cmd, ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const byThread = threads && child.pid !== undefined ? watchThreadCpu(child.pid) : undefined;
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - t0;
+      const threadCpu = byThread?.stop();
+      // Read from time(1), which waits for the command: polling a PID would watch time itself.
+      let cpu = NaN;
+      let peakRssMb = NaN;
+      try {
+        const line = readFileSync(out, 'utf8').trim().split('\n').pop()!;
+        const [u, s, maxKb] = line.split(' ').map(Number);
+        cpu = u! + s!;
+        peakRssMb = (maxKb! * 1024) / 1e6;
+        rmSync(out, { force: true });
+      } catch {
+        // no CPU figure; reported as NaN
+      }
+      if (code === 0) resolve({ ms, peakRssMb, cpu, threads: threadCpu });
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+    });
+  });
 }

@@ -32,15 +32,13 @@
  * Every side runs as its own process, start-up included. The machine may be shared: the
  * load average is printed with every run; ratios within one run are what count.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
 import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
-import { cpuSeconds, median, watchThreadCpu, type ThreadCpu } from './measure.js';
+import { cpuSeconds, median, timed, type ThreadCpu, type Timing } from './measure.js';
 import { startNetSim, throughSim, type NetSim } from './netsim.js';
 import { buildShape, buildTinyClosure, defaultSpec, type ShapeName } from './shapes.js';
 
@@ -62,61 +60,6 @@ const { positionals, values } = parseArgs({
     'rgw-nodelay': { type: 'string', default: '1' },
   },
 });
-
-interface Timing {
-  ms: number;
-  peakRssMb: number;
-  /** user + sys of the process and its children, seconds. */
-  cpu: number;
-  /** With `threads`: the command's own CPU by thread kind (sampled from /proc). */
-  threads?: ThreadCpu;
-}
-
-/**
- * Run a command under /usr/bin/time; resolve with its wall time (ms), peak RSS (from
- * /proc, polled) and CPU seconds (user + sys, every thread and waited-for child), and
- * with `threads` its CPU by thread kind.
- */
-function timed(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-  threads = false,
-): Promise<Timing> {
-  const out = join(
-    tmpdir(),
-    `loft-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`,
-  );
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%U %S %M', '-o', out, cmd, ...args], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const byThread = threads && child.pid !== undefined ? watchThreadCpu(child.pid) : undefined;
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const ms = performance.now() - t0;
-      const threadCpu = byThread?.stop();
-      // Read from time(1), which waits for the command: polling a PID would watch time itself.
-      let cpu = NaN;
-      let peakRssMb = NaN;
-      try {
-        const line = readFileSync(out, 'utf8').trim().split('\n').pop()!;
-        const [u, s, maxKb] = line.split(' ').map(Number);
-        cpu = u! + s!;
-        peakRssMb = (maxKb! * 1024) / MB;
-        rmSync(out, { force: true });
-      } catch {
-        // no CPU figure; reported as NaN
-      }
-      if (code === 0) resolve({ ms, peakRssMb, cpu, threads: threadCpu });
-      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
-    });
-  });
-}
 
 async function createBucket(rgw: Rgw, name: string): Promise<void> {
   await runNix(join(repoRoot, 'scripts/rgw.sh'), ['bucket', rgw.dir, name]);
