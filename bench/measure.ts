@@ -1,9 +1,16 @@
 /** What the benchmarks measure with: medians, and a process's memory and CPU from /proc. */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+
+/** The load averages, as each run prints them (the machine may be shared). */
+export function loadLine(): string {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+}
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -15,14 +15,14 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
 import { repoRoot } from '../test/support/fixtures.js';
-import { median, timed } from './measure.js';
+import { loadLine, median, timed } from './measure.js';
 import type { KindStat, PackChildResult, PackJob } from './pack-child.js';
-import { buildShape, defaultSpec, type ShapeName } from './shapes.js';
+import { buildShape, specFromOptions } from './shapes.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,11 +37,8 @@ const { values } = parseArgs({
   },
 });
 
-const shape = values.shape as ShapeName;
-if (!['graph', 'chain', 'small'].includes(shape)) throw new Error(`unknown shape ${shape}`);
-const spec = defaultSpec(shape);
-if (values.paths) spec.paths = Number(values.paths);
-if (values.kb) spec.bytesPerPath = Number(values.kb) * 1000;
+const spec = specFromOptions(values);
+const shape = spec.shape;
 const runs = Number(values.runs);
 const salt = values.salt ?? freshSalt();
 
@@ -87,10 +84,6 @@ const packing = (r: PackChildResult): KindStat => ({
 });
 const results = new Map<string, PackChildResult[]>();
 const nixCopy: { ms: number; cpu: number }[] = [];
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 try {
   for (let r = 0; r < runs; r++) {
     const line: string[] = [];
@@ -119,7 +112,7 @@ try {
     nixCopy.push({ ms: t.ms, cpu: t.cpu });
     rmSync(dir, { recursive: true, force: true });
     line.push(`nix copy ${(t.ms / 1000).toFixed(2)} s (cpu ${t.cpu.toFixed(2)})`);
-    console.log(`run ${r + 1} (load ${load()}): ${line.join('; ')}`);
+    console.log(`run ${r + 1} (load ${loadLine()}): ${line.join('; ')}`);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -127,7 +120,7 @@ try {
 
 const nixCpu = median(nixCopy.map((n) => n.cpu));
 const nixMs = median(nixCopy.map((n) => n.ms));
-console.log(`\nmedians of ${runs} runs (load now ${load()}):`);
+console.log(`\nmedians of ${runs} runs (load now ${loadLine()}):`);
 for (const [label, rs] of results) {
   const ms = median(rs.map((r) => r.ms));
   const cpu = median(rs.map(cpuOf));

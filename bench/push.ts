@@ -33,14 +33,14 @@
  * load average is printed with every run; ratios within one run are what count.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
 import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
-import { cpuSeconds, median, timed, type ThreadCpu, type Timing } from './measure.js';
+import { cpuSeconds, loadLine, median, timed, type ThreadCpu, type Timing } from './measure.js';
 import { startNetSim, throughSim, type NetSim } from './netsim.js';
-import { buildShape, buildTinyClosure, defaultSpec, type ShapeName } from './shapes.js';
+import { buildShape, buildTinyClosure, specFromOptions } from './shapes.js';
 
 const MB = 1e6;
 const { positionals, values } = parseArgs({
@@ -140,17 +140,11 @@ const side = (name: string): Side => ({ name, wall: [], cpu: [], server: [], thr
 const threadLine = (t: ThreadCpu) =>
   `main ${t.main.toFixed(2)}, workers ${t.workers.toFixed(2)}, V8 ${t.v8.toFixed(2)}, other ${t.other.toFixed(2)}`;
 const s2 = (ms: number) => (ms / 1000).toFixed(2);
-const load = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
+const load = loadLine;
 
 async function closureBench(): Promise<void> {
-  const shape = values.shape as ShapeName;
-  if (!['graph', 'chain', 'small'].includes(shape)) throw new Error(`unknown shape ${shape}`);
-  const spec = defaultSpec(shape);
-  if (values.paths) spec.paths = Number(values.paths);
-  if (values.kb) spec.bytesPerPath = Number(values.kb) * 1000;
+  const spec = specFromOptions(values);
+  const shape = spec.shape;
   const runs = Number(values.runs);
   const link = { rttMs: Number(values['rtt-ms']), mbit: Number(values.mbit) };
   const salt = values.salt ?? freshSalt();

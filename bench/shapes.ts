@@ -35,6 +35,16 @@ export function defaultSpec(shape: ShapeName): ShapeSpec {
   }
 }
 
+/** The spec a benchmark's --shape, --paths and --kb options ask for. */
+export function specFromOptions(opts: { shape?: string; paths?: string; kb?: string }): ShapeSpec {
+  const shape = (opts.shape ?? 'graph') as ShapeName;
+  if (!['graph', 'chain', 'small'].includes(shape)) throw new Error(`unknown shape ${shape}`);
+  const spec = defaultSpec(shape);
+  if (opts.paths) spec.paths = Number(opts.paths);
+  if (opts.kb) spec.bytesPerPath = Number(opts.kb) * 1000;
+  return spec;
+}
+
 /** The Nix expression of a shape (needs `mk` from the test prelude). */
 export function shapeExpr(spec: ShapeSpec): string {
   const random = Math.floor(((spec.bytesPerPath * 2) / 3) * 0.75); // base64 grows by 4/3
