@@ -71,12 +71,6 @@ function copyOf(b: Buffer): Buffer {
 /** zlib's output buffer size for the reused contexts: a frame's last one is copied. */
 const WHOLE_OUT_CHUNK = 64 * 1024;
 /**
- * Smaller inputs are compressed in one synchronous call: zstd sizes a context to its input,
- * so a small one's memory is small and soon reused, and a call on zlib's thread pool would
- * cost a small NAR more than it saves.
- */
-const WHOLE_REUSE_MIN = 128 * 1024;
-/**
  * Contexts per level in a thread; more frames at once wait for it. A context made for each
  * would be fresh memory again, and with one each the packer threads compress as many NARs
  * at once as they did with one-shot calls: more only share the same cores among more zstd
@@ -219,9 +213,7 @@ export class ZstdFrameEncoder {
     if (this.stream === undefined) {
       // The whole input at once: a single-pass frame that records its size.
       this.done = true;
-      if (this.contexts && chunk.length >= WHOLE_REUSE_MIN) {
-        return this.contexts.frame(chunk, this.opts.level);
-      }
+      if (this.contexts) return this.contexts.frame(chunk, this.opts.level);
       const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
       return joinAdjacent([out]);
     }
