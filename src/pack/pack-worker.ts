@@ -16,6 +16,7 @@ import { DigestPair } from '../compress/digests.js';
 import { WholeFrameContexts, ZstdFrameEncoder } from '../compress/zstd-frame.js';
 import type { FromPacker, ToPacker } from './protocol.js';
 import { ownBytes } from '../util/own-bytes.js';
+import { SpareBuffers } from '../util/spare-buffers.js';
 
 if (parentPort === null) throw new Error('pack-worker.js must run as a worker thread');
 const port = parentPort;
@@ -39,13 +40,11 @@ const jobs = new Map<number, JobState>();
 // Reused read buffers: every chunk is hashed and compressed (or copied) before the next.
 const source = createFsNarSource({ reuseBuffers: true });
 /**
- * Gather buffers for whole NARs, reused: a fresh one per NAR is fresh memory every time
- * (the garbage collector frees external memory late), whose page faults cost the thread
- * more than compressing the NAR. A few jobs share a thread, so a few are kept.
+ * Gather buffers for whole NARs, reused (a fresh one per NAR costs its page faults again);
+ * a few jobs share a thread, so a few are kept. Smaller NARs get a buffer of their own
+ * size: small allocations are cheap and soon reused.
  */
-const gatherBuffers: Buffer[] = [];
-const GATHER_KEPT = 4;
-/** Smaller NARs get a buffer of their own size: small allocations are cheap and reused. */
+const gatherBuffers = new SpareBuffers(ONE_CALL_MAX, 4);
 const GATHER_POOLED_MIN = 128 * 1024;
 /** The same for zstd's contexts and output (see zstd-frame.ts). */
 const contexts = new WholeFrameContexts();
@@ -137,16 +136,13 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
     });
   } finally {
     encoder?.release();
-    if (whole?.length === ONE_CALL_MAX && gatherBuffers.length < GATHER_KEPT) {
-      gatherBuffers.push(whole);
-    }
+    if (whole) gatherBuffers.give(whole);
     jobs.delete(job.id);
   }
 }
 
 function gatherBuffer(size: number): Buffer {
-  if (size < GATHER_POOLED_MIN) return Buffer.allocUnsafeSlow(size);
-  return gatherBuffers.pop() ?? Buffer.allocUnsafeSlow(ONE_CALL_MAX);
+  return size < GATHER_POOLED_MIN ? Buffer.allocUnsafeSlow(size) : gatherBuffers.take();
 }
 
 function ownedCopy(chunk: Uint8Array): Buffer {

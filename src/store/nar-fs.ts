@@ -11,6 +11,7 @@
  * passed since the last turn; a single call blocks at most for one small file's read.
  * Set `sync: false` for fully asynchronous I/O (e.g. on slow network filesystems).
  */
+import { SpareBuffers } from '../util/spare-buffers.js';
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -78,7 +79,7 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
   const readSize = options.readSize ?? DEFAULT_READ_SIZE;
   const sync = options.sync ?? true;
   const maxBlockMs = options.maxBlockMs ?? DEFAULT_MAX_BLOCK_MS;
-  const spare: Buffer[] | undefined = options.reuseBuffers ? [] : undefined;
+  const spare = options.reuseBuffers ? new SpareBuffers(readSize, MAX_SPARE_BUFFERS) : undefined;
 
   let turnStart = performance.now();
   /** Let the event loop run if we have held it for `maxBlockMs`. */
@@ -127,8 +128,7 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
     async *readFile(path: Buffer, size: number): AsyncGenerator<Uint8Array> {
       const fh = await open(path, 'r');
       // Asked for again only once the consumer is done with the last chunk (see reuseBuffers).
-      const kept =
-        spare === undefined ? undefined : (spare.pop() ?? Buffer.allocUnsafeSlow(readSize));
+      const kept = spare?.take();
       try {
         // Stop after size + 1 bytes: enough for the encoder to see a file that grew.
         let left = size + 1;
@@ -144,7 +144,7 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
         }
       } finally {
         await fh.close();
-        if (kept !== undefined && spare!.length < MAX_SPARE_BUFFERS) spare!.push(kept);
+        if (kept !== undefined) spare!.give(kept);
       }
     },
   };
