@@ -17,6 +17,7 @@
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
+import { Semaphore } from '../util/limit.js';
 
 export interface ZstdFrameOptions {
   level: number;
@@ -78,84 +79,53 @@ const WHOLE_OUT_CHUNK = 64 * 1024;
  */
 const WHOLE_CONTEXTS = 1;
 
-interface LevelContexts {
-  idle: zlib.ZstdCompress[];
-  open: number;
-  waiting: ((s: zlib.ZstdCompress) => void)[];
-}
-
 /**
  * One thread's zstd contexts for whole inputs, reused. Each is a zlib stream whose every
  * write is a whole frame (flush ZSTD_e_end): given all its input in that one call, zstd
  * sizes the frame to it and records its size, byte for byte the one-shot call's frame.
  */
 export class WholeFrameContexts {
-  private readonly levels = new Map<number, LevelContexts>();
+  private readonly levels = new Map<number, { slots: Semaphore; idle: zlib.ZstdCompress[] }>();
 
   /** Compress `input` as one frame; resolves once zstd has consumed it (it may be reused). */
-  async frame(input: Uint8Array, level: number): Promise<Buffer[]> {
-    const s = await this.take(level);
-    const out: Buffer[] = [];
-    const keep = (b: Buffer) => out.push(b);
-    s.on('data', keep);
-    try {
-      // Output is pushed (and 'data' emitted) before the write's callback runs.
-      await new Promise<void>((resolve, reject) =>
-        s.write(input, (err) => (err ? reject(err) : resolve())),
-      );
-    } catch (e) {
-      s.off('data', keep);
-      this.drop(level, s);
-      throw e;
-    }
-    s.off('data', keep);
-    this.give(level, s);
-    return ownedOutput(out);
-  }
-
-  private contexts(level: number): LevelContexts {
+  frame(input: Uint8Array, level: number): Promise<Buffer[]> {
     let l = this.levels.get(level);
-    if (l === undefined) this.levels.set(level, (l = { idle: [], open: 0, waiting: [] }));
-    return l;
-  }
-
-  private take(level: number): Promise<zlib.ZstdCompress> | zlib.ZstdCompress {
-    const l = this.contexts(level);
-    const idle = l.idle.pop();
-    if (idle !== undefined) return idle;
-    if (l.open < WHOLE_CONTEXTS) {
-      l.open++;
-      return this.open(level);
+    if (l === undefined) {
+      this.levels.set(level, (l = { slots: new Semaphore(WHOLE_CONTEXTS), idle: [] }));
     }
-    return new Promise((resolve) => l.waiting.push(resolve));
-  }
-
-  private give(level: number, s: zlib.ZstdCompress): void {
-    const l = this.contexts(level);
-    const next = l.waiting.shift();
-    if (next) next(s);
-    else l.idle.push(s);
-  }
-
-  /** A context that failed is not reused; a frame waiting gets a new one. */
-  private drop(level: number, s: zlib.ZstdCompress): void {
-    s.destroy();
-    const l = this.contexts(level);
-    const next = l.waiting.shift();
-    if (next) next(this.open(level));
-    else l.open--;
-  }
-
-  private open(level: number): zlib.ZstdCompress {
-    const s = zlib.createZstdCompress({
-      chunkSize: WHOLE_OUT_CHUNK,
-      flush: zlib.constants.ZSTD_e_end,
-      params: params(level),
+    const { slots, idle } = l;
+    return slots.run(async () => {
+      const s = idle.pop() ?? openWhole(level);
+      const out: Buffer[] = [];
+      const keep = (b: Buffer) => out.push(b);
+      s.on('data', keep);
+      try {
+        // Output is pushed (and 'data' emitted) before the write's callback runs.
+        await new Promise<void>((resolve, reject) =>
+          s.write(input, (err) => (err ? reject(err) : resolve())),
+        );
+      } catch (e) {
+        // A context that failed is not reused; the next frame opens a new one.
+        s.destroy();
+        throw e;
+      } finally {
+        s.off('data', keep);
+      }
+      idle.push(s);
+      return ownedOutput(out);
     });
-    // Errors reach the caller through write()'s callback.
-    s.on('error', () => {});
-    return s;
   }
+}
+
+function openWhole(level: number): zlib.ZstdCompress {
+  const s = zlib.createZstdCompress({
+    chunkSize: WHOLE_OUT_CHUNK,
+    flush: zlib.constants.ZSTD_e_end,
+    params: params(level),
+  });
+  // Errors reach the caller through write()'s callback.
+  s.on('error', () => {});
+  return s;
 }
 
 /**
