@@ -298,8 +298,8 @@ export class PushRun {
   ): Promise<{ nar: StoredNar; listing?: Buffer }> {
     const { compression, blobs } = this.ctx;
     const key = narKey(info.narHash, compression.extension);
-    const sourceOptions = this.sourceOptions;
-    let source = this.prefetched?.take(info.path) ?? firstNarSource(this.ctx, info, sourceOptions);
+    let source =
+      this.prefetched?.take(info.path) ?? firstNarSource(this.ctx, info, this.sourceOptions);
     let stored = 0;
     let res;
     for (;;) {
@@ -320,7 +320,7 @@ export class PushRun {
         this.progress.narBytesRead -= source.narBytes();
         this.progress.fileBytesWritten -= stored;
         stored = 0;
-        const next = fallbackNarSource(this.ctx, info, sourceOptions, source, e);
+        const next = fallbackNarSource(this.ctx, info, this.sourceOptions, source, e);
         if (next !== undefined) {
           source = next;
           continue;
