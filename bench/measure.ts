@@ -71,17 +71,24 @@ export function cpuSeconds(pid: number): number {
   return readStat(`/proc/${pid}/stat`).cpu;
 }
 
-/** CPU seconds of one process's threads, by kind (Node names its threads). */
-export interface ThreadCpu {
-  /** The main thread: the event loop, requests, signing, the index. */
-  main: number;
-  /** Worker threads (Loft's packers and zstd workers). */
-  workers: number;
-  /** V8's helper threads: concurrent GC and compilation. */
-  v8: number;
-  /** libuv's thread pool and anything else. */
-  other: number;
+/**
+ * What a thread of a Loft process is, by the names Node and libuv give threads: `main`
+ * (the event loop, requests, signing, the index), `workers` (Loft's packers and zstd
+ * workers), `pool` (libuv's thread pool: file reads, and zlib's work), `v8` (V8's helpers:
+ * concurrent GC and compilation), `other`.
+ */
+export type ThreadKind = 'main' | 'workers' | 'pool' | 'v8' | 'other';
+
+export function threadKind(pid: number, tid: number, comm: string): ThreadKind {
+  if (tid === pid) return 'main';
+  if (comm === 'WorkerThread') return 'workers';
+  if (comm === 'libuv-worker') return 'pool';
+  if (comm.startsWith('V8')) return 'v8';
+  return 'other';
 }
+
+/** CPU seconds of one process's threads, by kind. */
+export type ThreadCpu = Record<ThreadKind, number>;
 
 /** Each live thread of `pid`, by thread id. */
 export function threadStats(pid: number): Map<number, TaskStat> {
@@ -127,13 +134,8 @@ export function watchThreadCpu(parent: number, everyMs = 20): { stop(): ThreadCp
   return {
     stop() {
       clearInterval(timer);
-      const sum: ThreadCpu = { main: 0, workers: 0, v8: 0, other: 0 };
-      for (const [tid, t] of last) {
-        if (tid === pid) sum.main += t.cpu;
-        else if (t.comm === 'WorkerThread') sum.workers += t.cpu;
-        else if (t.comm.startsWith('V8')) sum.v8 += t.cpu;
-        else sum.other += t.cpu;
-      }
+      const sum: ThreadCpu = { main: 0, workers: 0, pool: 0, v8: 0, other: 0 };
+      for (const [tid, t] of last) sum[threadKind(pid!, tid, t.comm)] += t.cpu;
       return sum;
     },
   };

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { threadStats } from './measure.js';
+import { threadKind, threadStats, type ThreadKind } from './measure.js';
 
 export interface PackJob {
   path: string;
@@ -27,12 +27,7 @@ export interface KindStat {
 
 export interface PackChildResult {
   ms: number;
-  main: KindStat;
-  packers: KindStat;
-  /** libuv's thread pool: file reads, and zstd where it runs there. */
-  pool: KindStat;
-  v8: KindStat;
-  other: KindStat;
+  threads: Record<ThreadKind, KindStat>;
 }
 
 const [tree, jobFile, threadsArg, lanesArg] = process.argv.slice(2);
@@ -69,27 +64,18 @@ await Promise.all(Array.from({ length: Number(lanesArg) }, lane));
 const ms = performance.now() - t0;
 
 const zero = (): KindStat => ({ cpu: 0, minflt: 0 });
-const result: PackChildResult = {
-  ms,
+const threads: Record<ThreadKind, KindStat> = {
   main: zero(),
-  packers: zero(),
+  workers: zero(),
   pool: zero(),
   v8: zero(),
   other: zero(),
 };
 for (const [tid, t] of threadStats(process.pid)) {
-  const kind =
-    tid === process.pid
-      ? result.main
-      : t.comm === 'WorkerThread'
-        ? result.packers
-        : t.comm === 'libuv-worker'
-          ? result.pool
-          : t.comm.startsWith('V8')
-            ? result.v8
-            : result.other;
+  const kind = threads[threadKind(process.pid, tid, t.comm)];
   kind.cpu += t.cpu;
   kind.minflt += t.minflt;
 }
+const result: PackChildResult = { ms, threads };
 await packer.shutdown();
 console.log(JSON.stringify(result));

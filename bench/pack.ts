@@ -76,11 +76,10 @@ async function packOnce(tree: string): Promise<PackChildResult> {
   return JSON.parse(stdout.trim().split('\n').pop()!) as PackChildResult;
 }
 
-const cpuOf = (r: PackChildResult) =>
-  r.main.cpu + r.packers.cpu + r.pool.cpu + r.v8.cpu + r.other.cpu;
+const cpuOf = (r: PackChildResult) => Object.values(r.threads).reduce((n, k) => n + k.cpu, 0);
 const packing = (r: PackChildResult): KindStat => ({
-  cpu: r.packers.cpu + r.pool.cpu,
-  minflt: r.packers.minflt + r.pool.minflt,
+  cpu: r.threads.workers.cpu + r.threads.pool.cpu,
+  minflt: r.threads.workers.minflt + r.threads.pool.minflt,
 });
 const results = new Map<string, PackChildResult[]>();
 const nixCopy: { ms: number; cpu: number }[] = [];
@@ -92,7 +91,7 @@ try {
       results.set(label, [...(results.get(label) ?? []), res]);
       const p = packing(res);
       line.push(
-        `${label} ${(res.ms / 1000).toFixed(2)} s (cpu ${cpuOf(res).toFixed(2)}: packers ${res.packers.cpu.toFixed(2)}, pool ${res.pool.cpu.toFixed(2)}, main ${res.main.cpu.toFixed(2)}, V8 ${res.v8.cpu.toFixed(2)}; packers' and pool's page faults ${p.minflt})`,
+        `${label} ${(res.ms / 1000).toFixed(2)} s (cpu ${cpuOf(res).toFixed(2)}: packers ${res.threads.workers.cpu.toFixed(2)}, pool ${res.threads.pool.cpu.toFixed(2)}, main ${res.threads.main.cpu.toFixed(2)}, V8 ${res.threads.v8.cpu.toFixed(2)}; packers' and pool's page faults ${p.minflt})`,
       );
     }
     const dir = join(work, `nix-${r}`);

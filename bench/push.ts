@@ -138,7 +138,7 @@ const inRunOrder = <T>(lofts: T[], r: number): T[] => (r % 2 === 0 ? lofts : [..
 
 const side = (name: string): Side => ({ name, wall: [], cpu: [], server: [], threads: [] });
 const threadLine = (t: ThreadCpu) =>
-  `main ${t.main.toFixed(2)}, workers ${t.workers.toFixed(2)}, V8 ${t.v8.toFixed(2)}, other ${t.other.toFixed(2)}`;
+  `main ${t.main.toFixed(2)}, workers ${t.workers.toFixed(2)}, pool ${t.pool.toFixed(2)}, V8 ${t.v8.toFixed(2)}, other ${t.other.toFixed(2)}`;
 const s2 = (ms: number) => (ms / 1000).toFixed(2);
 const load = loadLine;
 
@@ -274,7 +274,7 @@ async function closureBench(): Promise<void> {
       if (s.threads.length > 0) {
         const m = (k: keyof ThreadCpu) => median(s.threads.map((t) => t[k]));
         console.log(
-          `  ${''.padEnd(40)} its threads' cpu: ${threadLine({ main: m('main'), workers: m('workers'), v8: m('v8'), other: m('other') })}`,
+          `  ${''.padEnd(40)} its threads' cpu: ${threadLine({ main: m('main'), workers: m('workers'), pool: m('pool'), v8: m('v8'), other: m('other') })}`,
         );
       }
     }
