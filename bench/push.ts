@@ -18,8 +18,8 @@
  *   With --rtt-ms/--mbit every S3 request goes through bench/netsim.ts (RTT added, each
  *   direction capped), which runs inside this process. Client CPU is user+sys of each
  *   process tree (/usr/bin/time); server CPU is RGW's (radosgw, OSD, mon) from /proc. A
- *   Loft push also prints its CPU by thread (main, worker threads, libuv's pool, V8's helpers, other),
- *   sampled from /proc/PID/task every 20 ms.
+ *   Loft push also prints its CPU by thread (main, worker threads, libuv's pool, V8's
+ *   helpers, other), sampled from /proc/PID/task every 20 ms.
  *   --prof DIR adds `--cpu-prof` to the first Loft run (one profile per thread; summarise
  *   with `node dist/bench/profile-summary.js DIR`). --dir also compares pushing into a
  *   local directory: Loft's pipeline against `nix copy`.
