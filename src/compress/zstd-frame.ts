@@ -1,7 +1,8 @@
 /**
  * One zstd frame, with Node's own zstd (node:zlib, Node >= 22.15): no native module of ours.
  * For worker threads (the zstd pool's and the NAR packers'), which own the per-NAR state;
- * zlib runs each chunk on libuv's thread pool, so a thread can serve several NARs at once.
+ * zlib runs each streamed chunk on libuv's thread pool, so a thread can serve several NARs
+ * at once.
  *
  * A frame fed by write() and end() streams; input given whole to end() (a NAR the packer
  * gathered, or one that is one chunk long) is compressed in one call instead, so zstd
@@ -10,14 +11,13 @@
  * small ones copied), so they can be transferred.
  *
  * A thread that compresses many whole inputs passes a `WholeFrameContexts`: each input is
- * then one frame written to a zstd context kept from the last one, instead of a context
- * made and dropped per call. A dropped context's memory (and a one-shot call's output
+ * then one frame written synchronously to a zstd context kept from the last one, instead
+ * of a context made and dropped per call. A dropped context's memory (and a one-shot call's output
  * buffers) is freed only when the garbage collector next runs, so every call worked in
  * fresh memory, and the page faults of touching it cost more than compressing a NAR.
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
-import { Semaphore } from '../util/limit.js';
 
 export interface ZstdFrameOptions {
   level: number;
@@ -69,87 +69,103 @@ function copyOf(b: Buffer): Buffer {
   return copy;
 }
 
-/** zlib's output buffer size for the reused contexts: a frame's last one is copied. */
+/** Output buffer size for the reused contexts: filled ones are handed on whole. */
 const WHOLE_OUT_CHUNK = 64 * 1024;
-/**
- * Contexts per level in a thread; more frames at once wait for it. A context made for each
- * would be fresh memory again, and with one each the packer threads compress as many NARs
- * at once as they did with one-shot calls: more only share the same cores among more zstd
- * contexts, which at high levels costs more CPU than it saves waiting.
- */
-const WHOLE_CONTEXTS = 1;
 
 /**
- * One thread's zstd contexts for whole inputs, reused. Each is a zlib stream whose every
- * write is a whole frame (flush ZSTD_e_end): given all its input in that one call, zstd
+ * zlib's native handle for a stream, which compresses in the calling thread into output
+ * buffers the caller gives it. zlib.js drives it the same way for zstdCompressSync(), but
+ * then closes the context; a stream's handle stays open, so its context can be reused.
+ * Not a documented API, so it is looked for, and without it each frame is a one-shot call.
+ */
+interface SyncHandle {
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOffset: number,
+    inLength: number,
+    output: Uint8Array,
+    outOffset: number,
+    outLength: number,
+  ): void;
+}
+
+interface SyncContext {
+  stream: zlib.ZstdCompress;
+  handle: SyncHandle;
+  /** [output space left, input left] after each writeSync, as zlib.js reads them. */
+  state: Uint32Array;
+}
+
+/**
+ * One thread's zstd contexts for whole inputs, one per level, reused. Each frame is one
+ * synchronous write flushed with ZSTD_e_end: given all its input in that one call, zstd
  * sizes the frame to it and records its size, byte for byte the one-shot call's frame.
+ * Synchronous, on the calling thread: a hop to libuv's pool and back per frame cost more
+ * than the hop let run beside it, and the packer threads already keep the cores busy.
  */
 export class WholeFrameContexts {
-  private readonly levels = new Map<number, { slots: Semaphore; idle: zlib.ZstdCompress[] }>();
+  private readonly idle = new Map<number, SyncContext>();
 
-  /** Compress `input` as one frame; resolves once zstd has consumed it (it may be reused). */
-  frame(input: Uint8Array, level: number): Promise<Buffer[]> {
-    let l = this.levels.get(level);
-    if (l === undefined) {
-      this.levels.set(level, (l = { slots: new Semaphore(WHOLE_CONTEXTS), idle: [] }));
-    }
-    const { slots, idle } = l;
-    return slots.run(async () => {
-      const s = idle.pop() ?? openWhole(level);
-      const out: Buffer[] = [];
-      const keep = (b: Buffer) => out.push(b);
-      s.on('data', keep);
-      try {
-        // Output is pushed (and 'data' emitted) before the write's callback runs.
-        await new Promise<void>((resolve, reject) =>
-          s.write(input, (err) => (err ? reject(err) : resolve())),
-        );
-      } catch (e) {
-        // A context that failed is not reused; the next frame opens a new one.
-        s.destroy();
-        throw e;
-      } finally {
-        s.off('data', keep);
-      }
-      idle.push(s);
-      return ownedOutput(out);
-    });
+  /** Compress `input` as one frame; returns once zstd is done with it (it may be reused). */
+  frame(input: Uint8Array, level: number): Buffer[] {
+    const c = this.idle.get(level) ?? openSync(level);
+    if (c === undefined)
+      return joinAdjacent([zlib.zstdCompressSync(input, { params: params(level) })]);
+    this.idle.delete(level);
+    const out = writeFrame(c, input);
+    this.idle.set(level, c);
+    return out;
   }
 }
 
-function openWhole(level: number): zlib.ZstdCompress {
-  const s = zlib.createZstdCompress({
-    chunkSize: WHOLE_OUT_CHUNK,
-    flush: zlib.constants.ZSTD_e_end,
-    params: params(level),
-  });
-  // Errors reach the caller through write()'s callback.
-  s.on('error', () => {});
-  return s;
+function openSync(level: number): SyncContext | undefined {
+  const stream = zlib.createZstdCompress({ params: params(level) });
+  // Errors are read from `errored` after each write; this keeps one from being unhandled.
+  stream.on('error', () => {});
+  const { _handle: handle, _writeState: state } = stream as unknown as {
+    _handle?: Partial<SyncHandle>;
+    _writeState?: unknown;
+  };
+  if (typeof handle?.writeSync !== 'function' || !(state instanceof Uint32Array)) {
+    stream.destroy();
+    return undefined;
+  }
+  return { stream, handle: handle as SyncHandle, state };
 }
 
 /**
- * A finished frame's views as buffers the caller owns. The views of buffers zlib has
- * filled are handed on as they are (see joinAdjacent); those of the buffer it is still
- * filling, which the context's next frame writes into, are copied.
+ * One frame into fresh output buffers of the caller's own (the first sized to the bound
+ * for a small input): nothing writes to them after it, so the last one needs no copy.
  */
-function ownedOutput(views: Buffer[]): Buffer[] {
-  let filled = views.length;
-  while (filled > 0) {
-    const v = views[filled - 1]!;
-    if (v.byteOffset + v.length === v.buffer.byteLength) break;
-    filled--;
+function writeFrame({ stream, handle, state }: SyncContext, input: Uint8Array): Buffer[] {
+  const out: Buffer[] = [];
+  let inOffset = 0;
+  let inLength = input.length;
+  let size = Math.min(WHOLE_OUT_CHUNK, compressBound(input.length));
+  for (;;) {
+    const b = Buffer.allocUnsafeSlow(size);
+    try {
+      handle.writeSync(zlib.constants.ZSTD_e_end, input, inOffset, inLength, b, 0, size);
+    } catch (e) {
+      stream.destroy();
+      throw e;
+    }
+    // A zstd error destroys the stream (and its context) before writeSync returns.
+    if (stream.errored) throw stream.errored;
+    const [spaceLeft, inputLeft] = [state[0]!, state[1]!];
+    inOffset += inLength - inputLeft;
+    inLength = inputLeft;
+    if (size > spaceLeft) out.push(mostOrCopy(b.subarray(0, size - spaceLeft)));
+    // Output space left over means the frame is complete.
+    if (spaceLeft > 0) return out;
+    size = WHOLE_OUT_CHUNK;
   }
-  const out = joinAdjacent(views.slice(0, filled));
-  const rest = views.slice(filled);
-  if (rest.length > 0) {
-    // Not Buffer.concat: a small result would be a view of Node's shared pool.
-    const tail = Buffer.allocUnsafeSlow(rest.reduce((n, v) => n + v.length, 0));
-    let at = 0;
-    for (const v of rest) at += v.copy(tail, at);
-    out.push(tail);
-  }
-  return out;
+}
+
+/** zstd's ZSTD_COMPRESSBOUND: the largest frame an input of n bytes compresses to. */
+function compressBound(n: number): number {
+  return n + (n >> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >> 11 : 0);
 }
 
 export class ZstdFrameEncoder {
