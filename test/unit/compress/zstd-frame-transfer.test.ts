@@ -76,13 +76,15 @@ test('whole inputs through reused contexts: each frame is the one-shot frame, it
     randomBytes(700_000),
     mixed(1 << 20),
   ];
-  // One gather buffer, overwritten after each frame, as the packer reuses its own.
-  const gather = Buffer.alloc(1 << 20);
+  // One gather buffer, overwritten after each frame, as the packer reuses its own; each
+  // input is a view a few bytes into it, so an offset taken from the wrong base shows.
+  const at = 3;
+  const gather = Buffer.alloc(at + (1 << 20));
   const frames: { name: string; input: Buffer; level: number; chunks: Buffer[] }[] = [];
   for (const level of [3, 1, 3]) {
     for (const [i, input] of inputs.entries()) {
-      input.copy(gather);
-      const chunks = contexts.frame(gather.subarray(0, input.length), level);
+      input.copy(gather, at);
+      const chunks = contexts.frame(gather.subarray(at, at + input.length), level);
       gather.fill(0xa5);
       frames.push({
         name: `level ${level}, input ${i} (${input.length} bytes)`,
