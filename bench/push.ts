@@ -39,7 +39,13 @@ import { parseArgs } from 'node:util';
 import { nixBuild, nixRequisites, runNix, salt as freshSalt } from '../test/support/nix.js';
 import { repoRoot, startNixDaemon, startRgw, type Rgw } from '../test/support/fixtures.js';
 import { cpuSeconds, loadLine, median, timed, type ThreadCpu, type Timing } from './measure.js';
-import { startNetSim, throughSim, type NetSim } from './netsim.js';
+import {
+  measureRoundTrip,
+  startNetSim,
+  throughSim,
+  type LinkShape,
+  type NetSim,
+} from './netsim.js';
 import { buildShape, buildTinyClosure, specFromOptions } from './shapes.js';
 
 const MB = 1e6;
@@ -161,6 +167,7 @@ async function closureBench(): Promise<void> {
   console.log(
     `link: ${link.rttMs > 0 || link.mbit > 0 ? `${link.rttMs} ms RTT, ${link.mbit || 'unlimited'} Mbit/s per direction (bench/netsim.ts)` : 'loopback'}`,
   );
+  if (link.rttMs > 0) console.log(await linkCheck(link));
 
   await withBenchRgw(async (rgw, work, env) => {
     let sim: NetSim | undefined;
@@ -353,6 +360,7 @@ async function lookupBench(): Promise<void> {
     console.log(
       `link: ${link.rttMs} ms RTT, ${link.mbit || 'unlimited'} Mbit/s (bench/netsim.ts; round trips counted there when RTT > 0)`,
     );
+    if (link.rttMs > 0) console.log(await linkCheck(link));
     const lofts: { label: string; bin: string }[] = [
       { label: 'loft', bin: join(repoRoot, 'bin/loft.js') },
     ];
@@ -409,6 +417,12 @@ async function lookupBench(): Promise<void> {
       );
     }
   });
+}
+
+/** The simulator's own round trip, printed with each run: the link it measured through. */
+async function linkCheck(link: LinkShape): Promise<string> {
+  const rt = await measureRoundTrip(link);
+  return `link check: 50 echoes through the simulator took ${rt.mean.toFixed(2)} ms on average (median ${rt.median.toFixed(2)} ms; set: ${link.rttMs} ms)`;
 }
 
 if (positionals[0] === 'closure') await closureBench();
