@@ -42,15 +42,6 @@ interface Item {
   chunk: Buffer | null;
 }
 
-/**
- * Node's timers fire on whole milliseconds of a loop clock that may lag behind: a timer set
- * for a chunk's whole wait fired up to a millisecond or two late, and a 40 ms round trip
- * took 41.1-41.6 ms on average. So the timer is set this much short, and the rest of the
- * wait is slept (Atomics.wait: no CPU, the event loop held for under a millisecond).
- */
-const TIMER_SLACK_MS = 1;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
 /** One direction of the link: when it has finished sending what was queued (ms). */
 interface Link {
   free: number;
@@ -86,32 +77,23 @@ class Pipe {
 
   #schedule(): void {
     if (this.#timer || this.#queue.length === 0) return;
-    const wait = this.#queue[0]!.due - performance.now();
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#drain();
-      },
-      Math.max(0, wait - TIMER_SLACK_MS),
-    );
+    const wait = Math.max(0, this.#queue[0]!.due - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#drain();
+    }, wait);
   }
 
   #drain(): void {
-    for (;;) {
-      const now = performance.now();
-      const head = this.#queue[0];
-      if (head === undefined) return;
-      const early = head.due - now;
-      if (early > TIMER_SLACK_MS) break;
-      // The timer fired within its slack of the chunk's time: block for the rest.
-      if (early > 0) Atomics.wait(sleeper, 0, 0, early);
-      this.#queue.shift();
+    const now = performance.now();
+    while (this.#queue.length > 0 && this.#queue[0]!.due <= now + 0.5) {
+      const { chunk } = this.#queue.shift()!;
       if (this.to.destroyed) continue;
-      if (head.chunk === null) this.to.end();
+      if (chunk === null) this.to.end();
       else {
-        this.bytes += head.chunk.length;
-        this.onBytes(head.chunk.length);
-        this.to.write(head.chunk);
+        this.bytes += chunk.length;
+        this.onBytes(chunk.length);
+        this.to.write(chunk);
       }
     }
     this.#schedule();
