@@ -12,9 +12,10 @@
  *
  * A thread that compresses many whole inputs passes a `WholeFrameContexts`: each input is
  * then one frame written synchronously to a zstd context kept from the last one, instead
- * of a context made and dropped per call. A dropped context's memory (and a one-shot call's output
- * buffers) is freed only when the garbage collector next runs, so every call worked in
- * fresh memory, and the page faults of touching it cost more than compressing a NAR.
+ * of a context made and dropped per call. A dropped context's memory (and a one-shot
+ * call's output buffers) is freed only when the garbage collector next runs, so every call
+ * worked in fresh memory, and the page faults of touching it cost more than compressing a
+ * NAR.
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
@@ -90,6 +91,9 @@ interface SyncHandle {
   ): void;
 }
 
+/** Whether this Node's zlib streams have that handle (looked for once, on first use). */
+let syncHandles = true;
+
 interface SyncContext {
   stream: zlib.ZstdCompress;
   handle: SyncHandle;
@@ -101,17 +105,19 @@ interface SyncContext {
  * One thread's zstd contexts for whole inputs, one per level, reused. Each frame is one
  * synchronous write flushed with ZSTD_e_end: given all its input in that one call, zstd
  * sizes the frame to it and records its size, byte for byte the one-shot call's frame.
- * Synchronous, on the calling thread: a hop to libuv's pool and back per frame cost more
- * than the hop let run beside it, and the packer threads already keep the cores busy.
+ * Synchronous, on the calling thread: the round trip to libuv's pool per frame cost more
+ * CPU than compressing beside the thread saved, and the packer threads keep the cores busy.
  */
 export class WholeFrameContexts {
   private readonly idle = new Map<number, SyncContext>();
 
   /** Compress `input` as one frame; returns once zstd is done with it (it may be reused). */
   frame(input: Uint8Array, level: number): Buffer[] {
-    const c = this.idle.get(level) ?? openSync(level);
-    if (c === undefined)
+    const c = this.idle.get(level) ?? (syncHandles ? openSync(level) : undefined);
+    if (c === undefined) {
+      syncHandles = false;
       return joinAdjacent([zlib.zstdCompressSync(input, { params: params(level) })]);
+    }
     this.idle.delete(level);
     const out = writeFrame(c, input);
     this.idle.set(level, c);
