@@ -16,7 +16,6 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 // Not `import from 'node:http'`: its ESM facade reads every export, and one getter loads
 // Node's bundled undici (tens of ms of start-up for nothing).
 const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule('node:http');
-const { Agent: HttpsAgent, request: httpsRequest } = process.getBuiltinModule('node:https');
 type HttpAgent = InstanceType<typeof HttpAgent>;
 import { SigV4Signer, amzDate, canonicalQuery, sha256Hex, uriEncodePath } from './sigv4.js';
 import type { CredentialSource } from './s3-credentials.js';
@@ -141,8 +140,16 @@ export class S3Http {
     const prefix = url.pathname.replace(/\/+$/, '');
     this.#basePath = pathStyle ? `${prefix}/${uriEncodePath(s.bucket)}` : prefix;
     const agentOptions = { keepAlive: true, maxSockets: s.maxSockets, scheduling: 'lifo' as const };
-    this.#agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
-    this.#request = https ? (httpsRequest as typeof httpRequest) : httpRequest;
+    if (https) {
+      // Loaded only for an https endpoint: node:https brings TLS with it, which an http
+      // endpoint (a local MinIO, Garage or RGW) would load at every start for nothing.
+      const { Agent: HttpsAgent, request: httpsRequest } = process.getBuiltinModule('node:https');
+      this.#agent = new HttpsAgent(agentOptions);
+      this.#request = httpsRequest as typeof httpRequest;
+    } else {
+      this.#agent = new HttpAgent(agentOptions);
+      this.#request = httpRequest;
+    }
     this.#signer = new SigV4Signer(() => this.#creds!);
   }
 
