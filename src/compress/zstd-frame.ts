@@ -109,20 +109,32 @@ interface SyncContext {
  * CPU than compressing beside the thread saved, and the packer threads keep the cores busy.
  */
 export class WholeFrameContexts {
-  private readonly idle = new Map<number, SyncContext>();
+  private readonly kept = new Map<number, SyncContext>();
 
   /** Compress `input` as one frame; returns once zstd is done with it (it may be reused). */
   frame(input: Uint8Array, level: number): Buffer[] {
-    const c = this.idle.get(level) ?? (syncHandles ? openSync(level) : undefined);
+    let c = this.kept.get(level);
     if (c === undefined) {
-      syncHandles = false;
-      return joinAdjacent([zlib.zstdCompressSync(input, { params: params(level) })]);
+      c = syncHandles ? openSync(level) : undefined;
+      if (c === undefined) {
+        syncHandles = false;
+        return oneShotFrame(input, level);
+      }
+      this.kept.set(level, c);
     }
-    this.idle.delete(level);
-    const out = writeFrame(c, input);
-    this.idle.set(level, c);
-    return out;
+    try {
+      return writeFrame(c, input);
+    } catch (e) {
+      // Its stream is destroyed: the next frame opens a new context.
+      this.kept.delete(level);
+      throw e;
+    }
   }
+}
+
+/** A frame by zlib's one-shot call, as buffers the caller owns. */
+function oneShotFrame(input: Uint8Array, level: number): Buffer[] {
+  return joinAdjacent([zlib.zstdCompressSync(input, { params: params(level) })]);
 }
 
 function openSync(level: number): SyncContext | undefined {
@@ -205,9 +217,9 @@ export class ZstdFrameEncoder {
     if (this.stream === undefined) {
       // The whole input at once: a single-pass frame that records its size.
       this.done = true;
-      if (this.contexts) return this.contexts.frame(chunk, this.opts.level);
-      const out = zlib.zstdCompressSync(chunk, { params: params(this.opts.level) });
-      return joinAdjacent([out]);
+      return this.contexts
+        ? this.contexts.frame(chunk, this.opts.level)
+        : oneShotFrame(chunk, this.opts.level);
     }
     const s = this.stream;
     s.end(chunk);

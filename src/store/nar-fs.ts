@@ -11,7 +11,6 @@
  * passed since the last turn; a single call blocks at most for one small file's read.
  * Set `sync: false` for fully asynchronous I/O (e.g. on slow network filesystems).
  */
-import { SpareBuffers } from '../util/spare-buffers.js';
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +21,7 @@ import {
   type NarSource,
   type NarSourceStat,
 } from '../nix/nar-encode.js';
+import { SpareBuffers } from '../util/spare-buffers.js';
 
 export interface FsNarSourceOptions {
   /** Bytes per read for large files. Default 1 MiB. */
