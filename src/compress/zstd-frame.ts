@@ -70,8 +70,11 @@ function copyOf(b: Buffer): Buffer {
   return copy;
 }
 
-/** Output buffer size for the reused contexts: filled ones are handed on whole. */
-const WHOLE_OUT_CHUNK = 64 * 1024;
+/**
+ * Output buffer size for the reused contexts: filled ones are handed on whole, and ones
+ * given back (see WholeFrameContexts) are written into again.
+ */
+export const FRAME_OUT_BYTES = 64 * 1024;
 
 /**
  * zlib's native handle for a stream, which compresses in the calling thread into output
@@ -111,6 +114,13 @@ interface SyncContext {
 export class WholeFrameContexts {
   private readonly kept = new Map<number, SyncContext>();
 
+  /**
+   * @param spare buffers of FRAME_OUT_BYTES whose earlier output has been sent, which
+   *   frames take before allocating: memory a thread writes into afresh costs a page fault
+   *   per page, and one freed by the thread it went to is not the writer's to reuse.
+   */
+  constructor(private readonly spare: ArrayBuffer[] = []) {}
+
   /** Compress `input` as one frame; returns once zstd is done with it (it may be reused). */
   frame(input: Uint8Array, level: number): Buffer[] {
     let c = this.kept.get(level);
@@ -123,7 +133,7 @@ export class WholeFrameContexts {
       this.kept.set(level, c);
     }
     try {
-      return writeFrame(c, input);
+      return writeFrame(c, input, this.spare);
     } catch (e) {
       // Its stream is destroyed: the next frame opens a new context.
       this.kept.delete(level);
@@ -153,16 +163,22 @@ function openSync(level: number): SyncContext | undefined {
 }
 
 /**
- * One frame into fresh output buffers of the caller's own (the first sized to the bound
- * for a small input): nothing writes to them after it, so the last one needs no copy.
+ * One frame into output buffers of the caller's own, spare ones first (the first sized to
+ * the bound for a small input): nothing writes to them after it, so the last one needs no
+ * copy.
  */
-function writeFrame({ stream, handle, state }: SyncContext, input: Uint8Array): Buffer[] {
+function writeFrame(
+  { stream, handle, state }: SyncContext,
+  input: Uint8Array,
+  spare: ArrayBuffer[],
+): Buffer[] {
   const out: Buffer[] = [];
   let inOffset = 0;
   let inLength = input.length;
-  let size = Math.min(WHOLE_OUT_CHUNK, compressBound(input.length));
+  let size = Math.min(FRAME_OUT_BYTES, compressBound(input.length));
   for (;;) {
-    const b = Buffer.allocUnsafeSlow(size);
+    const reused = size === FRAME_OUT_BYTES ? spare.pop() : undefined;
+    const b = reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(size);
     try {
       handle.writeSync(zlib.constants.ZSTD_e_end, input, inOffset, inLength, b, 0, size);
     } catch (e) {
@@ -174,10 +190,16 @@ function writeFrame({ stream, handle, state }: SyncContext, input: Uint8Array): 
     const [spaceLeft, inputLeft] = [state[0]!, state[1]!];
     inOffset += inLength - inputLeft;
     inLength = inputLeft;
-    if (size > spaceLeft) out.push(mostOrCopy(b.subarray(0, size - spaceLeft)));
+    const written = size - spaceLeft;
+    if (written * 2 >= size) out.push(b.subarray(0, written));
+    else {
+      // Mostly empty: its bytes are copied out, and it is written into again.
+      if (written > 0) out.push(copyOf(b.subarray(0, written)));
+      if (size === FRAME_OUT_BYTES) spare.push(b.buffer as ArrayBuffer);
+    }
     // Output space left over means the frame is complete.
     if (spaceLeft > 0) return out;
-    size = WHOLE_OUT_CHUNK;
+    size = FRAME_OUT_BYTES;
   }
 }
 

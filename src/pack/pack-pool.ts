@@ -11,7 +11,8 @@ import { CompressionInputMismatchError } from '../compress/errors.js';
 import { digestsFromWire, type CompressionDigests } from '../compress/digests.js';
 import { ThreadPool, type ThreadJob, type WorkerThread } from '../compress/thread-pool.js';
 import { Hash } from '../nix/hash.js';
-import { markReleasable } from '../util/releasable-buffers.js';
+import { markReleasable, type TakeBack } from '../util/releasable-buffers.js';
+import { FRAME_OUT_BYTES } from '../compress/zstd-frame.js';
 import { PackFailedError, PackSourceError } from './errors.js';
 import type { FromPacker, ToPacker } from './protocol.js';
 import { ownBytes } from '../util/own-bytes.js';
@@ -52,6 +53,7 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
   constructor(
     private readonly thread: WorkerThread<ToPacker, FromPacker>,
     readonly id: number,
+    private readonly takeBack: TakeBack,
   ) {
     // Chunks, not bytes: each is one piece of packer output (up to about one 1 MiB read),
     // handed on whole. In byte mode every read of a consumer's async iterator would join
@@ -87,7 +89,7 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
     switch (m.t) {
       case 'out': {
         let room = true;
-        for (const c of m.chunks) room = this.push(received(c));
+        for (const c of m.chunks) room = this.push(this.received(c));
         if (room) this.thread.post({ t: 'credit', id: this.id, n: 1 });
         else this.owed++;
         return;
@@ -96,7 +98,7 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
         this.ended = true;
         this.finalDigests = digestsFromWire(m.digests);
         if (m.listing) this.finalListing = Buffer.from(m.listing);
-        for (const c of m.chunks) this.push(received(c));
+        for (const c of m.chunks) this.push(this.received(c));
         this.push(null);
         this.settle();
         return;
@@ -132,20 +134,40 @@ export class PackStream extends Readable implements ThreadJob<FromPacker> {
   private settle(): void {
     this.thread.detach(this.id);
   }
+
+  /**
+   * A chunk as it arrived: transferred, so its ArrayBuffer is this chunk's alone, and the
+   * uploader may release it once sent or copied into a part (util/releasable-buffers.ts):
+   * a whole frame's output buffer goes back to the thread, anything else is freed.
+   */
+  private received(c: Uint8Array): Buffer {
+    const b = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    markReleasable(b, c.buffer.byteLength === FRAME_OUT_BYTES ? this.takeBack : undefined);
+    return b;
+  }
 }
 
 /**
- * A chunk as it arrived: transferred, so its ArrayBuffer is this chunk's alone, and the
- * uploader may free it once copied into a part (util/releasable-buffers.ts).
+ * Hands released output buffers back to the thread that wrote them, in one message per
+ * turn of the event loop.
  */
-function received(c: Uint8Array): Buffer {
-  const b = Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-  markReleasable(b);
-  return b;
+function takeBackTo(thread: WorkerThread<ToPacker, FromPacker>): TakeBack {
+  let batch: ArrayBuffer[] = [];
+  return (ab) => {
+    if (batch.length === 0) {
+      setImmediate(() => {
+        const buffers = batch;
+        batch = [];
+        thread.post({ t: 'spare', buffers }, buffers);
+      });
+    }
+    batch.push(ab);
+  };
 }
 
 export class NarPacker {
   private readonly threads: ThreadPool<ToPacker, FromPacker>;
+  private readonly takeBack = new WeakMap<WorkerThread<ToPacker, FromPacker>, TakeBack>();
 
   /**
    * One NAR is packed by one thread, single-threaded zstd: a closure's many NARs use every
@@ -167,7 +189,12 @@ export class NarPacker {
   /** Start packing one store path; read the result from the returned stream. */
   pack(req: PackRequest): PackStream {
     const { id, thread } = this.threads.take();
-    const stream = new PackStream(thread, id);
+    let takeBack = this.takeBack.get(thread);
+    if (takeBack === undefined) {
+      takeBack = takeBackTo(thread);
+      this.takeBack.set(thread, takeBack);
+    }
+    const stream = new PackStream(thread, id, takeBack);
     thread.attach(id, stream);
     thread.post({
       t: 'job',

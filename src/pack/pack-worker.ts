@@ -13,10 +13,11 @@ import { NarListingBuilder } from '../nix/nar-listing.js';
 import { NarParser } from '../nix/nar-parse.js';
 import { createFsNarSource } from '../store/nar-fs.js';
 import { DigestPair } from '../compress/digests.js';
-import { WholeFrameContexts, ZstdFrameEncoder } from '../compress/zstd-frame.js';
+import { FRAME_OUT_BYTES, WholeFrameContexts, ZstdFrameEncoder } from '../compress/zstd-frame.js';
 import type { FromPacker, ToPacker } from './protocol.js';
 import { ownBytes } from '../util/own-bytes.js';
 import { SpareBuffers } from '../util/spare-buffers.js';
+import { freeNow } from '../util/releasable-buffers.js';
 
 if (parentPort === null) throw new Error('pack-worker.js must run as a worker thread');
 const port = parentPort;
@@ -46,8 +47,14 @@ const source = createFsNarSource({ reuseBuffers: true });
  */
 const gatherBuffers = new SpareBuffers(ONE_CALL_MAX, 4);
 const GATHER_POOLED_MIN = 128 * 1024;
+/**
+ * Output buffers the main thread gave back once their bytes were sent, written into again
+ * (see WholeFrameContexts); beyond about what a thread's jobs have in flight, freed.
+ */
+const spareOutput: ArrayBuffer[] = [];
+const SPARE_OUTPUT_MAX = 64;
 /** The same for zstd's contexts and output (see zstd-frame.ts). */
-const contexts = new WholeFrameContexts();
+const contexts = new WholeFrameContexts(spareOutput);
 
 function post(m: FromPacker, chunks: Uint8Array[] = []): void {
   port.postMessage(
@@ -160,6 +167,14 @@ port.on('message', (m: ToPacker) => {
       s.wake?.();
     }
     port.close();
+    return;
+  }
+  if (m.t === 'spare') {
+    for (const b of m.buffers) {
+      if (b.byteLength === FRAME_OUT_BYTES && spareOutput.length < SPARE_OUTPUT_MAX) {
+        spareOutput.push(b);
+      } else freeNow(b);
+    }
     return;
   }
   if (m.t === 'job') {

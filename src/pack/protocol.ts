@@ -25,6 +25,8 @@ export type ToPacker =
     }
   | { t: 'credit'; id: number; n: number }
   | { t: 'cancel'; id: number }
+  /** Output buffers of FRAME_OUT_BYTES whose bytes have been sent, to write into again. */
+  | { t: 'spare'; buffers: ArrayBuffer[] }
   | StopThread;
 
 export type FromPacker =

@@ -11,6 +11,7 @@ import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NarPacker, PackSourceError } from '../../../src/pack/index.js';
+import { releaseNow } from '../../../src/util/releasable-buffers.js';
 import { Hash } from '../../../src/nix/hash.js';
 import { narListing } from '../../../src/nix/nar-listing.js';
 import { isLoftError } from '../../../src/util/errors.js';
@@ -99,6 +100,33 @@ test('a NAR of up to 1 MiB is one single-pass zstd frame that records its size; 
   assert.equal(small.recorded, String(small.narSize));
   const big = await frameInfo(3_000_000);
   assert.equal(big.recorded, undefined);
+});
+
+test('NARs packed after the output before them was released (handed back to the thread) still decompress to the NAR', async () => {
+  // One thread, so every NAR's output buffers come from the ones released before it.
+  const one = new NarPacker({ size: 1 });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const dir = tree(700_000);
+      const { nar, narHash, narSize } = await expectation(dir);
+      const s = one.pack({ path: dir, compression: { name: 'zstd', level: 3 }, narHash, narSize });
+      const parts: Buffer[] = [];
+      for await (const c of s as AsyncIterable<Buffer>) {
+        parts.push(Buffer.from(c));
+        releaseNow(c);
+      }
+      const out = Buffer.concat(parts);
+      assert.ok(
+        execFileSync('zstd', ['-dc'], { input: out, maxBuffer: 1 << 26 }).equals(nar),
+        `NAR ${i}`,
+      );
+      assert.deepEqual(s.digests()!.outputSha256, createHash('sha256').update(out).digest());
+      // A turn of the event loop: the released buffers go back before the next job.
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    await one.shutdown();
+  }
 });
 
 test('bytes that differ from the registered hash or size error instead of ending', async () => {

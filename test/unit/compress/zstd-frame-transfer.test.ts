@@ -9,7 +9,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
-import { WholeFrameContexts, ZstdFrameEncoder } from '../../../src/compress/zstd-frame.js';
+import {
+  FRAME_OUT_BYTES,
+  WholeFrameContexts,
+  ZstdFrameEncoder,
+} from '../../../src/compress/zstd-frame.js';
 
 /** Half random, half text: compresses to a bit over half. */
 function mixed(size: number): Buffer {
@@ -117,4 +121,31 @@ test('a frame encoder given reused contexts compresses whole inputs, small and l
     const chunks = await new ZstdFrameEncoder({ level: 3 }, contexts).end(input);
     assert.ok(Buffer.concat(transferred(chunks)).equals(expected), `${input.length} bytes`);
   }
+});
+
+test('output buffers given back are written into again, and the frames are still the one-shot frames', () => {
+  const spare: ArrayBuffer[] = [];
+  const contexts = new WholeFrameContexts(spare);
+  const oneShot = (input: Buffer) =>
+    zstdCompressSync(input, {
+      params: { [constants.ZSTD_c_compressionLevel]: 3, [constants.ZSTD_c_checksumFlag]: 1 },
+    });
+  const first = mixed(900_000);
+  const sent = transferred(contexts.frame(first, 3));
+  assert.ok(Buffer.concat(sent).equals(oneShot(first)), 'the first frame');
+  // The consumer's side gives back the whole-size buffers, as the uploader does once their
+  // bytes are out; what they held is overwritten, so stale bytes cannot pass for output.
+  const whole = sent.filter((c) => c.buffer.byteLength === FRAME_OUT_BYTES);
+  assert.ok(whole.length >= 4, `${whole.length} whole-size output buffers`);
+  const returned = transferred(whole.map((c) => Buffer.from(c.buffer))).map((c) => c.buffer);
+  for (const ab of returned) new Uint8Array(ab).fill(0xa5);
+  spare.push(...(returned as ArrayBuffer[]));
+
+  const second = randomBytes(200_000);
+  const chunks = contexts.frame(second, 3);
+  const reused = chunks.filter((c) => returned.includes(c.buffer));
+  assert.ok(reused.length >= 3, `${reused.length} of its buffers were given back ones`);
+  // A buffer its bytes were copied out of (the last, mostly empty) goes back to the spares.
+  assert.equal(spare.length, returned.length - reused.length, 'each taken from the spares once');
+  assert.ok(Buffer.concat(transferred(chunks)).equals(oneShot(second)), 'the second frame');
 });

@@ -3,7 +3,8 @@
  * upload as soon as their bytes are in a part buffer, and only then: the parts still hold
  * the exact bytes, a chunk split across two parts is freed only once both halves are
  * copied, and unmarked chunks are never touched. A single-PUT body (sent by reference) is
- * freed once the PUT is answered, and left alone when the PUT fails.
+ * freed once the PUT is answered, and left alone when the PUT fails. A chunk marked with an
+ * owner (a packer thread's output buffer) goes back to it instead of being freed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -142,4 +143,15 @@ test('releaseNow frees only marked buffers, once', () => {
   assert.equal(marked.length, 0);
   releaseNow(marked); // a second call is harmless
   assert.equal(marked.length, 0);
+});
+
+test('releaseNow hands a buffer marked with an owner to that owner whole, once, instead of freeing it', () => {
+  const taken: ArrayBuffer[] = [];
+  const back = Buffer.allocUnsafeSlow(1024);
+  markReleasable(back, (ab) => taken.push(ab));
+  releaseNow(back);
+  assert.deepEqual(taken, [back.buffer], 'the owner got the ArrayBuffer itself');
+  assert.equal(back.length, 1024, 'taken back, not freed');
+  releaseNow(back);
+  assert.equal(taken.length, 1, 'handed over once');
 });
