@@ -1,6 +1,7 @@
 /**
  * A pool of daemon connections. Queries are pipelined onto the least busy connection
- * (up to `maxPipeline` each) and new connections open while work waits; a NAR stream takes
+ * (up to `maxPipeline` each); a new connection opens for a NAR stream that waits, or for
+ * queries once enough wait to be worth one (see QUERY_BACKLOG_PIPELINES); a NAR stream takes
  * a connection of its own for its whole length, and streams never take the last
  * connection, so a query can always get through while streams wait for their readers.
  * Broken connections are dropped and replaced on demand; an idempotent query that fails
@@ -35,8 +36,13 @@ interface Waiter {
   fail(err: Error): void;
 }
 
-/** Open another connection once every usable one has this many requests in flight. */
-const GROW_AT = 8;
+/**
+ * Queries waiting, in pipelines' worth per connection being opened, before another one is
+ * opened. A new connection costs the daemon a fork and a handshake, in which the open ones
+ * answer a few hundred pipelined queries: a smaller burst (a closure walk's next level) is
+ * done sooner without it, and on a busy machine the forks slowed whole walks down.
+ */
+const QUERY_BACKLOG_PIPELINES = 8;
 
 function positiveInt(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -76,11 +82,7 @@ export class DaemonPool implements ConnectionListener {
     // Fast path: a connection has room and nobody is waiting (the common case in a walk).
     if (this.state === 'open' && this.queryWaiters.length === 0) {
       const c = this.pick('query');
-      if (c) {
-        const p = c.call(op);
-        if (c.pending >= GROW_AT) this.grow();
-        return p.catch((e: unknown) => this.retry(op, e));
-      }
+      if (c) return c.call(op).catch((e: unknown) => this.retry(op, e));
     }
     return this.runQueued(op, false).catch((e: unknown) => this.retry(op, e));
   }
@@ -183,10 +185,8 @@ export class DaemonPool implements ConnectionListener {
     }
     const queue = want === 'stream' ? this.streamWaiters : this.queryWaiters;
     const c = queue.length === 0 ? this.pick(want) : undefined;
-    if (c) {
-      start(c);
-      if (c.pending >= GROW_AT) this.grow();
-    } else {
+    if (c) start(c);
+    else {
       queue.push({ start, fail });
       this.grow();
     }
@@ -241,20 +241,20 @@ export class DaemonPool implements ConnectionListener {
   private grow(): void {
     if (this.state === 'closed') return;
     let live = 0;
-    let usable = 0;
-    let busyCount = 0;
+    let forQueriesNow = 0;
     for (const c of this.conns) {
       if (c.isDead) continue;
       live++;
-      if (c.isStreaming) continue;
-      usable++;
-      if (c.pending >= GROW_AT) busyCount++;
+      if (!c.isStreaming) forQueriesNow++;
     }
     if (live + this.connecting >= this.maxConnections) return;
-    const busy = usable > 0 && busyCount === usable;
-    const needed = this.waiting() > this.connecting;
-    if (!needed && !busy) return;
-    if (busy && !needed && this.connecting > 0) return;
+    const queries = this.queryWaiters.length;
+    const needed =
+      this.streamWaiters.length > this.connecting ||
+      // Nothing open can take a query (none yet, or every one streams a NAR).
+      (queries > 0 && forQueriesNow + this.connecting === 0) ||
+      queries >= QUERY_BACKLOG_PIPELINES * this.maxPipeline * (this.connecting + 1);
+    if (!needed) return;
     this.connecting++;
     this.opts.connect().then(
       (conn) => {

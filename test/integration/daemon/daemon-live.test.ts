@@ -190,8 +190,9 @@ test('close() hangs up on connections still in their handshake instead of waitin
     maxPipeline: 1,
   });
   try {
-    // Queued behind one another on the one live connection: the pool opens more.
-    const infos = await Promise.all([1, 2, 3, 4].map(() => c.queryPathInfo(tree!)));
+    // Queued behind one another on the one live connection, enough to be worth another
+    // connection: the pool opens more.
+    const infos = await Promise.all(Array.from({ length: 12 }, () => c.queryPathInfo(tree!)));
     infos.forEach((i) => assert.equal(i!.path, tree));
     assert.ok(stalled.size > 0, 'the pool opened more connections while queries waited');
     await c.close();

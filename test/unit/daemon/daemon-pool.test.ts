@@ -62,6 +62,16 @@ test('queries spread over at most maxConnections, each with at most maxPipeline 
   await pool.close();
 });
 
+test('a burst of queries smaller than a few pipelines waits for the open connection instead of opening more', async () => {
+  const { pool, conns } = scriptedPool(() => yes, { maxConnections: 3, maxPipeline: 2 });
+  const results = await Promise.all(
+    Array.from({ length: 12 }, () => pool.run(isValidPathOp(P, S))),
+  );
+  assert.deepEqual(results, Array(12).fill(true));
+  assert.equal(conns.length, 1, 'no connection opened for 10 waiting queries');
+  await pool.close();
+});
+
 test('a query whose connection breaks is retried once on a new connection', async () => {
   // The first connection hangs up on its first request; the second answers.
   const { pool, opened } = scriptedPool((n) => (n === 0 ? () => 'hang-up' : yes));
