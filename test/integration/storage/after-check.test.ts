@@ -1,11 +1,12 @@
 /**
  * A store behind a bucket check that has not answered yet (storage/after-check.ts), against
- * Ceph RGW through a logging proxy: no request reaches the server before the check
- * answers; once it passes, every kind of request goes through; when it fails, every
- * request fails with the check's own error, nothing else reaches the server, and an
- * upload's source is destroyed. And through the `loft` binary: an upload to a bucket that
- * does not exist still exits with the environment code and the bucket's own error, and a
- * path outside the store, resolved while the check runs, is reported before it.
+ * Ceph RGW through a logging proxy: reads reach the server alongside the check, writes only
+ * once it answers; once it passes, every kind of request goes through; when it fails, every
+ * request fails with the check's own error (a read's own answer, even "not found", is
+ * dropped), no write reaches the server, and an upload's source is destroyed. And through
+ * the `loft` binary: an upload to a bucket that does not exist still exits with the
+ * environment code and the bucket's own error, and a path outside the store, resolved while
+ * the check runs, is reported before it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,7 @@ import { collect } from '../../support/iter.js';
 
 const env = s3TestEnv();
 
-test('requests behind a pending bucket check reach the server only once it passes, and then all go through', async () => {
+test('behind a pending bucket check, reads reach the server at once and writes only once it passes; then all go through', async () => {
   const { client, bucket } = await makePublicCache('after-check');
   const proxy = await startFaultProxy(env.endpoint);
   const store = createS3Store(storeOptions(bucket, { endpoint: proxy.url }));
@@ -35,7 +36,11 @@ test('requests behind a pending bucket check reach the server only once it passe
       collect(gated.list('after-check/')),
     ]);
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(proxy.log, [], 'nothing is sent before the check answers');
+    assert.deepEqual(
+      proxy.log.map((l) => l.method).sort(),
+      ['GET', 'HEAD'],
+      'the HEAD and the listing went out, neither write did',
+    );
     pass();
     const [, uploaded, head] = await requests;
     assert.equal(uploaded.size, 3);
@@ -51,23 +56,31 @@ test('requests behind a pending bucket check reach the server only once it passe
   }
 });
 
-test('a failed bucket check is the error of every request behind it, none of which reaches the server', async () => {
+test('a failed bucket check is the error of every request, reads included, and no write reaches the server', async () => {
   const proxy = await startFaultProxy(env.endpoint);
   const missing = 'loft-after-check-no-such-bucket';
   const store = createS3Store(storeOptions(missing, { endpoint: proxy.url }));
   try {
     const gated = afterCheck(store, store.check());
+    // Alone, a HEAD of a key in a missing bucket is a bare 404: "not there", not an error.
+    const head = gated.head('k3');
     const noBucket = (e: unknown) => isLoftError(e, 'S3_NO_SUCH_BUCKET');
+    await assert.rejects(head, noBucket);
     await assert.rejects(gated.put('k', 'v'), noBucket);
     const source = Readable.from([Buffer.from('body')]);
     await assert.rejects(gated.upload('k2', source), noBucket);
     assert.equal(source.destroyed, true, 'the upload source is destroyed');
     await assert.rejects(collect(gated.list('')), noBucket);
     await assert.rejects(gated.check(), noBucket);
-    // The check's own request(s), and nothing else.
+    // The check's own request(s) and the reads, no write.
     assert.deepEqual(
-      proxy.log.filter((l) => !(l.method === 'HEAD' && l.path === `/${missing}`)),
+      proxy.log.filter((l) => !['HEAD', 'GET'].includes(l.method)),
       [],
+      JSON.stringify(proxy.log),
+    );
+    assert.ok(
+      proxy.log.some((l) => l.method === 'HEAD' && l.path === `/${missing}/k3`),
+      'the read went out alongside the check',
     );
   } finally {
     await store.close();
