@@ -11,7 +11,7 @@ import { ensureCacheInfo } from './cache-info.js';
 import { summarizePlan, type CachedPath, type PushPlan } from './plan.js';
 import { PushLease } from './lease.js';
 import { hashPartIn, replan, type PreparedPush } from './prepare.js';
-import { pathInfoToJson } from '../store/path-info.js';
+import { pathInfoToJson, type PathInfo } from '../store/path-info.js';
 import type {
   ExecutionOptions,
   ObservationOptions,
@@ -69,11 +69,14 @@ export async function executePlan(
   }
 
   // While the lease's round trips run: open the connections and start the packer threads
-  // the uploads will use, and check nix-cache-info (not a narinfo: it needs no lease).
+  // the uploads will use, take temp roots over the paths to upload (the upload keeps them
+  // unless the bucket changes the plan), and check nix-cache-info (not a narinfo: it needs
+  // no lease).
   if (plan.toUpload.length > 0) {
     pushCtx.blobs.warm?.();
     pushCtx.packer?.warm(plan.toUpload.length);
   }
+  await using ahead = rootsAhead(pushCtx, plan.toUpload);
   // The first NARs are packed meanwhile too; none is sent before the lease holds.
   const progress = observe.progress ?? new PushProgress();
   const ordered = { plan, paths: uploadOrder(plan.toUpload) };
@@ -81,6 +84,7 @@ export async function executePlan(
     pushCtx,
     ordered.paths.slice(0, firstUploadCount(exec.uploadThreads)),
     narSourceOptions(exec.writeListing, progress),
+    ahead.roots,
   );
   // The unguarded store: ensureCacheInfo remembers per store object that it checked.
   const cacheInfo = ensureCacheInfo(pushCtx.blobs, pushCtx.store.storeDir);
@@ -140,7 +144,10 @@ export async function executePlan(
   }
   if (plan.toUpload.length > 0) {
     // Keep the paths alive while we read them: a GC between plan and upload would fail them.
-    const roots = await ctx.store.holdTempRoots(plan.toUpload.map((i) => i.path));
+    const roots =
+      ordered.plan === plan && ahead.roots
+        ? await ahead.roots
+        : await ctx.store.holdTempRoots(plan.toUpload.map((i) => i.path));
     try {
       const satisfied = new Set([
         ...plan.alreadyCached.map((c) => c.info.path),
@@ -170,6 +177,19 @@ export async function executePlan(
     result.uploaded.length === plan.toUpload.length;
   result.ms = performance.now() - t0;
   return result;
+}
+
+/** Temp roots over `paths` taken now, released when the scope ends (if nobody did before). */
+function rootsAhead(ctx: PushContext, paths: readonly PathInfo[]) {
+  const roots = paths.length === 0 ? undefined : ctx.store.holdTempRoots(paths.map((i) => i.path));
+  // Awaited where they are used, which reports a failure; never an unhandled rejection.
+  roots?.catch(() => {});
+  return {
+    roots,
+    async [Symbol.asyncDispose](): Promise<void> {
+      (await roots?.catch(() => undefined))?.release();
+    },
+  };
 }
 
 /** What the bucket told us is worth remembering: the next push will not ask again. */

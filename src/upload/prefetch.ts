@@ -5,7 +5,8 @@
  * is written and the prune intents are read (lease.ts), so the protocol is unchanged.
  *
  * Only NARs packed from disk start early (a daemon stream would hold a daemon connection
- * through the lease). A temp root holds each from before its first read. Their bytes wait
+ * through the lease). A temp root holds each from before its first read (the push's own,
+ * taken for every path it uploads, or one of ours). Their bytes wait
  * in the packer's stream, bounded by the packer's credit, until the upload reads them.
  */
 import { describeError } from '../util/errors.js';
@@ -19,8 +20,17 @@ export class PrefetchedNars {
   private readonly roots: Promise<TempRootsLease | undefined>;
   private closed = false;
 
-  private constructor(ctx: PushContext, infos: readonly PathInfo[], o: NarSourceOptions) {
-    this.roots = ctx.store.holdTempRoots(infos.map((i) => i.path)).then(
+  /** Roots the caller holds over these paths (and releases), else our own. */
+  private readonly ownRoots: boolean;
+
+  private constructor(
+    ctx: PushContext,
+    infos: readonly PathInfo[],
+    o: NarSourceOptions,
+    held?: Promise<TempRootsLease>,
+  ) {
+    this.ownRoots = held === undefined;
+    this.roots = (held ?? ctx.store.holdTempRoots(infos.map((i) => i.path))).then(
       (roots) => {
         if (this.closed) return roots;
         for (const info of infos) {
@@ -41,14 +51,18 @@ export class PrefetchedNars {
     );
   }
 
-  /** Start packing `infos` (the first NARs the upload will start), when there is a packer. */
+  /**
+   * Start packing `infos` (the first NARs the upload will start), when there is a packer;
+   * under `held` if given (temp roots over them that the caller releases).
+   */
   static start(
     ctx: PushContext,
     infos: readonly PathInfo[],
     o: NarSourceOptions,
+    held?: Promise<TempRootsLease>,
   ): PrefetchedNars | undefined {
     if (infos.length === 0 || ctx.packer === undefined) return undefined;
-    return new PrefetchedNars(ctx, infos, o);
+    return new PrefetchedNars(ctx, infos, o, held);
   }
 
   /** Resolves once the packing has started (or was given up): take() then sees it all. */
@@ -74,6 +88,6 @@ export class PrefetchedNars {
     const roots = await this.roots;
     for (const source of this.sources.values()) source.body.destroy();
     this.sources.clear();
-    await roots?.release();
+    if (this.ownRoots) await roots?.release();
   }
 }

@@ -1,13 +1,14 @@
 /**
  * Packing ahead of the lease, against the real nix-daemon and Ceph RGW: a push packs its
  * first NARs while the lease's round trips run, sends none of them before the lease holds
- * (the bucket's own listing says so), uses what it packed instead of packing it again, and
- * the cache serves the closure to real Nix with require-sigs; a push whose lease fails
- * cancels what it packed and writes no NAR.
+ * (the bucket's own listing says so), has every path it uploads rooted against Nix's
+ * garbage collector by then (Nix's own `--gc --print-dead` says so), uses what it packed
+ * instead of packing it again, and the cache serves the closure to real Nix with
+ * require-sigs; a push whose lease fails cancels what it packed and writes no NAR.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nixBuild, nixRequisites } from '../../support/nix.js';
+import { nixBuild, nixRequisites, runNix } from '../../support/nix.js';
 import { assertCacheServes, makePublicCache, type TestCache } from '../../support/cache.js';
 import { listKeysRaw } from '../../support/s3.js';
 import { openPushContext, type TestPushContext } from '../../support/push.js';
@@ -73,7 +74,7 @@ async function narKeys(cache: TestCache): Promise<string[]> {
   return listKeysRaw(cache.client, cache.bucket, 'nar/');
 }
 
-test('a push packs its first two NARs while the lease is taken, sends none before it holds, and packs no path twice', async () => {
+test('a push packs its first two NARs while the lease is taken, sends none before it holds, has every path it uploads rooted by then, and packs no path twice', async () => {
   const cache = await makePublicCache('push-prefetch');
   const { top, paths } = await buildChain('prefetch', 5);
   const base = paths.find((p) => p.endsWith('-prefetch-base'))!;
@@ -81,11 +82,16 @@ test('a push packs its first two NARs while the lease is taken, sends none befor
   const packs = recordPacks(ctx);
   let packedAtLease: string[] = [];
   let narsAtLease: string[] | undefined;
+  let deadAtLease: string[] | undefined;
   try {
     // The lease is written and not yet confirmed: nothing may have been sent.
     const r = await pushPackingAhead(ctx, top, packs, async () => {
       packedAtLease = packs.map((p) => p.path);
       narsAtLease = await narKeys(cache);
+      // What a garbage collection would delete now (nothing roots this test's paths but
+      // the push's temp roots).
+      const dead = new Set((await runNix('nix-store', ['--gc', '--print-dead'])).split('\n'));
+      deadAtLease = paths.filter((p) => dead.has(p));
     });
     assert.deepEqual(
       r.failed.map((f) => f.reason),
@@ -99,6 +105,7 @@ test('a push packs its first two NARs while the lease is taken, sends none befor
   assert.equal(packedAtLease.length, 2, `packed before the lease held: ${packedAtLease}`);
   assert.ok(packedAtLease.includes(base), 'the path every level waits on is packed first');
   assert.deepEqual(narsAtLease, []);
+  assert.deepEqual(deadAtLease, [], 'every path to upload is rooted while the lease is taken');
   const packed = packs.map((p) => p.path);
   assert.equal(new Set(packed).size, packed.length, `a path was packed twice: ${packed}`);
   assert.equal(packed.length, paths.length);
