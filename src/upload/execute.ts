@@ -68,10 +68,21 @@ export async function executePlan(
     }
   }
 
-  // While the lease's round trips run: open the connections and start the packer threads
-  // the uploads will use, take temp roots over the paths to upload (the upload keeps them
-  // unless the bucket changes the plan), and check nix-cache-info (not a narinfo: it needs
-  // no lease).
+  // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
+  // cached paths only as the bucket answers after that, publish only while the lease holds.
+  // Its round trips come first: its PUT is on its way before the work below starts.
+  const layout = { storeDir: pushCtx.store.storeDir, extension: pushCtx.compression.extension };
+  await using leasing = PushLease.start(
+    pushCtx.blobs,
+    pushCtx.logger,
+    prepared.closure,
+    layout,
+    exec.lease,
+  );
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  // While they run: open the connections and start the packer threads the uploads will
+  // use, take temp roots over the paths to upload (the upload keeps them unless the bucket
+  // changes the plan), and check nix-cache-info (not a narinfo: it needs no lease).
   if (plan.toUpload.length > 0) {
     pushCtx.blobs.warm?.();
     pushCtx.packer?.warm(plan.toUpload.length);
@@ -90,16 +101,7 @@ export async function executePlan(
   const cacheInfo = ensureCacheInfo(pushCtx.blobs, pushCtx.store.storeDir);
   // Awaited below; a lease that fails first must not leave it an unhandled rejection.
   cacheInfo.catch(() => {});
-  // Lease protocol (lease.ts): lease the closure, wait out prunes that touch it, trust
-  // cached paths only as the bucket answers after that, publish only while the lease holds.
-  const layout = { storeDir: pushCtx.store.storeDir, extension: pushCtx.compression.extension };
-  await using lease = await PushLease.acquire(
-    pushCtx.blobs,
-    pushCtx.logger,
-    prepared.closure,
-    layout,
-    exec.lease,
-  );
+  const lease = await leasing.held();
   const rechecked = await lease.recheck(
     plan,
     pushCtx.store.storeDir,

@@ -46,12 +46,38 @@ export interface LeaseOptions {
   hooks?: Partial<Record<LeaseStep, () => Promise<void> | void>>;
 }
 
+/**
+ * A lease being taken (PushLease.start), so the caller can do other work while its round
+ * trips run. Disposing of it releases the lease if it was taken, whoever awaited it.
+ */
+export class PendingLease {
+  constructor(private readonly acquiring: Promise<PushLease>) {
+    // Its error is the caller's through held(); if nobody asks, it has nothing to release.
+    acquiring.catch(() => {});
+  }
+
+  /** The lease, once held; the error that stopped it otherwise. */
+  held(): Promise<PushLease> {
+    return this.acquiring;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const lease = await this.acquiring.catch(() => undefined);
+    await lease?.release();
+  }
+}
+
 export class PushLease {
   private constructor(
     private readonly held: HeldCoordObject,
     private readonly blobs: BlobStore,
     private readonly opts: LeaseOptions,
   ) {}
+
+  /** acquire(), started: the lease's PUT is sent before the caller's next turn of the loop. */
+  static start(...args: Parameters<typeof PushLease.acquire>): PendingLease {
+    return new PendingLease(PushLease.acquire(...args));
+  }
 
   /** Steps 1 and 2: write the lease, then wait out prune intents that touch the closure. */
   static async acquire(
