@@ -74,7 +74,10 @@ export class PushLease {
     private readonly opts: LeaseOptions,
   ) {}
 
-  /** acquire(), started: the lease's PUT is sent before the caller's next turn of the loop. */
+  /**
+   * acquire(), started now: on a free connection its PUT is written within this turn of
+   * the event loop, ahead of whatever the caller starts after yielding one.
+   */
   static start(...args: Parameters<typeof PushLease.acquire>): PendingLease {
     return new PendingLease(PushLease.acquire(...args));
   }
