@@ -190,13 +190,10 @@ function writeFrame(
     const [spaceLeft, inputLeft] = [state[0]!, state[1]!];
     inOffset += inLength - inputLeft;
     inLength = inputLeft;
-    const written = size - spaceLeft;
-    if (written * 2 >= size) out.push(b.subarray(0, written));
-    else {
-      // Mostly empty: its bytes are copied out, and it is written into again.
-      if (written > 0) out.push(copyOf(b.subarray(0, written)));
-      if (size === FRAME_OUT_BYTES) spare.push(b.buffer as ArrayBuffer);
-    }
+    const kept = size > spaceLeft ? mostOrCopy(b.subarray(0, size - spaceLeft)) : undefined;
+    if (kept) out.push(kept);
+    // Its bytes copied out (mostly empty) or none written: it is written into again.
+    if (kept?.buffer !== b.buffer && size === FRAME_OUT_BYTES) spare.push(b.buffer as ArrayBuffer);
     // Output space left over means the frame is complete.
     if (spaceLeft > 0) return out;
     size = FRAME_OUT_BYTES;

@@ -5,9 +5,9 @@
  * is written and the prune intents are read (lease.ts), so the protocol is unchanged.
  *
  * Only NARs packed from disk start early (a daemon stream would hold a daemon connection
- * through the lease). A temp root holds each from before its first read (the push's own,
- * taken for every path it uploads, or one of ours). Their bytes wait
- * in the packer's stream, bounded by the packer's credit, until the upload reads them.
+ * through the lease). They are read only once the push's temp roots over every path it
+ * uploads are held (the caller's, which it releases). Their bytes wait in the packer's
+ * stream, bounded by the packer's credit, until the upload reads them.
  */
 import { describeError } from '../util/errors.js';
 import type { PathInfo } from '../store/path-info.js';
@@ -17,22 +17,18 @@ import type { PushContext } from './push-context.js';
 
 export class PrefetchedNars {
   private readonly sources = new Map<string, NarSource>();
-  private readonly roots: Promise<TempRootsLease | undefined>;
+  private readonly started: Promise<void>;
   private closed = false;
-
-  /** Roots the caller holds over these paths (and releases), else our own. */
-  private readonly ownRoots: boolean;
 
   private constructor(
     ctx: PushContext,
     infos: readonly PathInfo[],
     o: NarSourceOptions,
-    held?: Promise<TempRootsLease>,
+    roots: Promise<TempRootsLease>,
   ) {
-    this.ownRoots = held === undefined;
-    this.roots = (held ?? ctx.store.holdTempRoots(infos.map((i) => i.path))).then(
-      (roots) => {
-        if (this.closed) return roots;
+    this.started = roots.then(
+      () => {
+        if (this.closed) return;
         for (const info of infos) {
           const source = packedNarSource(ctx, info, o);
           if (source === undefined) break;
@@ -41,33 +37,31 @@ export class PrefetchedNars {
           source.body.on('error', () => {});
           this.sources.set(info.path, source);
         }
-        return roots;
       },
       (e: unknown) => {
-        // The push holds its own temp roots later and reports a failure there.
+        // The push awaits the same roots before its upload and reports the failure there.
         ctx.logger.debug(`push: not packing ahead of the lease: ${describeError(e)}`);
-        return undefined;
       },
     );
   }
 
   /**
-   * Start packing `infos` (the first NARs the upload will start), when there is a packer;
-   * under `held` if given (temp roots over them that the caller releases).
+   * Start packing `infos` (the first NARs the upload will start), when there is a packer,
+   * once `roots` (the caller's temp roots over them) are held.
    */
   static start(
     ctx: PushContext,
     infos: readonly PathInfo[],
     o: NarSourceOptions,
-    held?: Promise<TempRootsLease>,
+    roots: Promise<TempRootsLease> | undefined,
   ): PrefetchedNars | undefined {
-    if (infos.length === 0 || ctx.packer === undefined) return undefined;
-    return new PrefetchedNars(ctx, infos, o, held);
+    if (infos.length === 0 || ctx.packer === undefined || roots === undefined) return undefined;
+    return new PrefetchedNars(ctx, infos, o, roots);
   }
 
   /** Resolves once the packing has started (or was given up): take() then sees it all. */
-  async ready(): Promise<void> {
-    await this.roots;
+  ready(): Promise<void> {
+    return this.started;
   }
 
   /**
@@ -82,12 +76,11 @@ export class PrefetchedNars {
     return source;
   }
 
-  /** Cancel what was not taken and let the temp roots go. */
+  /** Cancel what was not taken. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.closed = true;
-    const roots = await this.roots;
+    await this.started;
     for (const source of this.sources.values()) source.body.destroy();
     this.sources.clear();
-    if (this.ownRoots) await roots?.release();
   }
 }
