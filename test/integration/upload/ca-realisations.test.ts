@@ -129,7 +129,24 @@ async function realiseInFreshStore(cache: TestCache, file: string): Promise<stri
 }
 
 /** `nix copy` of the top derivation's output from the bucket into an empty store. */
+/**
+ * nix copy from the bucket into a fresh store. Nix 2.8 copies paths on several threads, and
+ * when one fails the others are interrupted; now and then that interruption escapes and
+ * the process aborts ("terminate called after throwing an instance of 'nix::Interrupted'")
+ * before it prints the failure. Such a run says nothing, so it is run once more.
+ */
 async function copyFromBucket(cache: TestCache, file: string): Promise<void> {
+  try {
+    await copyOnce(cache, file);
+  } catch (e) {
+    if (!/terminate called after throwing an instance of 'nix::Interrupted'/.test(String(e))) {
+      throw e;
+    }
+    await copyOnce(cache, file);
+  }
+}
+
+async function copyOnce(cache: TestCache, file: string): Promise<void> {
   const root = freshStoreRoot();
   try {
     await runNix(
