@@ -1,5 +1,6 @@
 /**
- * The main-thread side of NAR packing: a pool of packer threads (one per core, up to 4)
+ * The main-thread side of NAR packing: a pool of packer threads (one per core beside the
+ * main thread's, 1 to 4)
  * and the stream each job's compressed bytes arrive on. Verification happens in the
  * packer: a NAR whose bytes differ from the registered narHash/narSize makes the stream
  * error with CompressionInputMismatchError instead of ending, so an upload that completes
@@ -30,7 +31,7 @@ export interface PackRequest {
 }
 
 export interface NarPackerOptions {
-  /** Packer threads (default: cores, at most 4). */
+  /** Packer threads (default: see defaultPackerThreads). */
   size?: number;
   /** A thread with no job exits after this long (default 30 s). */
   idleMs?: number;
@@ -42,6 +43,16 @@ const SOURCE_ERRNOS = new Set(['ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP'])
 const INITIAL_CREDIT = 2;
 
 const workerUrl = new URL('./pack-worker.js', import.meta.url);
+
+/**
+ * One packer per core but one, 1 to 4: the main thread, which sends what they pack, needs
+ * a core of its own about as much as a packer does (sending a NAR costs it about what
+ * packing it costs a packer), so on 2 cores a second packer only takes turns with it and
+ * costs its own start (a Node worker's start is tens of milliseconds of CPU).
+ */
+export function defaultPackerThreads(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(cores - 1, 4));
+}
 
 /** One job's compressed bytes, in order; `digests()` and `listing()` once it has ended. */
 export class PackStream extends Readable implements ThreadJob<FromPacker> {
@@ -177,7 +188,7 @@ export class NarPacker {
   constructor(opts: NarPackerOptions = {}) {
     this.threads = new ThreadPool<ToPacker, FromPacker>({
       url: workerUrl,
-      size: opts.size ?? Math.max(1, Math.min(availableParallelism(), 4)),
+      size: opts.size ?? defaultPackerThreads(),
       idleMs: opts.idleMs ?? 30_000,
       failure: (cause) =>
         cause === undefined
