@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI lives in dist/ after `npm run build`.
 import { statSync } from 'node:fs';
+import { enableCompileCache } from 'node:module';
 
 // Before anything that needs a newer Node (zstd in node:zlib came in 22.15): say so plainly.
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -11,6 +12,11 @@ if (major < 22 || (major === 22 && minor < 15)) {
   );
   process.exit(4);
 }
+
+// V8's code for Loft's modules, kept on disk (in the temporary directory) between runs: a
+// short command otherwise spends much of its start compiling them. Failing to keep it is
+// silent and costs only that.
+enableCompileCache();
 
 // The bundle (dist/bundle/, from `npm run build`) loads far fewer files than dist/src/, which
 // tsc alone builds. A bundle older than the last tsc build is stale: dist/src/ is then newer.
