@@ -43,6 +43,12 @@ export interface NarSource {
   readFile(path: Buffer, size: number): AsyncIterable<Uint8Array>;
   /** Optional faster path for small files: the whole file in one buffer. */
   readSmallFile?(path: Buffer, size: number): Promise<Uint8Array>;
+  /**
+   * Optional, for `into` (see NarEncodeOptions): fill `dest` with the file's first
+   * `dest.length` bytes and return how many the file had, at most `dest.length + 1` (one
+   * more means it grew; fewer, that it ended early).
+   */
+  readFileInto?(path: Buffer, dest: Uint8Array): Promise<number>;
 }
 
 export interface NarEncodeOptions {
@@ -52,6 +58,13 @@ export interface NarEncodeOptions {
   smallFileSize?: number;
   /** How many directory entries are stat'ed (and small files read) ahead. Default 16. */
   readAhead?: number;
+  /**
+   * Write the NAR into this buffer, from its start, while it fits: the chunks are then views
+   * of it, and files are read straight into it when the source can (`readFileInto`). What
+   * does not fit comes in chunks of its own, as without it. For a caller that gathers the
+   * whole NAR anyway (the packer, for small NARs): it saves copying every byte once more.
+   */
+  into?: Uint8Array;
 }
 
 const DEFAULT_CHUNK_SIZE = 256 * 1024;
@@ -79,18 +92,45 @@ const T = {
 };
 const ZEROS = Buffer.alloc(8);
 
-/** Coalesces writes into chunks; large data buffers pass through without a copy. */
+/**
+ * Coalesces writes into chunks; large data buffers pass through without a copy. With an
+ * arena (`into`), everything is written into it at its offset in the NAR, until it is full.
+ */
 class ChunkWriter {
   private buf: Buffer;
+  /** Where the chunk not yet handed on starts in `buf` (past 0 only in the arena). */
+  private start = 0;
   private len = 0;
   private ready: Buffer[] = [];
+  private arena: Buffer | undefined;
 
-  constructor(private readonly chunkSize: number) {
-    this.buf = Buffer.allocUnsafe(chunkSize);
+  constructor(
+    private readonly chunkSize: number,
+    into?: Uint8Array,
+  ) {
+    if (into !== undefined && into.length > 0) {
+      this.arena = Buffer.from(into.buffer, into.byteOffset, into.byteLength);
+      this.buf = this.arena;
+    } else this.buf = Buffer.allocUnsafe(chunkSize);
+  }
+
+  /** `n` bytes of the arena, next to be written, for a file read in place; or undefined. */
+  room(n: number): Buffer | undefined {
+    if (this.arena === undefined || this.arena.length - this.len < n) return undefined;
+    return this.arena.subarray(this.len, this.len + n);
   }
 
   /** File contents: large pieces are handed on as they are, without a copy. */
   data(b: Uint8Array): void {
+    if (this.arena !== undefined) {
+      // Read in place (room()): the bytes are there already. Anything else is copied in, so
+      // the arena keeps every byte at its offset in the NAR.
+      if (b.buffer === this.arena.buffer && b.byteOffset === this.arena.byteOffset + this.len) {
+        this.len += b.length;
+        if (this.len === this.buf.length) this.flush();
+      } else this.bytes(b);
+      return;
+    }
     if (b.length >= this.chunkSize >> 2) {
       this.flush();
       this.ready.push(Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -103,16 +143,16 @@ class ChunkWriter {
     // Fill the chunk to the brim, so chunks out are full-sized.
     let at = 0;
     while (at < b.length) {
-      const n = Math.min(b.length - at, this.chunkSize - this.len);
+      const n = Math.min(b.length - at, this.buf.length - this.len);
       this.buf.set(at === 0 && n === b.length ? b : b.subarray(at, at + n), this.len);
       this.len += n;
       at += n;
-      if (this.len === this.chunkSize) this.flush();
+      if (this.len === this.buf.length) this.flush();
     }
   }
 
   u64(n: number): void {
-    if (this.len + 8 > this.chunkSize) {
+    if (this.len + 8 > this.buf.length) {
       const tmp = Buffer.allocUnsafe(8);
       writeU64(tmp, n, 0);
       this.bytes(tmp);
@@ -120,7 +160,7 @@ class ChunkWriter {
     }
     writeU64(this.buf, n, this.len);
     this.len += 8;
-    if (this.len === this.chunkSize) this.flush();
+    if (this.len === this.buf.length) this.flush();
   }
 
   pad(len: number): void {
@@ -135,9 +175,16 @@ class ChunkWriter {
   }
 
   flush(): void {
-    if (this.len === 0) return;
-    this.ready.push(this.buf.subarray(0, this.len));
+    if (this.len === this.start) return;
+    this.ready.push(this.buf.subarray(this.start, this.len));
+    if (this.arena !== undefined && this.len < this.arena.length) {
+      this.start = this.len;
+      return;
+    }
+    // A chunk handed on owns the rest of its buffer; a full arena is done with.
+    this.arena = undefined;
     this.buf = Buffer.allocUnsafe(this.chunkSize);
+    this.start = 0;
     this.len = 0;
   }
 
@@ -221,7 +268,7 @@ export async function* encodeNar(
     throw new RangeError(`chunkSize must be an integer >= 64`);
 
   const rootPath = typeof root === 'string' ? Buffer.from(root) : root;
-  const out = new ChunkWriter(chunkSize);
+  const out = new ChunkWriter(chunkSize, options.into);
 
   // Bytes of small files read ahead but not yet written out: bounded across all
   // directory levels, so deep trees do not multiply the read-ahead memory.
@@ -283,8 +330,12 @@ export async function* encodeNar(
           if ((stat.mode & 0o100) !== 0) out.bytes(T.executable);
           out.bytes(T.contents);
           out.u64(stat.size);
+          const dest = data === undefined && source.readFileInto ? out.room(stat.size) : undefined;
           if (data !== undefined) {
             out.data(data);
+          } else if (dest !== undefined) {
+            checkSize(path, stat.size, await source.readFileInto!(path, dest));
+            out.data(dest);
           } else {
             let seen = 0;
             for await (const chunk of source.readFile(path, stat.size)) {

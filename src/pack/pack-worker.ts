@@ -96,7 +96,9 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
       actual: { sha256, size: digests.bytesIn },
     });
   try {
-    for await (const chunk of encodeNar(source, job.path)) {
+    // A NAR gathered whole is encoded into its buffer, files read straight into it.
+    const into = whole?.subarray(0, job.expect.size);
+    for await (const chunk of encodeNar(source, job.path, { into })) {
       if (s.cancelled) return;
       if (digests.bytesIn + chunk.length > job.expect.size) {
         digests.in(chunk);
@@ -108,8 +110,10 @@ async function run(job: Extract<ToPacker, { t: 'job' }>, s: JobState): Promise<v
       // What is posted is transferred, so it must own its whole ArrayBuffer: zstd output
       // does; an encoder chunk may view a shared or pooled buffer, so "none" copies it.
       if (whole) {
-        // Within the registered size (checked above), so it fits.
-        whole.set(chunk, gathered);
+        // Within the registered size (checked above), so it fits; mostly already there.
+        if (!(chunk.buffer === whole.buffer && chunk.byteOffset === whole.byteOffset + gathered)) {
+          whole.set(chunk, gathered);
+        }
         gathered += chunk.length;
       } else keep(encoder ? await encoder.write(chunk) : [ownedCopy(chunk)]);
       if (pendingBytes >= FLUSH_BYTES) {

@@ -8,7 +8,9 @@
  * through the libuv thread pool instead costs 3-4x more per file, which dominates trees of
  * many small files (measured: ~110 vs ~350 MB/s on 20k files of 0-16 KiB). So the event
  * loop is not starved, the source yields to it (setImmediate) whenever `maxBlockMs` has
- * passed since the last turn; a single call blocks at most for one small file's read.
+ * passed since the last turn; a single call blocks at most for one small file's read, or
+ * for a file read in place (`readFileInto`: only as large as the buffer the caller gathers a
+ * NAR in, at most 1 MiB in the packer).
  * Set `sync: false` for fully asynchronous I/O (e.g. on slow network filesystems).
  */
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
@@ -57,6 +59,40 @@ function typeOf(st: Stats): NarFileType {
 }
 
 const toStat = (st: Stats): NarSourceStat => ({ type: typeOf(st), size: st.size, mode: st.mode });
+
+/**
+ * Fill `dest` from the file at `path`; the count the file had, up to `dest.length + 1`
+ * (one more byte is looked for, to see a file that grew).
+ */
+function readIntoSync(path: Buffer, dest: Uint8Array): number {
+  const fd = openSync(path, 'r');
+  try {
+    let n = 0;
+    while (n < dest.length) {
+      const got = readSync(fd, dest, n, dest.length - n, null);
+      if (got === 0) return n;
+      n += got;
+    }
+    return n + readSync(fd, Buffer.allocUnsafe(1), 0, 1, null);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function readInto(path: Buffer, dest: Uint8Array): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    let n = 0;
+    while (n < dest.length) {
+      const { bytesRead } = await fh.read(dest, n, dest.length - n, null);
+      if (bytesRead === 0) return n;
+      n += bytesRead;
+    }
+    return n + (await fh.read(Buffer.allocUnsafe(1), 0, 1, null)).bytesRead;
+  } finally {
+    await fh.close();
+  }
+}
 
 /** Read a whole small file (expected `size` bytes) with one byte to spare, synchronously. */
 function readSmallSync(path: Buffer, size: number): Buffer {
@@ -123,6 +159,12 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
       } finally {
         await fh.close();
       }
+    },
+
+    async readFileInto(path: Buffer, dest: Uint8Array): Promise<number> {
+      if (!sync) return readInto(path, dest);
+      await breathe();
+      return readIntoSync(path, dest);
     },
 
     async *readFile(path: Buffer, size: number): AsyncGenerator<Uint8Array> {

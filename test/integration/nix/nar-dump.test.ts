@@ -24,7 +24,7 @@ import { NarParser, parseNar } from '../../../src/nix/nar-parse.js';
 import { Hash } from '../../../src/nix/hash.js';
 import { narListing } from '../../../src/nix/nar-listing.js';
 import { NarUnsupportedFileError } from '../../../src/nix/errors.js';
-import { dumpPath } from '../../../src/store/nar-fs.js';
+import { createFsNarSource, dumpPath } from '../../../src/store/nar-fs.js';
 import { hashChunks, hashNixDump, ourNar, tempDir } from './helpers.js';
 
 let work: string;
@@ -152,6 +152,36 @@ test('reused read buffers (as the packer reads) give the same bytes when each ch
   assert.ok(Buffer.concat(parts).equals(await nixStoreDump(dir)));
   assert.ok(views > 500, `full reads seen: ${views}`);
   assert.ok(buffers.size <= 2, `${buffers.size} buffers for ${views} reads: not reused`);
+});
+
+test('into a buffer (as the packer gathers a NAR), sync and async reads give nix-store --dump bytes, in place or spilling over', async () => {
+  const dir = join(work, 'into');
+  mkdirSync(dir);
+  for (const size of [10, 70_000, 300_000, 900_000]) {
+    writeFileSync(join(dir, `f${size}`), randomBytes(size));
+  }
+  const theirs = await nixStoreDump(dir);
+  for (const sync of [true, false]) {
+    for (const size of [theirs.length, 500_000]) {
+      const into = Buffer.alloc(size);
+      const parts: Buffer[] = [];
+      for await (const c of dumpPath(dir, { sync, into })) parts.push(c);
+      const label = `sync ${sync}, into ${size}`;
+      assert.ok(Buffer.concat(parts).equals(theirs), label);
+      assert.ok(into.equals(theirs.subarray(0, size)), label);
+    }
+  }
+});
+
+test('readFileInto counts one byte past the buffer when the file is longer, and the file length when it is shorter', async () => {
+  const path = Buffer.from(join(work, 'into-count'));
+  writeFileSync(path, randomBytes(1000));
+  for (const sync of [true, false]) {
+    const source = createFsNarSource({ sync });
+    assert.equal(await source.readFileInto!(path, Buffer.alloc(999)), 1000, `sync ${sync}`);
+    assert.equal(await source.readFileInto!(path, Buffer.alloc(1000)), 1000, `sync ${sync}`);
+    assert.equal(await source.readFileInto!(path, Buffer.alloc(1001)), 1000, `sync ${sync}`);
+  }
 });
 
 test('synchronous small-file reads still give the event loop regular turns', async () => {

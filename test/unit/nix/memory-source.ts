@@ -16,6 +16,7 @@ export const key = (b: Buffer) => b.toString('latin1');
 export class MemorySource implements NarSource {
   reads = 0;
   smallReads = 0;
+  intoReads = 0;
   chunksProduced = 0;
   readonly seenChunks: Buffer[] = [];
 
@@ -64,6 +65,14 @@ export class MemorySource implements NarSource {
     this.smallReads++;
     return Buffer.from(n.contents);
   };
+
+  async readFileInto(path: Buffer, dest: Uint8Array): Promise<number> {
+    const n = this.find(path);
+    if (n.type !== 'regular') throw new Error('EISDIR');
+    this.intoReads++;
+    dest.set(n.contents.subarray(0, dest.length));
+    return Math.min(n.contents.length, dest.length + 1);
+  }
 
   async *readFile(path: Buffer): AsyncGenerator<Uint8Array> {
     const n = this.find(path);

@@ -153,6 +153,53 @@ test('small writes are coalesced into full chunks; large file data passes throug
     assert.ok(out.chunks.includes(c), 'source chunk handed on as the same buffer');
 });
 
+test('into a buffer the NAR fits: the oracle bytes, every chunk a view of that buffer, large files read in place', async () => {
+  const expected = nar(toTree(sample));
+  const into = Buffer.alloc(expected.length);
+  const src = new MemorySource(sample);
+  const { bytes, chunks } = await collectNar(encodeNar(src, Buffer.alloc(0), { into }));
+  assert.deepEqual(bytes, expected);
+  assert.deepEqual(into, expected);
+  let at = 0;
+  for (const c of chunks) {
+    assert.equal(c.buffer, into.buffer, 'a chunk outside the buffer');
+    assert.equal(c.byteOffset, into.byteOffset + at, 'a chunk not at its offset in the NAR');
+    at += c.length;
+  }
+  assert.equal(src.intoReads, 1, 'the 300 KB file is read in place');
+  assert.equal(src.reads, 0);
+});
+
+test('into a buffer smaller than the NAR: the oracle bytes, the start in the buffer, the rest in chunks of their own', async () => {
+  const expected = nar(toTree(sample));
+  for (const size of [1, 100, 150_000, expected.length - 1]) {
+    for (const chunkSize of [64, 4096]) {
+      const into = Buffer.alloc(size);
+      const { bytes } = await collectNar(
+        encodeNar(new MemorySource(sample), Buffer.alloc(0), { into, chunkSize }),
+      );
+      assert.deepEqual(bytes, expected, `into ${size}, chunkSize ${chunkSize}`);
+      assert.deepEqual(into, expected.subarray(0, size), `into ${size}, chunkSize ${chunkSize}`);
+    }
+  }
+});
+
+test('into a buffer: a file read in place that shrank or grew is an error, not a corrupt NAR', async () => {
+  const shrunk: MemNode = { type: 'regular', contents: Buffer.alloc(100_000), lieSize: 120_000 };
+  const grew: MemNode = { type: 'regular', contents: Buffer.alloc(200_000), lieSize: 100_000 };
+  for (const [node, re] of [
+    [shrunk, /has 100000 bytes, but 120000 when listed/],
+    [grew, /grew beyond the 100000 bytes/],
+  ] as const) {
+    const src = new MemorySource(dir({ f: node }));
+    await assert.rejects(
+      collectNar(encodeNar(src, Buffer.alloc(0), { into: Buffer.alloc(300_000) })),
+      (e: Error) => e instanceof NarSourceChangedError && re.test(e.message),
+    );
+    assert.equal(src.intoReads, 1);
+  }
+});
+
 test('backpressure: a consumer that stops pulling stops the reading', async () => {
   const huge: MemNode = { type: 'regular', contents: Buffer.alloc(64 << 20), chunk: 64 * 1024 };
   const src = new MemorySource(dir({ huge }));
