@@ -41,11 +41,12 @@ const jobs = new Map<number, JobState>();
 // Reused read buffers: every chunk is hashed and compressed (or copied) before the next.
 const source = createFsNarSource({ reuseBuffers: true });
 /**
- * Gather buffers for whole NARs, reused (a fresh one per NAR costs its page faults again);
- * a few jobs share a thread, so a few are kept. Smaller NARs get a buffer of their own
- * size: small allocations are cheap and soon reused.
+ * Gather buffers for whole NARs, reused (a fresh one per NAR costs its page faults again).
+ * Every job queued on a thread holds one from its start, and a push's uploads (12 at once
+ * by default) may all be queued on one thread, so that many are kept. Smaller NARs get a
+ * buffer of their own size: small allocations are cheap and soon reused.
  */
-const gatherBuffers = new SpareBuffers(ONE_CALL_MAX, 4);
+const gatherBuffers = new SpareBuffers(ONE_CALL_MAX, 16);
 const GATHER_POOLED_MIN = 128 * 1024;
 /**
  * Output buffers the main thread gave back once their bytes were sent, written into again
