@@ -50,10 +50,12 @@ const gatherBuffers = new SpareBuffers(ONE_CALL_MAX, 16);
 const GATHER_POOLED_MIN = 128 * 1024;
 /**
  * Output buffers the main thread gave back once their bytes were sent, written into again
- * (see WholeFrameContexts); beyond about what a thread's jobs have in flight, freed.
+ * (see WholeFrameContexts); beyond about what a thread's jobs have in flight, freed. With
+ * one packer thread, that is a push's 12 uploads at once, each some frames of 64 KiB
+ * buffers waiting to be sent or answered: 160 (10 MiB).
  */
 const spareOutput: ArrayBuffer[] = [];
-const SPARE_OUTPUT_MAX = 64;
+const SPARE_OUTPUT_MAX = 160;
 /** The same for zstd's contexts and output (see zstd-frame.ts). */
 const contexts = new WholeFrameContexts(spareOutput);
 
