@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI lives in dist/ after `npm run build`.
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // Before anything that needs a newer Node (zstd in node:zlib came in 22.15): say so plainly.
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -15,8 +17,19 @@ if (major < 22 || (major === 22 && minor < 15)) {
 
 // V8's code for Loft's modules, kept on disk (in the temporary directory) between runs: a
 // short command otherwise spends much of its start compiling them. Failing to keep it is
-// silent and costs only that.
-enableCompileCache();
+// silent and costs only that. The directory is made here, one level, and must then be a
+// directory: Node's recursive mkdir (which enableCompileCache uses) spins forever where a
+// parent exists but cannot hold children (under /proc, say). NODE_COMPILE_CACHE, when set,
+// was already taken up by Node itself.
+if (!process.env.NODE_COMPILE_CACHE) {
+  const dir = join(tmpdir(), 'node-compile-cache');
+  try {
+    mkdirSync(dir);
+  } catch {
+    // Already there (checked below), or not to be made: no cache this time.
+  }
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) enableCompileCache(dir);
+}
 
 // The bundle (dist/bundle/, from `npm run build`) loads far fewer files than dist/src/, which
 // tsc alone builds. A bundle older than the last tsc build is stale: dist/src/ is then newer.

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { repoRoot } from '../support/fixtures.js';
 
 const run = promisify(execFile);
@@ -27,4 +29,37 @@ test('an unknown flag is a usage error with exit code 2', async () => {
       return true;
     },
   );
+});
+
+test('loft keeps its compiled code in TMPDIR/node-compile-cache', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'loft-compile-cache-'));
+  try {
+    await run(process.execPath, [`${repoRoot}/bin/loft.js`, '--version'], {
+      env: { ...process.env, TMPDIR: tmp, NODE_COMPILE_CACHE: '' },
+    });
+    const versions = readdirSync(join(tmp, 'node-compile-cache'));
+    assert.equal(versions.length, 1);
+    assert.ok(readdirSync(join(tmp, 'node-compile-cache', versions[0]!)).length > 0);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('a TMPDIR that cannot hold the compile cache (under /proc, a dangling symlink) costs nothing: --version still answers at once', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'loft-compile-cache-'));
+  symlinkSync(join(tmp, 'missing'), join(tmp, 'dangling'));
+  try {
+    for (const dir of ['/proc', '/proc/nonexistent', join(tmp, 'dangling')]) {
+      const { stdout, stderr } = await run(
+        process.execPath,
+        [`${repoRoot}/bin/loft.js`, '--version'],
+        // Node's own recursive mkdir spins forever under /proc: a hang fails here.
+        { env: { ...process.env, TMPDIR: dir, NODE_COMPILE_CACHE: '' }, timeout: 20_000 },
+      );
+      assert.equal(stdout, `loft ${pkg.version} (node ${process.versions.node})\n`, dir);
+      assert.equal(stderr, '', dir);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
