@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI lives in dist/ after `npm run build`.
-import { mkdirSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, statSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,18 +17,21 @@ if (major < 22 || (major === 22 && minor < 15)) {
 
 // V8's code for Loft's modules, kept on disk (in the temporary directory) between runs: a
 // short command otherwise spends much of its start compiling them. Failing to keep it is
-// silent and costs only that. The directory is made here, one level, and must then be a
-// directory: Node's recursive mkdir (which enableCompileCache uses) spins forever where a
-// parent exists but cannot hold children (under /proc, say). NODE_COMPILE_CACHE, when set,
-// was already taken up by Node itself.
-if (!process.env.NODE_COMPILE_CACHE) {
-  const dir = join(tmpdir(), 'node-compile-cache');
+// silent and costs only that. Code loaded from there runs as this user, so the directory
+// must be this user's own, a real directory no one else may write (anyone may make a name
+// in /tmp first). It is made here, one level: Node's recursive mkdir, which
+// enableCompileCache would use, spins forever where a parent exists but cannot hold
+// children (under /proc, say). NODE_COMPILE_CACHE, when set, was taken up by Node itself.
+if (!process.env.NODE_COMPILE_CACHE && typeof process.getuid === 'function') {
+  const uid = process.getuid();
+  const dir = join(tmpdir(), `loft-compile-cache-${uid}`);
   try {
-    mkdirSync(dir);
+    mkdirSync(dir, { mode: 0o700 });
   } catch {
     // Already there (checked below), or not to be made: no cache this time.
   }
-  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) enableCompileCache(dir);
+  const st = lstatSync(dir, { throwIfNoEntry: false });
+  if (st?.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0) enableCompileCache(dir);
 }
 
 // The bundle (dist/bundle/, from `npm run build`) loads far fewer files than dist/src/, which

@@ -2,7 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../support/fixtures.js';
@@ -31,15 +41,42 @@ test('an unknown flag is a usage error with exit code 2', async () => {
   );
 });
 
-test('loft keeps its compiled code in TMPDIR/node-compile-cache', async () => {
+/** Run `loft --version` with TMPDIR set; what the compile cache's directory then holds. */
+async function versionWithTmp(tmp: string): Promise<string[]> {
+  await run(process.execPath, [`${repoRoot}/bin/loft.js`, '--version'], {
+    env: { ...process.env, TMPDIR: tmp, NODE_COMPILE_CACHE: '' },
+  });
+  return readdirSync(join(tmp, `loft-compile-cache-${process.getuid!()}`));
+}
+
+test('loft keeps its compiled code in TMPDIR/loft-compile-cache-UID, a directory of its own', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'loft-compile-cache-'));
   try {
-    await run(process.execPath, [`${repoRoot}/bin/loft.js`, '--version'], {
-      env: { ...process.env, TMPDIR: tmp, NODE_COMPILE_CACHE: '' },
-    });
-    const versions = readdirSync(join(tmp, 'node-compile-cache'));
+    const versions = await versionWithTmp(tmp);
     assert.equal(versions.length, 1);
-    assert.ok(readdirSync(join(tmp, 'node-compile-cache', versions[0]!)).length > 0);
+    const dir = join(tmp, `loft-compile-cache-${process.getuid!()}`);
+    assert.ok(readdirSync(join(dir, versions[0]!)).length > 0);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('a compile cache directory others may write, or that is not its own, is not used', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'loft-compile-cache-'));
+  const dir = join(tmp, `loft-compile-cache-${process.getuid!()}`);
+  try {
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    assert.deepEqual(await versionWithTmp(tmp), [], 'group- and world-writable');
+    chmodSync(dir, 0o700);
+    chownSync(dir, process.getuid!() + 1, process.getgid!());
+    assert.deepEqual(await versionWithTmp(tmp), [], 'owned by another user');
+    rmSync(dir, { recursive: true });
+    const elsewhere = join(tmp, 'elsewhere');
+    mkdirSync(elsewhere, { mode: 0o700 });
+    symlinkSync(elsewhere, dir);
+    assert.deepEqual(await versionWithTmp(tmp), [], 'a symlink');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
