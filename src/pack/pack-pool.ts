@@ -1,6 +1,5 @@
 /**
- * The main-thread side of NAR packing: a pool of packer threads (one per core beside the
- * main thread's, 1 to 4)
+ * The main-thread side of NAR packing: a pool of packer threads (see defaultPackerThreads)
  * and the stream each job's compressed bytes arrive on. Verification happens in the
  * packer: a NAR whose bytes differ from the registered narHash/narSize makes the stream
  * error with CompressionInputMismatchError instead of ending, so an upload that completes
