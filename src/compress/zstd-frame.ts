@@ -19,6 +19,7 @@
  */
 import * as zlib from 'node:zlib';
 import { finished } from 'node:stream/promises';
+import { SpareBuffers } from '../util/spare-buffers.js';
 
 export interface ZstdFrameOptions {
   level: number;
@@ -115,11 +116,12 @@ export class WholeFrameContexts {
   private readonly kept = new Map<number, SyncContext>();
 
   /**
-   * @param spare buffers of FRAME_OUT_BYTES whose earlier output has been sent, which
-   *   frames take before allocating: memory a thread writes into afresh costs a page fault
-   *   per page, and one freed by the thread it went to is not the writer's to reuse.
+   * @param spare output buffers (of FRAME_OUT_BYTES) whose earlier output has been sent,
+   *   which frames take before allocating: memory a thread writes into afresh costs a page
+   *   fault per page, and one freed by the thread it went to is not the writer's to reuse.
+   *   Without one given, a frame's copied-out last buffer is still kept for the next frame.
    */
-  constructor(private readonly spare: ArrayBuffer[] = []) {}
+  constructor(private readonly spare = new SpareBuffers(FRAME_OUT_BYTES, 1)) {}
 
   /** Compress `input` as one frame; returns once zstd is done with it (it may be reused). */
   frame(input: Uint8Array, level: number): Buffer[] {
@@ -170,15 +172,14 @@ function openSync(level: number): SyncContext | undefined {
 function writeFrame(
   { stream, handle, state }: SyncContext,
   input: Uint8Array,
-  spare: ArrayBuffer[],
+  spare: SpareBuffers,
 ): Buffer[] {
   const out: Buffer[] = [];
   let inOffset = 0;
   let inLength = input.length;
   let size = Math.min(FRAME_OUT_BYTES, compressBound(input.length));
   for (;;) {
-    const reused = size === FRAME_OUT_BYTES ? spare.pop() : undefined;
-    const b = reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(size);
+    const b = size === FRAME_OUT_BYTES ? spare.take() : Buffer.allocUnsafeSlow(size);
     try {
       handle.writeSync(zlib.constants.ZSTD_e_end, input, inOffset, inLength, b, 0, size);
     } catch (e) {
@@ -193,7 +194,7 @@ function writeFrame(
     const kept = size > spaceLeft ? mostOrCopy(b.subarray(0, size - spaceLeft)) : undefined;
     if (kept) out.push(kept);
     // Its bytes copied out (mostly empty) or none written: it is written into again.
-    if (kept?.buffer !== b.buffer && size === FRAME_OUT_BYTES) spare.push(b.buffer as ArrayBuffer);
+    if (kept?.buffer !== b.buffer) spare.give(b);
     // Output space left over means the frame is complete.
     if (spaceLeft > 0) return out;
     size = FRAME_OUT_BYTES;

@@ -54,8 +54,7 @@ const GATHER_POOLED_MIN = 128 * 1024;
  * one packer thread, that is a push's 12 uploads at once, each some frames of 64 KiB
  * buffers waiting to be sent or answered: 160 (10 MiB).
  */
-const spareOutput: ArrayBuffer[] = [];
-const SPARE_OUTPUT_MAX = 160;
+const spareOutput = new SpareBuffers(FRAME_OUT_BYTES, 160);
 /** The same for zstd's contexts and output (see zstd-frame.ts). */
 const contexts = new WholeFrameContexts(spareOutput);
 
@@ -177,11 +176,7 @@ port.on('message', (m: ToPacker) => {
     return;
   }
   if (m.t === 'spare') {
-    for (const b of m.buffers) {
-      if (b.byteLength === FRAME_OUT_BYTES && spareOutput.length < SPARE_OUTPUT_MAX) {
-        spareOutput.push(b);
-      } else freeNow(b);
-    }
+    for (const ab of m.buffers) if (!spareOutput.give(Buffer.from(ab))) freeNow(ab);
     return;
   }
   if (m.t === 'job') {

@@ -17,8 +17,15 @@ export class SpareBuffers {
     return this.spare.pop() ?? Buffer.allocUnsafeSlow(this.size);
   }
 
-  /** Keep `b` for a later take(), if it is one of ours and there is room. */
-  give(b: Buffer): void {
-    if (b.length === this.size && this.spare.length < this.kept) this.spare.push(b);
+  /** Keep `b` for a later take(), if it is one of ours and there is room: whether it was. */
+  give(b: Buffer): boolean {
+    if (b.length !== this.size || this.spare.length >= this.kept) return false;
+    this.spare.push(b);
+    return true;
+  }
+
+  /** How many are kept now. */
+  get count(): number {
+    return this.spare.length;
   }
 }

@@ -14,6 +14,7 @@ import {
   WholeFrameContexts,
   ZstdFrameEncoder,
 } from '../../../src/compress/zstd-frame.js';
+import { SpareBuffers } from '../../../src/util/spare-buffers.js';
 
 /** Half random, half text: compresses to a bit over half. */
 function mixed(size: number): Buffer {
@@ -124,7 +125,7 @@ test('a frame encoder given reused contexts compresses whole inputs, small and l
 });
 
 test('output buffers given back are written into again, and the frames are still the one-shot frames', () => {
-  const spare: ArrayBuffer[] = [];
+  const spare = new SpareBuffers(FRAME_OUT_BYTES, 64);
   const contexts = new WholeFrameContexts(spare);
   const oneShot = (input: Buffer) =>
     zstdCompressSync(input, {
@@ -139,13 +140,13 @@ test('output buffers given back are written into again, and the frames are still
   assert.ok(whole.length >= 4, `${whole.length} whole-size output buffers`);
   const returned = transferred(whole.map((c) => Buffer.from(c.buffer))).map((c) => c.buffer);
   for (const ab of returned) new Uint8Array(ab).fill(0xa5);
-  spare.push(...(returned as ArrayBuffer[]));
+  for (const ab of returned) assert.ok(spare.give(Buffer.from(ab)), 'kept as a spare');
 
   const second = randomBytes(200_000);
   const chunks = contexts.frame(second, 3);
   const reused = chunks.filter((c) => returned.includes(c.buffer));
   assert.ok(reused.length >= 3, `${reused.length} of its buffers were given back ones`);
   // A buffer its bytes were copied out of (the last, mostly empty) goes back to the spares.
-  assert.equal(spare.length, returned.length - reused.length, 'each taken from the spares once');
+  assert.equal(spare.count, returned.length - reused.length, 'each taken from the spares once');
   assert.ok(Buffer.concat(transferred(chunks)).equals(oneShot(second)), 'the second frame');
 });

@@ -16,13 +16,14 @@ test('a buffer given back is taken again; a new one has the size and its own mem
   assert.notEqual(spare.take(), a, 'taken once, not twice');
 });
 
-test('buffers of another size, and more than the number kept, are not kept', () => {
+test('buffers of another size, and more than the number kept, are not kept, and give() says so', () => {
   const spare = new SpareBuffers(4096, 2);
   const [a, b, c] = [spare.take(), spare.take(), spare.take()];
-  spare.give(Buffer.allocUnsafeSlow(100));
-  spare.give(a);
-  spare.give(b);
-  spare.give(c);
+  assert.equal(spare.give(Buffer.allocUnsafeSlow(100)), false);
+  assert.equal(spare.give(a), true);
+  assert.equal(spare.give(b), true);
+  assert.equal(spare.give(c), false);
+  assert.equal(spare.count, 2);
   const again = new Set([spare.take(), spare.take(), spare.take()]);
   assert.ok(again.has(a) && again.has(b), 'the two kept come back');
   assert.ok(!again.has(c), 'the third was not kept');
