@@ -64,7 +64,7 @@ const toStat = (st: Stats): NarSourceStat => ({ type: typeOf(st), size: st.size,
  * Fill `dest` from the file at `path`; the count the file had, up to `dest.length + 1`
  * (one more byte is looked for, to see a file that grew).
  */
-function readIntoSync(path: Buffer, dest: Uint8Array): number {
+function fillSync(path: Buffer, dest: Uint8Array): number {
   const fd = openSync(path, 'r');
   try {
     let n = 0;
@@ -79,7 +79,7 @@ function readIntoSync(path: Buffer, dest: Uint8Array): number {
   }
 }
 
-async function readInto(path: Buffer, dest: Uint8Array): Promise<number> {
+async function fill(path: Buffer, dest: Uint8Array): Promise<number> {
   const fh = await open(path, 'r');
   try {
     let n = 0;
@@ -91,23 +91,6 @@ async function readInto(path: Buffer, dest: Uint8Array): Promise<number> {
     return n + (await fh.read(Buffer.allocUnsafe(1), 0, 1, null)).bytesRead;
   } finally {
     await fh.close();
-  }
-}
-
-/** Read a whole small file (expected `size` bytes) with one byte to spare, synchronously. */
-function readSmallSync(path: Buffer, size: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    // One byte more than expected: reading it means the file grew.
-    const buf = Buffer.allocUnsafe(size + 1);
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0 || (n += got) === buf.length) break;
-    }
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -123,6 +106,13 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
     if (performance.now() - turnStart < maxBlockMs) return;
     await new Promise<void>((resolve) => setImmediate(resolve));
     turnStart = performance.now();
+  };
+
+  /** Fill `dest` from the file (see fillSync): in one blocking call, or through libuv. */
+  const readInto = async (path: Buffer, dest: Uint8Array): Promise<number> => {
+    if (!sync) return fill(path, dest);
+    await breathe();
+    return fillSync(path, dest);
   };
 
   return {
@@ -143,29 +133,12 @@ export function createFsNarSource(options: FsNarSourceOptions = {}): NarSource {
     },
 
     async readSmallFile(path: Buffer, size: number): Promise<Uint8Array> {
-      if (sync) {
-        await breathe();
-        return readSmallSync(path, size);
-      }
-      const fh = await open(path, 'r');
-      try {
-        const buf = Buffer.allocUnsafe(size + 1);
-        let n = 0;
-        for (;;) {
-          const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
-          if (bytesRead === 0 || (n += bytesRead) === buf.length) break;
-        }
-        return buf.subarray(0, n);
-      } finally {
-        await fh.close();
-      }
+      // One byte more than expected: reading it means the file grew.
+      const buf = Buffer.allocUnsafe(size + 1);
+      return buf.subarray(0, Math.min(await readInto(path, buf), buf.length));
     },
 
-    async readFileInto(path: Buffer, dest: Uint8Array): Promise<number> {
-      if (!sync) return readInto(path, dest);
-      await breathe();
-      return readIntoSync(path, dest);
-    },
+    readFileInto: readInto,
 
     async *readFile(path: Buffer, size: number): AsyncGenerator<Uint8Array> {
       const fh = await open(path, 'r');
