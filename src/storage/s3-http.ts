@@ -1,6 +1,6 @@
 /**
  * The lean S3 request path: one signed HTTP request on a keep-alive connection pool
- * (node:http/https Agent), and the answer, or an error shaped like the AWS SDK's (status in
+ * (http1-client.ts), and the answer, or an error shaped like the AWS SDK's (status in
  * `$metadata`, the S3 code as `name`/`Code`, headers in `$response`) so `s3-errors.ts`
  * classifies and translates it exactly as it did the SDK's. Network errors leave as Node's
  * own (`ECONNRESET`, ...); timeouts as `TimeoutError`; an abort as Node's `AbortError`.
@@ -12,11 +12,8 @@
  * SignedHeaders; the clock offset corrected from the server's Date when it drifts more than
  * five minutes. Bodies are Buffers, so a retry re-sends the same bytes.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-// Not `import from 'node:http'`: its ESM facade reads every export, and one getter loads
-// Node's bundled undici (tens of ms of start-up for nothing).
-const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule('node:http');
-type HttpAgent = InstanceType<typeof HttpAgent>;
+import type { Readable } from 'node:stream';
+import { Http1Pool } from './http1-client.js';
 import { SigV4Signer, amzDate, canonicalQuery, sha256Hex, uriEncodePath } from './sigv4.js';
 import type { CredentialSource } from './s3-credentials.js';
 import { xmlText } from './s3-xml.js';
@@ -56,17 +53,18 @@ export interface S3HttpRequest {
 
 export interface S3HttpResponse {
   status: number;
-  headers: IncomingHttpHeaders;
+  /** Field names in lower case. */
+  headers: Record<string, string>;
   body: Buffer;
   /** The body, unread, when the request asked for a stream and the answer was 2xx. */
-  stream?: IncomingMessage;
+  stream?: Readable;
 }
 
 /** The error a non-2xx answer (or a 200 with an `<Error>` body) becomes. */
 export class S3ServiceError extends Error {
   readonly Code: string;
   readonly $metadata: { httpStatusCode: number; requestId: string | undefined };
-  declare readonly $response: { statusCode: number; headers: IncomingHttpHeaders };
+  declare readonly $response: { statusCode: number; headers: Record<string, string> };
 
   constructor(status: number, code: string, message: string | undefined, res: S3HttpResponse) {
     super(message ?? code);
@@ -110,18 +108,10 @@ function isChunks(b: Uint8Array | readonly Uint8Array[]): b is readonly Uint8Arr
   return Array.isArray(b);
 }
 
-function timeoutError(what: string): Error {
-  return Object.assign(new Error(what), { name: 'TimeoutError', code: 'ETIMEDOUT' });
-}
-
 export class S3Http {
   readonly #s: S3HttpSettings;
   readonly #signer: SigV4Signer;
-  readonly #agent: HttpAgent;
-  readonly #request: typeof httpRequest;
-  readonly #protocol: string;
-  readonly #hostname: string;
-  readonly #port: number;
+  readonly #pool: Http1Pool;
   readonly #hostHeader: string;
   /** Path prefix: the endpoint's own path, plus `/bucket` for path-style addressing. */
   readonly #basePath: string;
@@ -132,24 +122,19 @@ export class S3Http {
     this.#s = s;
     const url = new URL(s.endpoint ?? `https://s3.${s.region}.amazonaws.com`);
     const pathStyle = s.forcePathStyle;
-    this.#protocol = url.protocol;
-    this.#hostname = pathStyle ? url.hostname : `${s.bucket}.${url.hostname}`;
+    const hostname = pathStyle ? url.hostname : `${s.bucket}.${url.hostname}`;
     const https = url.protocol === 'https:';
-    this.#port = url.port ? Number(url.port) : https ? 443 : 80;
-    this.#hostHeader = url.port ? `${this.#hostname}:${url.port}` : this.#hostname;
+    this.#hostHeader = url.port ? `${hostname}:${url.port}` : hostname;
     const prefix = url.pathname.replace(/\/+$/, '');
     this.#basePath = pathStyle ? `${prefix}/${uriEncodePath(s.bucket)}` : prefix;
-    const agentOptions = { keepAlive: true, maxSockets: s.maxSockets, scheduling: 'lifo' as const };
-    if (https) {
-      // Loaded only for an https endpoint: node:https brings TLS with it, which an http
-      // endpoint (a local MinIO, Garage or RGW) would load at every start for nothing.
-      const { Agent: HttpsAgent, request: httpsRequest } = process.getBuiltinModule('node:https');
-      this.#agent = new HttpsAgent(agentOptions);
-      this.#request = httpsRequest as typeof httpRequest;
-    } else {
-      this.#agent = new HttpAgent(agentOptions);
-      this.#request = httpRequest;
-    }
+    this.#pool = new Http1Pool({
+      tls: https,
+      // An IPv6 literal is bracketed in the URL and the Host field, not when connecting.
+      host: hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port ? Number(url.port) : https ? 443 : 80,
+      maxSockets: s.maxSockets,
+      connectTimeoutMs: s.connectTimeoutMs,
+    });
     this.#signer = new SigV4Signer(() => this.#creds!);
   }
 
@@ -195,79 +180,18 @@ export class S3Http {
     // After signing: an auth proxy strips these before S3 checks the signature.
     for (const [name, value] of this.#s.extraHeaders) headers[name] = value;
     const qs = canonicalQuery(query);
-    const res = await this.#roundTrip(req, chunks, qs ? `${path}?${qs}` : path, headers);
+    const res = await this.#pool.request({
+      method: req.method,
+      path: qs ? `${path}?${qs}` : path,
+      headers,
+      body: chunks,
+      idleTimeoutMs: this.#s.idleTimeoutMs,
+      signal: req.signal,
+      stream: req.stream,
+    });
     this.#noteServerDate(res.headers.date);
     if (res.status >= 200 && res.status < 300) return res;
     throw errorFromResponse(res);
-  }
-
-  #roundTrip(
-    req: S3HttpRequest,
-    chunks: readonly Uint8Array[],
-    path: string,
-    headers: Record<string, string | number>,
-  ): Promise<S3HttpResponse> {
-    return new Promise((resolve, reject) => {
-      let connectTimer: NodeJS.Timeout | undefined;
-      const r = this.#request({
-        protocol: this.#protocol,
-        hostname: this.#hostname,
-        port: this.#port,
-        method: req.method,
-        path,
-        headers,
-        agent: this.#agent,
-        signal: req.signal,
-      });
-      const fail = (e: Error) => {
-        if (connectTimer) clearTimeout(connectTimer);
-        reject(e);
-      };
-      r.on('error', fail);
-      r.on('socket', (socket) => {
-        if ((socket as { connecting?: boolean }).connecting) {
-          connectTimer = setTimeout(
-            () => r.destroy(timeoutError(`no connection within ${this.#s.connectTimeoutMs} ms`)),
-            this.#s.connectTimeoutMs,
-          );
-          socket.once('connect', () => clearTimeout(connectTimer));
-        }
-      });
-      // Inactivity, not total time: a big part on a slow link may take long but never idles.
-      r.setTimeout(this.#s.idleTimeoutMs, () =>
-        r.destroy(timeoutError(`no activity for ${this.#s.idleTimeoutMs} ms`)),
-      );
-      r.on('response', (res) => {
-        if (connectTimer) clearTimeout(connectTimer);
-        const status = res.statusCode ?? 0;
-        if (req.stream && status >= 200 && status < 300) {
-          resolve({ status, headers: res.headers, body: Buffer.alloc(0), stream: res });
-          return;
-        }
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', fail);
-        res.on('aborted', () =>
-          fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })),
-        );
-        res.on('end', () => {
-          if (!res.complete) {
-            fail(Object.assign(new Error('response cut short'), { code: 'ECONNRESET' }));
-            return;
-          }
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-          });
-        });
-      });
-      // Corked: the headers and every chunk leave in one writev, not one write each.
-      r.cork();
-      for (const c of chunks) r.write(c);
-      r.uncork();
-      r.end();
-    });
   }
 
   // SigV4 rejects requests more than 15 minutes off; follow the server's clock when ours
@@ -292,6 +216,6 @@ export class S3Http {
   }
 
   destroy(): void {
-    this.#agent.destroy();
+    this.#pool.destroy();
   }
 }
