@@ -117,7 +117,7 @@ export class Http1Pool {
       idle.socket.ref();
       return Promise.resolve(idle.socket);
     }
-    if (this.#all.size < this.#o.maxSockets) return this.#connect();
+    if (this.#all.size < this.#o.maxSockets) return this.#connectFor(signal);
     return new Promise<Socket>((resolve, reject) => {
       const onAbort = () => {
         const i = this.#waiting.indexOf(take);
@@ -131,6 +131,32 @@ export class Http1Pool {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(take);
+    });
+  }
+
+  /** A new connection, or an abort as soon as the signal says so (the connection then joins the pool). */
+  #connectFor(signal: AbortSignal | undefined): Promise<Socket> {
+    const made = this.#connect();
+    if (signal === undefined) return made;
+    return new Promise<Socket>((resolve, reject) => {
+      const onAbort = () => {
+        reject(abortError(signal));
+        made.then(
+          (s) => this.#release(s),
+          () => {},
+        );
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      made.then(
+        (s) => {
+          signal.removeEventListener('abort', onAbort);
+          if (!signal.aborted) resolve(s);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
     });
   }
 
@@ -160,14 +186,21 @@ export class Http1Pool {
       const ready = () => {
         clearTimeout(timer);
         socket.removeListener('error', failed);
+        socket.removeListener('close', closed);
         resolve(socket);
       };
       const failed = (e: Error) => {
         clearTimeout(timer);
         reject(e);
       };
+      // Closed with no error: destroy() while connecting. (After an error, a no-op.)
+      const closed = () =>
+        failed(
+          Object.assign(new Error('connection closed while being made'), { code: 'ECONNRESET' }),
+        );
       socket.once(this.#o.tls ? 'secureConnect' : 'connect', ready);
       socket.once('error', failed);
+      socket.once('close', closed);
     });
   }
 

@@ -306,6 +306,50 @@ test('an abort stops a request in flight and one waiting for a connection, with 
   }
 });
 
+test('an abort stops a request whose connection is still being made', async () => {
+  // A TCP peer that never answers the TLS handshake: the connection is never ready.
+  const srv = await rawServer(() => {});
+  const p = new Http1Pool({
+    tls: true,
+    host: '127.0.0.1',
+    port: srv.port,
+    maxSockets: 1,
+    connectTimeoutMs: 5000,
+  });
+  try {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 30);
+    const t = performance.now();
+    await assert.rejects(p.request(get(srv.port, { signal: ac.signal })), { name: 'AbortError' });
+    assert.ok(performance.now() - t < 2000, 'aborted before the connect timeout');
+  } finally {
+    p.destroy();
+    await srv.close();
+  }
+});
+
+test('closing the pool fails a request whose connection is still being made', async () => {
+  const srv = await rawServer(() => {});
+  const p = new Http1Pool({
+    tls: true,
+    host: '127.0.0.1',
+    port: srv.port,
+    maxSockets: 1,
+    connectTimeoutMs: 5000,
+  });
+  try {
+    const pending = p.request(get(srv.port));
+    setTimeout(() => p.destroy(), 30);
+    const stillPending = new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('still pending 2 s after the pool closed')), 2000).unref(),
+    );
+    await assert.rejects(Promise.race([pending, stillPending]), { code: 'ECONNRESET' });
+  } finally {
+    p.destroy();
+    await srv.close();
+  }
+});
+
 test('a header value with a line break is refused before anything is sent', async () => {
   const srv = await rawServer(() => {});
   const p = pool(srv.port);
