@@ -329,6 +329,7 @@ export class Http1Pool {
       socket.on('end', onEnd);
       socket.on('error', onError);
       socket.on('close', onClose);
+      // Inactivity, not total time: a big part on a slow link may take long but never idles.
       socket.setTimeout(req.idleTimeoutMs, onTimeout);
       signal?.addEventListener('abort', onAbort, { once: true });
 

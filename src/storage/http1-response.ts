@@ -87,12 +87,16 @@ export class ResponseParser {
         case 'head':
           at = this.#readHead(data, at);
           break;
-        case 'length': {
+        case 'length':
+        case 'chunk-data': {
+          // A counted run of body bytes: the whole body, or one chunk's data.
           const n = Math.min(this.#left, data.length - at);
           this.#sink.body(data.subarray(at, at + n));
           at += n;
           this.#left -= n;
-          if (this.#left === 0) this.#finish();
+          if (this.#left > 0) break;
+          if (this.#state === 'length') this.#finish();
+          else this.#state = 'chunk-crlf';
           break;
         }
         case 'until-close':
@@ -104,14 +108,6 @@ export class ResponseParser {
         case 'trailer':
           at = this.#readChunkLine(data, at);
           break;
-        case 'chunk-data': {
-          const n = Math.min(this.#left, data.length - at);
-          this.#sink.body(data.subarray(at, at + n));
-          at += n;
-          this.#left -= n;
-          if (this.#left === 0) this.#state = 'chunk-crlf';
-          break;
-        }
         case 'done':
           // A server that says more than one answer: the connection cannot be trusted again.
           this.#extra = true;
