@@ -266,8 +266,6 @@ export class Http1Pool {
       };
       const finish = () => {
         cleanup();
-        if (parser.reusable && sent) this.#release(socket);
-        else socket.destroy();
         if (stream !== undefined) {
           stream.push(null);
         } else if (!settled) {
@@ -304,19 +302,32 @@ export class Http1Pool {
         },
         { headRequest: req.method === 'HEAD' },
       );
+      /**
+       * Once the parser has taken the whole read (bytes after the answer make it unusable),
+       * a finished answer frees its connection or closes it.
+       */
+      const handOn = () => {
+        if (!parser.done) return;
+        if (parser.reusable && sent) this.#release(socket);
+        else socket.destroy();
+      };
       const onData = (d: Buffer) => {
         try {
           parser.push(d);
         } catch (e) {
           fail(e as Error);
+          return;
         }
+        handOn();
       };
       const onEnd = () => {
         try {
           parser.eof();
         } catch (e) {
           fail(e as Error);
+          return;
         }
+        handOn();
       };
       const onError = (e: Error) => fail(e);
       const onClose = () => {

@@ -194,6 +194,19 @@ test('after Connection: close the next request opens a new connection', async ()
   );
 });
 
+test('bytes after a complete answer, in the same read, close that connection', async () => {
+  await withRawServer(
+    (_head, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n');
+    },
+    async (srv, p) => {
+      for (let i = 0; i < 2; i++)
+        assert.equal((await p.request(get(srv.port))).body.toString(), 'ok');
+      assert.equal(srv.connections(), 2);
+    },
+  );
+});
+
 test('an answer sent before the body was read is the result, and that connection is not reused', async () => {
   await withRawServer(
     (head, socket, n) => {
