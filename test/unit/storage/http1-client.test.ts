@@ -182,29 +182,22 @@ test('a connection the server closes while idle is dropped; the next request ope
   );
 });
 
-test('after Connection: close the next request opens a new connection', async () => {
-  await withRawServer(
-    (_head, socket) => {
-      socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok');
-    },
-    async (srv, p) => {
-      for (let i = 0; i < 3; i++) assert.equal((await p.request(get(srv.port))).status, 200);
-      assert.equal(srv.connections(), 3);
-    },
-  );
-});
-
-test('bytes after a complete answer, in the same read, close that connection', async () => {
-  await withRawServer(
-    (_head, socket) => {
-      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n');
-    },
-    async (srv, p) => {
-      for (let i = 0; i < 2; i++)
-        assert.equal((await p.request(get(srv.port))).body.toString(), 'ok');
-      assert.equal(srv.connections(), 2);
-    },
-  );
+test('after an answer that says Connection: close, or with bytes after it in the same read, the next request opens a new connection', async () => {
+  const answers = [
+    'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
+    'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n',
+  ];
+  for (const answer of answers) {
+    await withRawServer(
+      (_head, socket) => socket.write(answer),
+      async (srv, p) => {
+        for (let i = 0; i < 3; i++) {
+          assert.equal((await p.request(get(srv.port))).body.toString(), 'ok', answer);
+        }
+        assert.equal(srv.connections(), 3, answer);
+      },
+    );
+  }
 });
 
 test('an answer sent before the body was read is the result, and that connection is not reused', async () => {
