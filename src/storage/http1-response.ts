@@ -34,9 +34,9 @@ export class HttpResponseError extends Error {
 }
 
 /** Node's words for a connection that ends early: before the head, and during the body. */
-export const hangUp = () =>
+const hangUp = () =>
   Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) as Error & { code: string };
-export const cutShort = () =>
+const cutShort = () =>
   Object.assign(new Error('response cut short'), { code: 'ECONNRESET' }) as Error & {
     code: string;
   };

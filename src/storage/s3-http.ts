@@ -12,8 +12,7 @@
  * SignedHeaders; the clock offset corrected from the server's Date when it drifts more than
  * five minutes. Bodies are Buffers, so a retry re-sends the same bytes.
  */
-import type { Readable } from 'node:stream';
-import { Http1Pool } from './http1-client.js';
+import { Http1Pool, type Http1Response } from './http1-client.js';
 import { SigV4Signer, amzDate, canonicalQuery, sha256Hex, uriEncodePath } from './sigv4.js';
 import type { CredentialSource } from './s3-credentials.js';
 import { xmlText } from './s3-xml.js';
@@ -51,14 +50,8 @@ export interface S3HttpRequest {
   signal?: AbortSignal;
 }
 
-export interface S3HttpResponse {
-  status: number;
-  /** Field names in lower case. */
-  headers: Record<string, string>;
-  body: Buffer;
-  /** The body, unread, when the request asked for a stream and the answer was 2xx. */
-  stream?: Readable;
-}
+/** The answer as the connection pool gives it (a stream only for a 2xx asked as one). */
+export type S3HttpResponse = Http1Response;
 
 /** The error a non-2xx answer (or a 200 with an `<Error>` body) becomes. */
 export class S3ServiceError extends Error {
